@@ -1,0 +1,138 @@
+// Command vayva runs a Vayva node (`vayva serve`), applies migrations
+// (`vayva migrate`) and checks the ledger (`vayva ledger check`). Every
+// setting is a VAYVA_* environment variable; `vayva help` lists them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vayvahq/vayva/node"
+	"github.com/vayvahq/vayva/persistence/postgres"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	case "serve", "migrate", "ledger":
+	default:
+		fmt.Fprintf(stderr, "vayva: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	cfg, err := node.LoadConfig(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "vayva: invalid configuration: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	switch args[0] {
+	case "serve":
+		return serve(cfg, log)
+	case "migrate":
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
+			log.Error().Err(err).Msg("migrate failed")
+			return 1
+		}
+		log.Info().Msg("migrations applied")
+		return 0
+	case "ledger":
+		if len(args) < 2 || args[1] != "check" {
+			fmt.Fprintln(stderr, "usage: vayva ledger check")
+			return 2
+		}
+		return ledgerCheck(cfg, log, stdout)
+	}
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: vayva <command>
+
+Commands:
+  serve          run a node (edge, cluster member, ingestors, relay, workers)
+  migrate        apply database migrations and exit
+  ledger check   verify the ledger invariants; exit 0 when all hold, 1 otherwise
+  help           show this help
+
+Settings (environment variables):
+`)
+	for _, s := range node.Settings {
+		fmt.Fprintf(w, "  %s\n      %s\n", s[0], s[1])
+	}
+}
+
+func newLogger(cfg node.Config, w io.Writer) zerolog.Logger {
+	level, _ := zerolog.ParseLevel(cfg.LogLevel)
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	if cfg.LogFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Str("service", "vayva").Logger()
+}
+
+// serve runs a node until a signal, an ops drain or an eviction. The first
+// SIGTERM/SIGINT shuts down gracefully; a second one forces exit.
+func serve(cfg node.Config, log zerolog.Logger) int {
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+
+	n := node.New(cfg, log)
+	startCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	err := n.Start(startCtx)
+	cancel()
+	if err != nil {
+		log.Error().Err(err).Msg("node failed to start")
+		return 1
+	}
+	log.Info().Str("http", cfg.HTTPAddr).Str("member", n.Member.ID()).Str("providers", cfg.Providers).Msg("node ready")
+
+	code := 0
+	select {
+	case s := <-signals:
+		log.Info().Str("signal", s.String()).Msg("shutting down; send again to force exit")
+	case <-n.Member.DrainRequested():
+		log.Info().Msg("draining on ops request")
+	case <-n.Member.Evicted():
+		log.Error().Msg("evicted from the cluster; exiting so a supervisor restarts this node under a new member id")
+		code = 1
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done <- n.Stop(ctx)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Error().Err(err).Msg("shutdown finished with errors")
+			return 1
+		}
+		log.Info().Msg("shutdown complete")
+		return code
+	case s := <-signals:
+		log.Warn().Str("signal", s.String()).Msg("forced exit")
+		return 130
+	}
+}

@@ -1,0 +1,38 @@
+package vayva
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event is something an actor decided happened. Actors append events to the
+// transactional outbox in the same transaction as their state change; the
+// outbox relay publishes each one to its queue after commit, at least once
+// and in order per aggregate.
+type Event struct {
+	// ID is unique per event and stable across republishing; consumers
+	// dedupe on it.
+	ID string `json:"id"`
+	// Type is a dotted event type, e.g. "order.paid" or "email.send".
+	Type string `json:"type"`
+	// Queue is the queue the relay publishes the event to, e.g. "email".
+	Queue string `json:"queue"`
+	// Key orders events within partitioned queues (e.g. a conversation id);
+	// empty for unordered queues.
+	Key string `json:"key,omitempty"`
+	// MerchantID is the tenant the event belongs to; empty for platform events.
+	MerchantID string          `json:"merchant_id,omitempty"`
+	OccurredAt time.Time       `json:"occurred_at"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// Reminder is a durable timer owned by one actor identity. It survives the
+// node that set it: the scheduler of whichever node runs fires it to the
+// identity's current activation when it is due.
+type Reminder struct {
+	Kind     string
+	Identity string
+	Name     string
+	DueAt    time.Time
+	Payload  []byte
+}

@@ -1,0 +1,100 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/vayvahq/vayva"
+)
+
+// problem is an RFC 9457 problem document.
+type problem struct {
+	Type      string             `json:"type"`
+	Title     string             `json:"title"`
+	Status    int                `json:"status"`
+	Detail    string             `json:"detail"`
+	Code      string             `json:"code"`
+	Errors    []vayva.FieldError `json:"errors,omitempty"`
+	RequestID string             `json:"request_id,omitempty"`
+}
+
+// statuses maps error codes to HTTP statuses; it is the only such table.
+var statuses = map[string]int{
+	vayva.EBADREQUEST:        fasthttp.StatusBadRequest,
+	vayva.EINVALID:           fasthttp.StatusUnprocessableEntity,
+	vayva.EIDEMPOTENCYREUSED: fasthttp.StatusUnprocessableEntity,
+	vayva.EINSUFFICIENTFUNDS: fasthttp.StatusUnprocessableEntity,
+	vayva.EUNAUTHORIZED:      fasthttp.StatusUnauthorized,
+	vayva.EFORBIDDEN:         fasthttp.StatusForbidden,
+	vayva.ENOTFOUND:          fasthttp.StatusNotFound,
+	vayva.EMETHODNOTALLOWED:  fasthttp.StatusMethodNotAllowed,
+	vayva.ECONFLICT:          fasthttp.StatusConflict,
+	vayva.EINSUFFICIENTSTOCK: fasthttp.StatusConflict,
+	vayva.ETOOLARGE:          fasthttp.StatusRequestEntityTooLarge,
+	vayva.ERATELIMITED:       fasthttp.StatusTooManyRequests,
+	vayva.EUNAVAILABLE:       fasthttp.StatusServiceUnavailable,
+	vayva.EINTERNAL:          fasthttp.StatusInternalServerError,
+}
+
+// statusOf returns the HTTP status for err's code; unknown codes are 400 if
+// they come from a *vayva.Error (a refusal we named) and 500 otherwise.
+func statusOf(err error) int {
+	code := vayva.ErrorCode(err)
+	if s, ok := statuses[code]; ok {
+		return s
+	}
+	var e *vayva.Error
+	if errors.As(err, &e) {
+		return fasthttp.StatusBadRequest
+	}
+	return fasthttp.StatusInternalServerError
+}
+
+// retryAfter is the Retry-After value (seconds) sent with 503 and 429
+// answers that did not set their own.
+const retryAfter = 1
+
+// RateLimitedError is a refusal that tells the client when to come back.
+type RateLimitedError struct {
+	RetryAfterSeconds int
+}
+
+func (e *RateLimitedError) Error() string { return "rate limited" }
+
+// writeProblem writes err as problem+json.
+func writeProblem(rc *fasthttp.RequestCtx, err error) {
+	status := statusOf(err)
+	code := vayva.ErrorCode(err)
+	detail := vayva.ErrorMessage(err)
+	var fields []vayva.FieldError
+	var e *vayva.Error
+	if errors.As(err, &e) {
+		fields = e.Fields
+	}
+	var rl *RateLimitedError
+	if errors.As(err, &rl) {
+		status, code, detail = fasthttp.StatusTooManyRequests, vayva.ERATELIMITED, "Too many requests; retry later."
+		rc.Response.Header.Set("Retry-After", strconv.Itoa(max(rl.RetryAfterSeconds, 1)))
+	}
+	if status == fasthttp.StatusServiceUnavailable || status == fasthttp.StatusTooManyRequests {
+		if len(rc.Response.Header.Peek("Retry-After")) == 0 {
+			rc.Response.Header.Set("Retry-After", strconv.Itoa(retryAfter))
+		}
+	}
+	p := problem{
+		Type:      "https://docs.vayva.ng/problems/" + code,
+		Title:     fasthttp.StatusMessage(status),
+		Status:    status,
+		Detail:    detail,
+		Code:      code,
+		Errors:    fields,
+		RequestID: string(rc.Response.Header.Peek(requestIDHeader)),
+	}
+	body, _ := json.Marshal(p)
+	rc.Response.SetStatusCode(status)
+	rc.Response.Header.SetContentType("application/problem+json")
+	rc.Response.SetBodyRaw(body)
+}

@@ -1,0 +1,376 @@
+package http
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+
+	"github.com/vayvahq/vayva"
+)
+
+// MaxBodySize is the largest request body the edge accepts (1 MiB).
+const MaxBodySize = 1 << 20
+
+const requestIDHeader = "X-Request-Id"
+
+// Config configures the HTTP edge.
+type Config struct {
+	// Addr is the listen address. Defaults to ":8080" (VAYVA_HTTP_ADDR).
+	Addr string
+	// OpsToken is the bearer token of /ops routes; empty refuses them all
+	// (VAYVA_OPS_TOKEN).
+	OpsToken string
+	// RequestTimeout bounds the work of one request. Defaults to 10s.
+	RequestTimeout time.Duration
+}
+
+// Access says who may call a route.
+type Access int
+
+// The kinds of route access.
+const (
+	// Public routes need no credentials.
+	Public Access = iota
+	// Merchant routes need a session token or API key; the handler's context
+	// carries the tenant.
+	Merchant
+	// Ops routes need the ops token.
+	Ops
+)
+
+// Handler serves one route. It returns an error instead of writing one.
+type Handler func(ctx context.Context, rc *fasthttp.RequestCtx) error
+
+// Authenticator resolves a bearer token to the tenant it acts for. It
+// returns a vayva.EUNAUTHORIZED error for unknown, expired or revoked
+// tokens.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (vayva.Tenant, error)
+}
+
+// Area is a feature's set of routes.
+type Area interface {
+	Register(r *Routes)
+}
+
+// ReadinessCheck is one condition of /readyz.
+type ReadinessCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Deps are the edge's collaborators. Any may be nil; routes that need a
+// missing one answer 503.
+type Deps struct {
+	Log         zerolog.Logger
+	Registry    *prometheus.Registry
+	Auth        Authenticator
+	Idempotency IdempotencyStore
+	Readiness   []ReadinessCheck
+	Cluster     ClusterOps
+}
+
+// Server is the HTTP edge: a long-lived component with Start and Stop.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	log     zerolog.Logger
+	router  *router.Router
+	routes  []RouteInfo
+	srv     *fasthttp.Server
+	metrics *httpMetrics
+
+	mu       sync.Mutex
+	ln       net.Listener
+	serveErr chan error
+	stopped  bool
+}
+
+// RouteInfo describes a registered route.
+type RouteInfo struct {
+	Method string
+	Path   string
+	Access Access
+}
+
+// NewServer builds the edge with the meta and ops routes and every area's
+// routes.
+func NewServer(cfg Config, deps Deps, areas ...Area) *Server {
+	if cfg.Addr == "" {
+		cfg.Addr = ":8080"
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "http").Logger()}
+	s.metrics = newHTTPMetrics(deps.Registry)
+	s.router = router.New()
+	s.router.SaveMatchedRoutePath = true
+	s.router.RedirectTrailingSlash = false
+	s.router.RedirectFixedPath = false
+	s.router.HandleOPTIONS = false
+	s.router.NotFound = func(rc *fasthttp.RequestCtx) {
+		s.finish(rc, "unmatched", time.Now(), vayva.Errorf(vayva.ENOTFOUND, "No route for %s %s.", rc.Method(), rc.Path()))
+	}
+	s.router.MethodNotAllowed = func(rc *fasthttp.RequestCtx) {
+		s.finish(rc, "unmatched", time.Now(), vayva.Errorf(vayva.EMETHODNOTALLOWED, "Method %s is not allowed here.", rc.Method()))
+	}
+	s.router.PanicHandler = func(rc *fasthttp.RequestCtx, v any) {
+		s.log.Error().Str("request_id", requestID(rc)).Interface("panic", v).Str("stack", string(debug.Stack())).Msg("handler panicked")
+		writeProblem(rc, errors.New("panic"))
+	}
+	r := &Routes{s: s}
+	metaArea{}.Register(r)
+	opsArea{}.Register(r)
+	for _, a := range areas {
+		a.Register(r)
+	}
+	s.srv = &fasthttp.Server{
+		Handler:            s.serve,
+		Name:               "vayva",
+		MaxRequestBodySize: MaxBodySize,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        2 * time.Minute,
+		ErrorHandler: func(rc *fasthttp.RequestCtx, err error) {
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				writeProblem(rc, vayva.Errorf(vayva.ETOOLARGE, "Request bodies are limited to %d bytes.", MaxBodySize))
+				return
+			}
+			writeProblem(rc, vayva.Errorf(vayva.EBADREQUEST, "The request could not be read."))
+		},
+		Logger: zerologPrinter{s.log},
+	}
+	return s
+}
+
+// Handler returns the edge's request handler, for tests and benchmarks that
+// serve it themselves.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.serve }
+
+// Routes lists every registered route.
+func (s *Server) Routes() []RouteInfo {
+	out := append([]RouteInfo(nil), s.routes...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out
+}
+
+// Start listens on the configured address and serves in the background.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return errors.New("http: already started")
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("VAYVA_HTTP_ADDR: listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.serveErr = make(chan error, 1)
+	go func() { s.serveErr <- s.srv.Serve(ln) }()
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("http edge listening")
+	return nil
+}
+
+// Addr is the address the server listens on, once started.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Stop stops accepting connections and waits for in-flight requests until
+// ctx is done. It is safe to call more than once.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil || s.stopped {
+		return nil
+	}
+	s.stopped = true
+	if err := s.srv.ShutdownWithContext(ctx); err != nil {
+		return fmt.Errorf("http: shutdown: %w", err)
+	}
+	if err := <-s.serveErr; err != nil {
+		return fmt.Errorf("http: serve: %w", err)
+	}
+	return nil
+}
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// serve runs before routing: request id and body limits.
+func (s *Server) serve(rc *fasthttp.RequestCtx) {
+	id := string(rc.Request.Header.Peek(requestIDHeader))
+	if !validRequestID.MatchString(id) {
+		id = vayva.NewID("req")
+	}
+	rc.Response.Header.Set(requestIDHeader, id)
+	rc.SetUserValue(requestIDKey, id)
+	s.router.Handler(rc)
+}
+
+type userKey int
+
+const (
+	requestIDKey userKey = iota
+	tenantKey
+)
+
+func requestID(rc *fasthttp.RequestCtx) string {
+	id, _ := rc.UserValue(requestIDKey).(string)
+	return id
+}
+
+// Routes registers routes on the server.
+type Routes struct {
+	s *Server
+}
+
+// RouteOption adjusts one route.
+type RouteOption func(*routeConfig)
+
+type routeConfig struct {
+	idempotencyRequired bool
+}
+
+// RequireIdempotencyKey makes the Idempotency-Key header mandatory on the
+// route (checkout, payouts).
+func RequireIdempotencyKey() RouteOption {
+	return func(c *routeConfig) { c.idempotencyRequired = true }
+}
+
+// Handle registers h for method and path with the given access. POST routes
+// honour Idempotency-Key.
+func (r *Routes) Handle(method, path string, access Access, h Handler, opts ...RouteOption) {
+	s := r.s
+	var rcfg routeConfig
+	for _, o := range opts {
+		o(&rcfg)
+	}
+	s.routes = append(s.routes, RouteInfo{Method: method, Path: path, Access: access})
+	s.router.Handle(method, path, func(rc *fasthttp.RequestCtx) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		defer cancel()
+		ctx = vayva.WithRequestID(ctx, requestID(rc))
+		ctx, err := s.authorize(ctx, rc, access)
+		if err == nil {
+			if method == fasthttp.MethodPost {
+				err = s.withIdempotency(ctx, rc, rcfg.idempotencyRequired, h)
+			} else {
+				err = h(ctx, rc)
+			}
+		}
+		s.finish(rc, path, start, err)
+	})
+}
+
+// authorize checks the route's access; for merchant routes the returned
+// context carries the tenant.
+func (s *Server) authorize(ctx context.Context, rc *fasthttp.RequestCtx, access Access) (context.Context, error) {
+	switch access {
+	case Public:
+		return ctx, nil
+	case Ops:
+		token, ok := bearer(rc)
+		if !ok || s.cfg.OpsToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.OpsToken)) != 1 {
+			return ctx, vayva.Errorf(vayva.EUNAUTHORIZED, "A valid ops token is required.")
+		}
+		return ctx, nil
+	case Merchant:
+		token, ok := bearer(rc)
+		if !ok {
+			return ctx, vayva.Errorf(vayva.EUNAUTHORIZED, "A bearer token is required.")
+		}
+		if s.deps.Auth == nil {
+			return ctx, vayva.Errorf(vayva.EUNAVAILABLE, "Authentication is not available on this node.")
+		}
+		t, err := s.deps.Auth.Authenticate(ctx, token)
+		if err != nil {
+			return ctx, err
+		}
+		rc.SetUserValue(tenantKey, t)
+		return vayva.WithTenant(ctx, t), nil
+	}
+	return ctx, fmt.Errorf("http: unknown access %d", access)
+}
+
+func bearer(rc *fasthttp.RequestCtx) (string, bool) {
+	h := string(rc.Request.Header.Peek("Authorization"))
+	const p = "Bearer "
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(p):]), true
+}
+
+// finish writes err (if any) as a problem, logs and records metrics.
+func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, err error) {
+	if err != nil {
+		status := statusOf(err)
+		if status >= 500 && vayva.ErrorCode(err) == vayva.EINTERNAL {
+			s.log.Error().Err(err).Str("request_id", requestID(rc)).Str("route", route).Msg("request failed")
+		}
+		writeProblem(rc, err)
+	}
+	status := rc.Response.StatusCode()
+	s.metrics.observe(string(rc.Method()), route, status, time.Since(start))
+	if e := s.log.Debug(); e.Enabled() {
+		e.Str("request_id", requestID(rc)).Str("method", string(rc.Method())).Str("route", route).
+			Int("status", status).Dur("took", time.Since(start)).Msg("request")
+	}
+}
+
+type zerologPrinter struct{ log zerolog.Logger }
+
+func (p zerologPrinter) Printf(format string, args ...any) {
+	p.log.Warn().Msg(fmt.Sprintf(format, args...))
+}
+
+type httpMetrics struct {
+	latency *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vayva_http_request_duration_seconds",
+			Help:    "HTTP request latency by method, route pattern and status.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route", "status"}),
+	}
+	reg.MustRegister(m.latency)
+	return m
+}
+
+func (m *httpMetrics) observe(method, route string, status int, d time.Duration) {
+	m.latency.WithLabelValues(method, route, strconv.Itoa(status)).Observe(d.Seconds())
+}

@@ -1,0 +1,35 @@
+package vayva
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+)
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// NewID returns a random opaque identifier with the given prefix, for
+// example NewID("ord") = "ord_5k2m…". It carries 128 random bits.
+func NewID(prefix string) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("vayva: crypto/rand failed: " + err.Error())
+	}
+	return prefix + "_" + idEncoding.EncodeToString(b[:])
+}
+
+// NewSecret returns a random string carrying 256 bits, suitable for tokens
+// and API keys, with the given prefix.
+func NewSecret(prefix string) string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("vayva: crypto/rand failed: " + err.Error())
+	}
+	return prefix + idEncoding.EncodeToString(b[:])
+}
+
+// HasIDPrefix reports whether id looks like an identifier made by NewID with
+// the given prefix.
+func HasIDPrefix(id, prefix string) bool {
+	return strings.HasPrefix(id, prefix+"_") && len(id) > len(prefix)+1 && len(id) <= len(prefix)+1+32
+}

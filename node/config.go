@@ -1,0 +1,189 @@
+package node
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/vayvahq/vayva/cluster"
+)
+
+// Config is every setting of a node, read from VAYVA_* environment
+// variables. Defaults work on a developer machine.
+type Config struct {
+	// HTTPAddr is the HTTP listen address (VAYVA_HTTP_ADDR, default ":8080").
+	HTTPAddr string
+	// DatabaseURL is the PostgreSQL URL (VAYVA_DATABASE_URL).
+	DatabaseURL string
+	// RedisURL is the Redis URL (VAYVA_REDIS_URL).
+	RedisURL string
+	// RedisPrefix prefixes every Redis key (VAYVA_REDIS_PREFIX, default "vayva:").
+	RedisPrefix string
+	// OpsToken is the bearer token of the ops routes (VAYVA_OPS_TOKEN); empty
+	// refuses them.
+	OpsToken string
+	// ClusterProvider is local, postgres or consul (VAYVA_CLUSTER_PROVIDER).
+	ClusterProvider string
+	// ClusterName groups members (VAYVA_CLUSTER_NAME, default "vayva").
+	ClusterName string
+	// ClusterAddr is host:port of the actor transport (VAYVA_CLUSTER_ADDR,
+	// default "127.0.0.1:0").
+	ClusterAddr string
+	// PublicURL is the base of links the node hands out (VAYVA_PUBLIC_URL).
+	PublicURL string
+	// RetryScale multiplies every retry and backoff delay (VAYVA_RETRY_SCALE,
+	// default 1).
+	RetryScale float64
+	// Providers is sandbox or live (VAYVA_PROVIDERS, default "sandbox").
+	Providers string
+	// Roles are the parts this node runs (VAYVA_ROLES, default all of
+	// edge,actors,ingestors,relay,workers).
+	Roles map[string]bool
+	// MigrateOnStart applies migrations at start-up (VAYVA_MIGRATE_ON_START,
+	// default true).
+	MigrateOnStart bool
+	// LogLevel is debug, info, warn or error (VAYVA_LOG_LEVEL, default info).
+	LogLevel string
+	// LogFormat is json or console (VAYVA_LOG_FORMAT, default json).
+	LogFormat string
+
+	PaystackSecretKey, PaystackBaseURL               string
+	ResendAPIKey, ResendBaseURL                      string
+	WhatsAppAccessToken, WhatsAppAppSecret           string
+	WhatsAppVerifyToken, WhatsAppBaseURL             string
+	KwikBaseURL, KwikEmail, KwikPassword, KwikDomain string
+}
+
+// allRoles are the parts a node can run.
+var allRoles = []string{"edge", "actors", "ingestors", "relay", "workers"}
+
+// Settings documents every environment variable for `vayva help`.
+var Settings = [][2]string{
+	{"VAYVA_HTTP_ADDR", `HTTP listen address (default ":8080")`},
+	{"VAYVA_DATABASE_URL", "PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/vayva?sslmode=disable)"},
+	{"VAYVA_REDIS_URL", "Redis URL (default redis://127.0.0.1:6379/0)"},
+	{"VAYVA_REDIS_PREFIX", `prefix of every Redis key (default "vayva:")`},
+	{"VAYVA_OPS_TOKEN", "bearer token of the ops routes; unset: ops routes answer 401"},
+	{"VAYVA_CLUSTER_PROVIDER", "local, postgres or consul (default local)"},
+	{"VAYVA_CLUSTER_NAME", "members with the same name and provider form one cluster (default vayva)"},
+	{"VAYVA_CLUSTER_ADDR", "host:port of this member's actor transport (default 127.0.0.1:0)"},
+	{"VAYVA_PUBLIC_URL", "base of links the node hands out (default http://127.0.0.1:8080)"},
+	{"VAYVA_RETRY_SCALE", "factor on every retry and backoff delay (default 1)"},
+	{"VAYVA_PROVIDERS", "sandbox (fake providers mounted on this node) or live (default sandbox)"},
+	{"VAYVA_ROLES", "comma-separated parts to run: edge,actors,ingestors,relay,workers (default all)"},
+	{"VAYVA_MIGRATE_ON_START", "apply migrations when serve starts (default true)"},
+	{"VAYVA_LOG_LEVEL", "debug, info, warn or error (default info)"},
+	{"VAYVA_LOG_FORMAT", "json or console (default json)"},
+	{"VAYVA_PAYSTACK_SECRET_KEY, VAYVA_PAYSTACK_BASE_URL", "Paystack"},
+	{"VAYVA_RESEND_API_KEY, VAYVA_RESEND_BASE_URL", "Resend"},
+	{"VAYVA_WHATSAPP_ACCESS_TOKEN, VAYVA_WHATSAPP_APP_SECRET, VAYVA_WHATSAPP_VERIFY_TOKEN, VAYVA_WHATSAPP_BASE_URL", "Meta WhatsApp Cloud API"},
+	{"VAYVA_KWIK_BASE_URL, VAYVA_KWIK_EMAIL, VAYVA_KWIK_PASSWORD, VAYVA_KWIK_DOMAIN", "Kwik"},
+}
+
+// LoadConfig reads the configuration from getenv and validates it. The
+// error names the offending setting.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		HTTPAddr:            get("VAYVA_HTTP_ADDR", ":8080"),
+		DatabaseURL:         get("VAYVA_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vayva?sslmode=disable"),
+		RedisURL:            get("VAYVA_REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RedisPrefix:         get("VAYVA_REDIS_PREFIX", "vayva:"),
+		OpsToken:            getenv("VAYVA_OPS_TOKEN"),
+		ClusterProvider:     get("VAYVA_CLUSTER_PROVIDER", "local"),
+		ClusterName:         get("VAYVA_CLUSTER_NAME", "vayva"),
+		ClusterAddr:         get("VAYVA_CLUSTER_ADDR", "127.0.0.1:0"),
+		PublicURL:           strings.TrimRight(get("VAYVA_PUBLIC_URL", "http://127.0.0.1:8080"), "/"),
+		Providers:           get("VAYVA_PROVIDERS", "sandbox"),
+		LogLevel:            get("VAYVA_LOG_LEVEL", "info"),
+		LogFormat:           get("VAYVA_LOG_FORMAT", "json"),
+		PaystackSecretKey:   getenv("VAYVA_PAYSTACK_SECRET_KEY"),
+		PaystackBaseURL:     getenv("VAYVA_PAYSTACK_BASE_URL"),
+		ResendAPIKey:        getenv("VAYVA_RESEND_API_KEY"),
+		ResendBaseURL:       getenv("VAYVA_RESEND_BASE_URL"),
+		WhatsAppAccessToken: getenv("VAYVA_WHATSAPP_ACCESS_TOKEN"),
+		WhatsAppAppSecret:   getenv("VAYVA_WHATSAPP_APP_SECRET"),
+		WhatsAppVerifyToken: getenv("VAYVA_WHATSAPP_VERIFY_TOKEN"),
+		WhatsAppBaseURL:     getenv("VAYVA_WHATSAPP_BASE_URL"),
+		KwikBaseURL:         getenv("VAYVA_KWIK_BASE_URL"),
+		KwikEmail:           getenv("VAYVA_KWIK_EMAIL"),
+		KwikPassword:        getenv("VAYVA_KWIK_PASSWORD"),
+		KwikDomain:          getenv("VAYVA_KWIK_DOMAIN"),
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return c, fmt.Errorf("VAYVA_HTTP_ADDR: %q is not host:port: %v", c.HTTPAddr, err)
+	}
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return c, fmt.Errorf("VAYVA_DATABASE_URL: %q is not a postgres:// URL", c.DatabaseURL)
+	}
+	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		return c, fmt.Errorf("VAYVA_REDIS_URL: %q is not a redis:// URL", c.RedisURL)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, fmt.Errorf("VAYVA_PUBLIC_URL: %q is not an http(s) URL", c.PublicURL)
+	}
+	scale, err := strconv.ParseFloat(get("VAYVA_RETRY_SCALE", "1"), 64)
+	if err != nil || scale <= 0 || scale > 1000 {
+		return c, fmt.Errorf("VAYVA_RETRY_SCALE: %q must be a number greater than 0 and at most 1000", getenv("VAYVA_RETRY_SCALE"))
+	}
+	c.RetryScale = scale
+	switch c.Providers {
+	case "sandbox", "live":
+	default:
+		return c, fmt.Errorf("VAYVA_PROVIDERS: %q is not sandbox or live", c.Providers)
+	}
+	if c.Providers == "live" {
+		for name, v := range map[string]string{
+			"VAYVA_PAYSTACK_SECRET_KEY": c.PaystackSecretKey, "VAYVA_RESEND_API_KEY": c.ResendAPIKey,
+			"VAYVA_WHATSAPP_ACCESS_TOKEN": c.WhatsAppAccessToken, "VAYVA_WHATSAPP_APP_SECRET": c.WhatsAppAppSecret,
+		} {
+			if v == "" {
+				return c, fmt.Errorf("%s: required when VAYVA_PROVIDERS=live", name)
+			}
+		}
+	}
+	c.Roles = map[string]bool{}
+	for _, r := range strings.Split(get("VAYVA_ROLES", strings.Join(allRoles, ",")), ",") {
+		r = strings.TrimSpace(r)
+		if !contains(allRoles, r) {
+			return c, fmt.Errorf("VAYVA_ROLES: %q is not one of %s", r, strings.Join(allRoles, ", "))
+		}
+		c.Roles[r] = true
+	}
+	mig := get("VAYVA_MIGRATE_ON_START", "true")
+	c.MigrateOnStart, err = strconv.ParseBool(mig)
+	if err != nil {
+		return c, fmt.Errorf("VAYVA_MIGRATE_ON_START: %q is not true or false", mig)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return c, fmt.Errorf("VAYVA_LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		return c, fmt.Errorf("VAYVA_LOG_FORMAT: %q is not json or console", c.LogFormat)
+	}
+	cc := cluster.Config{Name: c.ClusterName, Provider: cluster.Provider(c.ClusterProvider), Addr: c.ClusterAddr}
+	if err := cc.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
