@@ -36,3 +36,37 @@ type Reminder struct {
 	DueAt    time.Time
 	Payload  []byte
 }
+
+// Queue names. Events name the queue the outbox relay publishes them to.
+const (
+	QueueEmail            = "email"
+	QueueWhatsAppInbound  = "whatsapp-inbound"
+	QueueWhatsAppOutbound = "whatsapp-outbound"
+	QueueWebhookDelivery  = "webhook-delivery"
+	QueueOrdersSync       = "orders-sync"
+	QueuePaymentsInbound  = "payments-inbound"
+	QueueDelivery         = "delivery"
+)
+
+// EventSendEmail is the type of events that ask the email worker to send a
+// transactional email; their Data is a SendEmail.
+const EventSendEmail = "email.send"
+
+// Email templates the email worker knows.
+const (
+	EmailVerification      = "verification"
+	EmailWelcome           = "welcome"
+	EmailOrderConfirmation = "order_confirmation"
+)
+
+// SendEmail is the data of an EventSendEmail event.
+type SendEmail struct {
+	// Template is one of the Email* templates.
+	Template string `json:"template"`
+	// To is the recipient address.
+	To string `json:"to"`
+	// MerchantID is the tenant the email is sent for, if any.
+	MerchantID string `json:"merchant_id,omitempty"`
+	// Vars fill the template, e.g. "name", "verify_url", "order_number".
+	Vars map[string]string `json:"vars,omitempty"`
+}
