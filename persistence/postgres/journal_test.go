@@ -1,0 +1,324 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/actors"
+	"github.com/vayvahq/vayva/persistence/postgres"
+	"github.com/vayvahq/vayva/persistence/postgres/pgtest"
+)
+
+// addToCounter is a domain change of the tests: it adds N to the counter
+// row ID of catalog.test_counters.
+type addToCounter struct {
+	ID string
+	N  int64
+}
+
+// newCounterJournal returns a fresh database with a counter table in the
+// catalog schema and a journal that applies addToCounter changes to it.
+func newCounterJournal(t *testing.T, owner string) (*postgres.DB, *postgres.Journal) {
+	t.Helper()
+	db, _ := pgtest.New(t)
+	mustExec(t, db, `CREATE TABLE catalog.test_counters (id text PRIMARY KEY, n bigint NOT NULL DEFAULT 0)`)
+	mustExec(t, db, `INSERT INTO catalog.test_counters (id) VALUES ('c')`)
+	return db, counterJournal(db, owner)
+}
+
+func counterJournal(db *postgres.DB, owner string) *postgres.Journal {
+	j := postgres.NewJournal(db, owner)
+	postgres.HandleChange(j, func(ctx context.Context, tx pgx.Tx, c addToCounter) error {
+		tag, err := tx.Exec(ctx, `UPDATE catalog.test_counters SET n = n + $2 WHERE id = $1`, c.ID, c.N)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("counter %q missing", c.ID)
+		}
+		return nil
+	})
+	return j
+}
+
+func queryInt(t *testing.T, db *postgres.DB, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, db.Pool().QueryRow(t.Context(), sql, args...).Scan(&n), sql)
+	return n
+}
+
+func counter(t *testing.T, db *postgres.DB) int64 {
+	return queryInt(t, db, `SELECT n FROM catalog.test_counters WHERE id = 'c'`)
+}
+
+func TestJournalStaleActivationWritesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, nodeA := newCounterJournal(t, "node-a")
+	nodeB := counterJournal(db, "node-b")
+
+	old, err := nodeA.Activate(ctx, "store", "sto_1")
+	require.NoError(t, err)
+	require.Equal(t, int64(1), old.Epoch)
+	require.Zero(t, old.Version)
+	require.Nil(t, old.Snapshot)
+
+	current, err := nodeB.Activate(ctx, "store", "sto_1")
+	require.NoError(t, err)
+	require.Equal(t, int64(2), current.Epoch)
+	require.Equal(t, "node-b", queryString(t, db, `SELECT owner FROM runtime.actors WHERE kind = 'store' AND identity = 'sto_1'`))
+
+	commit := actors.Commit{
+		CommandID: "cmd_1",
+		Domain:    vayva.DomainCatalog,
+		Reply:     []byte("ok"),
+		Snapshot:  []byte("state-1"),
+		Changes:   []any{addToCounter{ID: "c", N: 1}},
+		Events: []vayva.Event{{
+			Type: "product.created", Queue: "webhook-delivery", Key: "sto_1", MerchantID: "mer_1",
+			Data: json.RawMessage(`{"product_id":"prd_1"}`),
+		}},
+		SetReminders: []vayva.Reminder{{Name: "expire", DueAt: time.Now().Add(time.Hour), Payload: []byte("p")}},
+	}
+
+	_, _, err = nodeA.Commit(ctx, old, commit)
+	require.ErrorIs(t, err, vayva.ErrStaleEpoch)
+	require.Zero(t, old.Version, "a refused commit leaves the activation as it was")
+	require.Zero(t, counter(t, db))
+	for _, table := range []string{"runtime.outbox", "runtime.reminders", "runtime.inbox"} {
+		require.Zero(t, queryInt(t, db, `SELECT count(*) FROM `+table), table)
+	}
+	require.Zero(t, queryInt(t, db, `SELECT version FROM runtime.actors WHERE kind = 'store' AND identity = 'sto_1'`))
+
+	reply, replayed, err := nodeB.Commit(ctx, current, commit)
+	require.NoError(t, err)
+	require.False(t, replayed)
+	require.Equal(t, []byte("ok"), reply)
+	require.Equal(t, int64(1), current.Version)
+	require.Equal(t, []byte("state-1"), current.Snapshot)
+	require.Equal(t, int64(1), counter(t, db))
+	require.Equal(t, int64(1), queryInt(t, db, `SELECT count(*) FROM runtime.inbox WHERE command_id = 'cmd_1'`))
+	require.Equal(t, int64(1), queryInt(t, db, `SELECT count(*) FROM runtime.reminders WHERE kind = 'store' AND identity = 'sto_1' AND name = 'expire'`))
+
+	var (
+		eventID, kind, id, queue, key, typ, merchant string
+		payload                                      []byte
+	)
+	require.NoError(t, db.Pool().QueryRow(ctx, `
+		SELECT event_id, aggregate_kind, aggregate_id, queue, key, type, merchant_id, payload
+		FROM runtime.outbox WHERE published_at IS NULL`).Scan(&eventID, &kind, &id, &queue, &key, &typ, &merchant, &payload))
+	require.True(t, vayva.HasIDPrefix(eventID, "evt"), eventID)
+	require.Equal(t, []string{"store", "sto_1", "webhook-delivery", "sto_1", "product.created", "mer_1"},
+		[]string{kind, id, queue, key, typ, merchant})
+	var ev vayva.Event
+	require.NoError(t, json.Unmarshal(payload, &ev))
+	require.Equal(t, eventID, ev.ID)
+	require.Equal(t, "product.created", ev.Type)
+	require.False(t, ev.OccurredAt.IsZero())
+	require.JSONEq(t, `{"product_id":"prd_1"}`, string(ev.Data))
+	require.Empty(t, commit.Events[0].ID, "the caller's events are not modified")
+
+	// The old activation stays stale; a new one sees the committed state.
+	_, _, err = nodeA.Commit(ctx, old, actors.Commit{Domain: vayva.DomainCatalog, Changes: []any{addToCounter{ID: "c", N: 1}}})
+	require.ErrorIs(t, err, vayva.ErrStaleEpoch)
+	again, err := nodeA.Activate(ctx, "store", "sto_1")
+	require.NoError(t, err)
+	require.Equal(t, int64(3), again.Epoch)
+	require.Equal(t, int64(1), again.Version)
+	require.Equal(t, []byte("state-1"), again.Snapshot)
+	_, _, err = nodeB.Commit(ctx, current, actors.Commit{Domain: vayva.DomainCatalog})
+	require.ErrorIs(t, err, vayva.ErrStaleEpoch, "activating again supersedes node-b")
+	require.Equal(t, int64(1), counter(t, db))
+}
+
+func queryString(t *testing.T, db *postgres.DB, sql string, args ...any) string {
+	t.Helper()
+	var s string
+	require.NoError(t, db.Pool().QueryRow(t.Context(), sql, args...).Scan(&s), sql)
+	return s
+}
+
+func TestJournalDuplicateCommandAppliedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, j := newCounterJournal(t, "node-a")
+
+	a, err := j.Activate(ctx, "store", "sto_1")
+	require.NoError(t, err)
+	first := actors.Commit{
+		CommandID: "req_1", Domain: vayva.DomainCatalog, Reply: []byte("first"),
+		Changes: []any{addToCounter{ID: "c", N: 1}},
+		Events:  []vayva.Event{{Type: "product.updated", Queue: "webhook-delivery"}},
+	}
+	reply, replayed, err := j.Commit(ctx, a, first)
+	require.NoError(t, err)
+	require.False(t, replayed)
+	require.Equal(t, []byte("first"), reply)
+
+	second := first
+	second.Reply = []byte("second")
+	second.Snapshot = []byte("ignored")
+	second.SetReminders = []vayva.Reminder{{Name: "r", DueAt: time.Now()}}
+	reply, replayed, err = j.Commit(ctx, a, second)
+	require.NoError(t, err)
+	require.True(t, replayed)
+	require.Equal(t, []byte("first"), reply)
+	require.Equal(t, int64(1), a.Version, "a replay does not advance the version")
+	require.Nil(t, a.Snapshot)
+
+	// Also after the identity moved to another activation.
+	b, err := j.Activate(ctx, "store", "sto_1")
+	require.NoError(t, err)
+	reply, replayed, err = j.Commit(ctx, b, second)
+	require.NoError(t, err)
+	require.True(t, replayed)
+	require.Equal(t, []byte("first"), reply)
+
+	require.Equal(t, int64(1), counter(t, db))
+	require.Equal(t, int64(1), queryInt(t, db, `SELECT count(*) FROM runtime.outbox`))
+	require.Zero(t, queryInt(t, db, `SELECT count(*) FROM runtime.reminders`))
+	require.Equal(t, int64(1), queryInt(t, db, `SELECT version FROM runtime.actors`))
+
+	// Commands without an id are not deduplicated.
+	for range 2 {
+		_, replayed, err := j.Commit(ctx, b, actors.Commit{Domain: vayva.DomainCatalog, Changes: []any{addToCounter{ID: "c", N: 1}}})
+		require.NoError(t, err)
+		require.False(t, replayed)
+	}
+	require.Equal(t, int64(3), counter(t, db))
+	require.Equal(t, int64(3), b.Version)
+}
+
+func TestJournalRefusesUnknownChangesAndForeignReminders(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, j := newCounterJournal(t, "node-a")
+	a, err := j.Activate(ctx, "store", "sto_1")
+	require.NoError(t, err)
+
+	bad := []actors.Commit{
+		// Registered for the value type only.
+		{Domain: vayva.DomainCatalog, Changes: []any{addToCounter{ID: "c", N: 1}, &addToCounter{ID: "c", N: 1}}},
+		{Domain: vayva.DomainCatalog, Changes: []any{"a string"}},
+		{Domain: vayva.DomainCatalog, Changes: []any{nil}},
+		{Domain: vayva.DomainCatalog, SetReminders: []vayva.Reminder{{Kind: "order", Identity: "ord_1", Name: "x", DueAt: time.Now()}}},
+		{Domain: vayva.DomainCatalog, SetReminders: []vayva.Reminder{{Name: "no-due-time"}}},
+		{Domain: vayva.DomainCatalog, Events: []vayva.Event{{Type: "no.queue"}}},
+		{Domain: "", Changes: []any{addToCounter{ID: "c", N: 1}}},
+		// The applier fails inside the transaction.
+		{Domain: vayva.DomainCatalog, Changes: []any{addToCounter{ID: "c", N: 1}, addToCounter{ID: "missing", N: 1}}},
+		// The domain role may not write the table the applier writes.
+		{Domain: vayva.DomainOrders, Changes: []any{addToCounter{ID: "c", N: 1}}},
+	}
+	for i, c := range bad {
+		_, _, err := j.Commit(ctx, a, c)
+		require.Error(t, err, "commit %d", i)
+		require.NotErrorIs(t, err, vayva.ErrStaleEpoch, "commit %d", i)
+	}
+	_, _, err = j.Commit(ctx, a, bad[len(bad)-1])
+	require.ErrorIs(t, err, postgres.ErrPermissionDenied)
+
+	require.Zero(t, a.Version)
+	require.Zero(t, counter(t, db))
+	require.Zero(t, queryInt(t, db, `SELECT version FROM runtime.actors`))
+
+	// The activation still works.
+	_, _, err = j.Commit(ctx, a, actors.Commit{Domain: vayva.DomainCatalog, Changes: []any{addToCounter{ID: "c", N: 1}}})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), counter(t, db))
+}
+
+func TestJournalNoLostUpdateUnderContention(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, j := newCounterJournal(t, "node-a")
+
+	const workers, commitsEach = 6, 15
+	var (
+		acked, stale atomic.Int64
+		start        = make(chan struct{})
+		activated    sync.WaitGroup
+		wg           sync.WaitGroup
+		errs         = make(chan error, workers)
+	)
+	activated.Add(workers)
+	for w := range workers {
+		wg.Go(func() {
+			// Every worker activates before any commits, so all but the
+			// last activation are stale from the start.
+			a, err := j.Activate(ctx, "store", "sto_hot")
+			activated.Done()
+			if err != nil {
+				errs <- err
+				return
+			}
+			<-start
+			for done := 0; done < commitsEach; {
+				// Read-modify-write of the snapshot through the activation:
+				// only correct if no other commit slipped in between.
+				next := decodeCount(a.Snapshot) + 1
+				_, _, err := j.Commit(ctx, a, actors.Commit{
+					Domain:       vayva.DomainCatalog,
+					Snapshot:     encodeCount(next),
+					Changes:      []any{addToCounter{ID: "c", N: 1}},
+					Events:       []vayva.Event{{Type: "counter.incremented", Queue: "orders-sync"}},
+					SetReminders: []vayva.Reminder{{Name: fmt.Sprintf("w%d-%d", w, done), DueAt: time.Now().Add(time.Hour)}},
+				})
+				switch {
+				case errors.Is(err, vayva.ErrStaleEpoch):
+					stale.Add(1)
+					if a, err = j.Activate(ctx, "store", "sto_hot"); err != nil {
+						errs <- err
+						return
+					}
+				case err != nil:
+					errs <- err
+					return
+				default:
+					acked.Add(1)
+					done++
+				}
+			}
+		})
+	}
+	activated.Wait()
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	n := acked.Load()
+	require.Equal(t, int64(workers*commitsEach), n)
+	require.GreaterOrEqual(t, stale.Load(), int64(workers-1), "every superseded activation was refused")
+	require.Equal(t, n, counter(t, db))
+	require.Equal(t, n, queryInt(t, db, `SELECT version FROM runtime.actors WHERE identity = 'sto_hot'`))
+	var snapshot []byte
+	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT snapshot FROM runtime.actors WHERE identity = 'sto_hot'`).Scan(&snapshot))
+	require.Equal(t, n, decodeCount(snapshot))
+	require.Equal(t, n, queryInt(t, db, `SELECT count(*) FROM runtime.outbox`))
+	require.Equal(t, n, queryInt(t, db, `SELECT count(*) FROM runtime.reminders`))
+	t.Logf("%d commits acknowledged, %d refused as stale", n, stale.Load())
+}
+
+func encodeCount(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
+
+func decodeCount(b []byte) int64 {
+	if len(b) == 0 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(b))
+}
