@@ -1,0 +1,77 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/persistence/redis"
+	"github.com/vayvahq/vayva/persistence/redis/redistest"
+)
+
+func TestOpenAndKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, err := redis.Open(ctx, redistest.URL(), "vayva")
+	require.NoError(t, err)
+	defer c.Close()
+	require.Equal(t, "vayva:", c.Prefix())
+	require.Equal(t, "vayva:q:email:dead", c.Key("q", "email", "dead"))
+	require.NoError(t, c.Ping(ctx))
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close())
+	err = c.Ping(ctx)
+	require.Error(t, err)
+	require.Equal(t, vayva.EUNAVAILABLE, vayva.ErrorCode(err))
+
+	_, err = redis.Open(ctx, "redis://127.0.0.1:1/0?max_retries=-1", "x")
+	require.Equal(t, vayva.EUNAVAILABLE, vayva.ErrorCode(err))
+	_, err = redis.Open(ctx, "http://nope", "x")
+	require.Error(t, err)
+}
+
+func TestTranslate(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, redis.Translate(nil))
+	require.Equal(t, goredis.Nil, redis.Translate(goredis.Nil))
+	cmdErr := errors.New("ERR wrong number of arguments")
+	require.Equal(t, cmdErr, redis.Translate(cmdErr))
+	err := redis.Translate(goredis.ErrClosed)
+	require.ErrorIs(t, err, goredis.ErrClosed)
+	require.Equal(t, vayva.EUNAVAILABLE, vayva.ErrorCode(err))
+}
+
+func TestRedistestIsolatesAndCleansUp(t *testing.T) {
+	ctx := context.Background()
+	var prefix string
+	var probe *redis.Client
+	t.Run("inner", func(t *testing.T) {
+		c := redistest.New(t)
+		prefix = c.Prefix()
+		require.Regexp(t, `^test:[0-9a-f]{16}:$`, prefix)
+		for i := range 2500 {
+			require.NoError(t, c.Redis().Set(ctx, c.Key("k", string(rune('a'+i%26)), itoa(i)), 1, 0).Err())
+		}
+		other := redistest.New(t)
+		require.NotEqual(t, prefix, other.Prefix())
+	})
+	probe = redistest.Open(t, redistest.URL(), "probe")
+	keys, err := probe.Redis().Keys(ctx, prefix+"*").Result()
+	require.NoError(t, err)
+	require.Empty(t, keys)
+}
+
+func itoa(i int) string {
+	b := []byte{}
+	for {
+		b = append([]byte{byte('0' + i%10)}, b...)
+		i /= 10
+		if i == 0 {
+			return string(b)
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package queue
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vayvahq/vayva"
+)
+
+func TestIngestOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rc := newRC(t)
+	reg := prometheus.NewRegistry()
+	b := newBroker(t, rc, func(c *Config) { c.Registerer = reg })
+	rdb := rc.Redis()
+
+	job := Job{Type: "paystack.charge.success", Payload: []byte(`{"reference":"r1"}`)}
+	dup, err := b.IngestOnce(ctx, "paystack:evt_1", 72*time.Hour, PaymentsInbound, job)
+	require.NoError(t, err)
+	require.False(t, dup)
+	dup, err = b.IngestOnce(ctx, "paystack:evt_1", 72*time.Hour, PaymentsInbound, job)
+	require.NoError(t, err)
+	require.True(t, dup)
+
+	stream := rc.Key("q", PaymentsInbound)
+	require.EqualValues(t, 1, rdb.XLen(ctx, stream).Val())
+	ttl := rdb.TTL(ctx, rc.Key("dedupe", "paystack:evt_1")).Val()
+	require.Greater(t, ttl, 71*time.Hour)
+	require.LessOrEqual(t, ttl, 72*time.Hour)
+	require.Equal(t, 1.0, counterValue(t, b.metrics.enqueued.WithLabelValues(PaymentsInbound)))
+
+	// Partitioned queue: the job lands in its key's partition.
+	spec, _ := b.Spec(WhatsAppInbound)
+	in := Job{Type: "wa.message", Key: "m1:pn1:wa1", Payload: []byte("hi")}
+	dup, err = b.IngestOnce(ctx, "wa:wamid.1", 7*24*time.Hour, WhatsAppInbound, in)
+	require.NoError(t, err)
+	require.False(t, dup)
+	part := rc.Key("q", WhatsAppInbound, "p", itoa(int64(spec.Partition(in.Key))))
+	msgs := rdb.XRange(ctx, part, "-", "+").Val()
+	require.Len(t, msgs, 1)
+	got, err := decodeJob(WhatsAppInbound, msgs[0].Values)
+	require.NoError(t, err)
+	require.Equal(t, "hi", string(got.Payload))
+	require.Equal(t, 1, got.Attempt)
+	require.Equal(t, spec.MaxAttempts, got.MaxAttempts)
+
+	// Invalid input enqueues nothing.
+	_, err = b.IngestOnce(ctx, "wa:wamid.2", 7*24*time.Hour, WhatsAppInbound, Job{Type: "wa.message"})
+	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
+	_, err = b.IngestOnce(ctx, "", time.Hour, Email, job)
+	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
+	_, err = b.IngestOnce(ctx, "x", time.Millisecond, Email, job)
+	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
+	require.EqualValues(t, 0, rdb.Exists(ctx, rc.Key("dedupe", "wa:wamid.2")).Val())
+
+	// The ingested job is consumed.
+	rec := &recorder{}
+	startConsumer(t, b, "n1-0", PaymentsInbound, func(ctx context.Context, j Job) error { rec.add(j); return nil }, 2)
+	require.Eventually(t, func() bool { return rec.count() == 1 }, 20*time.Second, 5*time.Millisecond)
+	require.Equal(t, `{"reference":"r1"}`, string(rec.jobs()[0].Payload))
+	require.Eventually(t, func() bool { return rdb.XLen(ctx, stream).Val() == 0 }, 20*time.Second, 5*time.Millisecond)
+}
+
+func TestEnqueueValidates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rc := newRC(t)
+	b := newBroker(t, rc, nil)
+	_, err := b.Enqueue(ctx, "nope", Job{Type: "x"})
+	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
+	_, err = b.Enqueue(ctx, Email, Job{})
+	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
+	_, err = b.Enqueue(ctx, WhatsAppOutbound, Job{Type: "x"})
+	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
+	id, err := b.Enqueue(ctx, Email, Job{Type: "email.send", Attempt: 7, LastError: "stale"})
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(id, "job_"))
+	msgs := rc.Redis().XRange(ctx, rc.Key("q", Email), "-", "+").Val()
+	require.Len(t, msgs, 1)
+	j, err := decodeJob(Email, msgs[0].Values)
+	require.NoError(t, err)
+	require.Equal(t, id, j.ID)
+	require.Equal(t, 1, j.Attempt)
+	require.Empty(t, j.LastError)
+}
+
+func TestTrimKeepsPending(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rc := newRC(t)
+	b := newBroker(t, rc, nil)
+	rdb := rc.Redis()
+	stream := rc.Key("q", Email)
+
+	// No group yet: nothing is trimmed.
+	var ids []string
+	for range 10 {
+		id, err := b.Enqueue(ctx, Email, Job{Type: "t"})
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	n, err := b.Trim(ctx, Email)
+	require.NoError(t, err)
+	require.Zero(t, n)
+
+	// A raw consumer takes 6 entries and acknowledges 1, 2 and 4 without
+	// deleting them: 3, 5, 6 stay pending, 7..10 undelivered.
+	require.NoError(t, b.ensureGroup(ctx, stream))
+	res, err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: "vayva", Consumer: "raw", Streams: []string{stream, ">"}, Count: 6}).Result()
+	require.NoError(t, err)
+	got := res[0].Messages
+	require.Len(t, got, 6)
+	require.NoError(t, rdb.XAck(ctx, stream, "vayva", got[0].ID, got[1].ID, got[3].ID).Err())
+
+	n, err = b.Trim(ctx, Email)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n) // 1 and 2; 4 sits behind pending 3
+	left := rdb.XRange(ctx, stream, "-", "+").Val()
+	require.Len(t, left, 8)
+	require.Equal(t, got[2].ID, left[0].ID)
+	pend := rdb.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: "vayva", Start: "-", End: "+", Count: 10}).Val()
+	require.Len(t, pend, 3)
+	for _, p := range pend {
+		require.NotEmpty(t, rdb.XRange(ctx, stream, p.ID, p.ID).Val(), "pending entry %s trimmed", p.ID)
+	}
+
+	// Once 3, 5 and 6 are acknowledged, everything delivered goes, the
+	// undelivered tail stays.
+	require.NoError(t, rdb.XAck(ctx, stream, "vayva", got[2].ID, got[4].ID, got[5].ID).Err())
+	n, err = b.Trim(ctx, Email)
+	require.NoError(t, err)
+	require.EqualValues(t, 4, n)
+	left = rdb.XRange(ctx, stream, "-", "+").Val()
+	require.Len(t, left, 4)
+	j, err := decodeJob(Email, left[0].Values)
+	require.NoError(t, err)
+	require.Equal(t, ids[6], j.ID)
+}
+
+func TestStatsAndDepthMetrics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rc := newRC(t)
+	reg := prometheus.NewRegistry()
+	b := newBroker(t, rc, func(c *Config) { c.Registerer = reg })
+	for i := range 5 {
+		_, err := b.Enqueue(ctx, WhatsAppOutbound, Job{Type: "t", Key: keysN("c", 5)[i]})
+		require.NoError(t, err)
+	}
+	_, err := b.Enqueue(ctx, Email, Job{Type: "t"})
+	require.NoError(t, err)
+	s := statsOf(t, b, WhatsAppOutbound)
+	require.Equal(t, QueueStats{Name: WhatsAppOutbound, Length: 5}, s)
+	require.EqualValues(t, 1, statsOf(t, b, Email).Length)
+	require.EqualValues(t, 0, statsOf(t, b, OrdersSync).Length)
+
+	fams := gather(t, reg)
+	require.Len(t, fams["vayva_queue_length"], len(DefaultSpecs()))
+	require.Equal(t, 5.0, fams["vayva_queue_length"][WhatsAppOutbound])
+	require.Equal(t, 1.0, fams["vayva_queue_jobs_enqueued_total"][Email])
+	require.Equal(t, 5.0, fams["vayva_queue_jobs_enqueued_total"][WhatsAppOutbound])
+
+	// A second broker on the same registry shares the collectors.
+	b2 := newBroker(t, rc, func(c *Config) { c.Registerer = reg })
+	_, err = b2.Enqueue(ctx, Email, Job{Type: "t"})
+	require.NoError(t, err)
+	require.Equal(t, 2.0, counterValue(t, b.metrics.enqueued.WithLabelValues(Email)))
+}
