@@ -215,11 +215,15 @@ func (s *Server) Stop(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
-	if err := s.srv.ShutdownWithContext(ctx); err != nil {
-		return fmt.Errorf("http: shutdown: %w", err)
-	}
-	if err := <-s.serveErr; err != nil {
+	shutdownErr := s.srv.ShutdownWithContext(ctx)
+	// Serve registers the listener with fasthttp only once its goroutine
+	// runs; close it here too so a Stop right after Start cannot miss it.
+	_ = s.ln.Close()
+	if err := <-s.serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("http: serve: %w", err)
+	}
+	if shutdownErr != nil {
+		return fmt.Errorf("http: shutdown: %w", shutdownErr)
 	}
 	return nil
 }
