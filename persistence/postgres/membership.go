@@ -41,6 +41,9 @@ type Member struct {
 // JoinMember registers m as alive, or refreshes its row if it is already
 // alive. A member id is never reused after it left or was evicted.
 func (db *DB) JoinMember(ctx context.Context, m Member) error {
+	if m.Kinds == nil {
+		m.Kinds = []string{}
+	}
 	tag, err := db.Pool().Exec(ctx, `
 		INSERT INTO runtime.members(cluster, id, host, port, http_addr, kinds, status)
 		VALUES ($1, $2, $3, $4, $5, $6, 'alive')
