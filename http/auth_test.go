@@ -1,0 +1,679 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/auth"
+	"github.com/vayvahq/vayva/node"
+	"github.com/vayvahq/vayva/node/nodetest"
+)
+
+// authNode starts a node whose password hashing is nearly free, so that
+// tests can sign up and sign in often.
+func authNode(t *testing.T, opts nodetest.Options) *nodetest.Node {
+	t.Helper()
+	prev := opts.Configure
+	opts.Configure = func(n *node.Node) {
+		n.AuthConfig.Hash = auth.TestHashParams
+		if prev != nil {
+			prev(n)
+		}
+	}
+	return nodetest.Start(t, opts)
+}
+
+// authResp is one HTTP answer.
+type authResp struct {
+	Status int
+	Header nethttp.Header
+	Raw    []byte
+	Body   map[string]any
+}
+
+func authCall(t *testing.T, n *nodetest.Node, method, path, token string, body any) authResp {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(t, err)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := nethttp.NewRequest(method, n.BaseURL+path, rd)
+	require.NoError(t, err)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := nethttp.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	r := authResp{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &r.Body)
+	}
+	return r
+}
+
+// requireStatus fails with the body when the status differs.
+func (r authResp) requireStatus(t *testing.T, status int) authResp {
+	t.Helper()
+	require.Equal(t, status, r.Status, "body: %s", r.Raw)
+	return r
+}
+
+// requireProblem checks a problem+json answer with the given status and code.
+func (r authResp) requireProblem(t *testing.T, status int, code string) authResp {
+	t.Helper()
+	r.requireStatus(t, status)
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
+	require.Equal(t, code, r.Body["code"], "body: %s", r.Raw)
+	return r
+}
+
+// fields returns the fields named by a validation problem.
+func (r authResp) fields() map[string]string {
+	out := map[string]string{}
+	errs, _ := r.Body["errors"].([]any)
+	for _, e := range errs {
+		m := e.(map[string]any)
+		out[m["field"].(string)] = m["message"].(string)
+	}
+	return out
+}
+
+func (r authResp) str(path ...string) string {
+	var v any = r.Body
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[p]
+	}
+	s, _ := v.(string)
+	return s
+}
+
+const authPassword = "correct horse battery"
+
+// authSignup signs up a fresh merchant and returns the answer.
+func authSignup(t *testing.T, n *nodetest.Node, email, business string) authResp {
+	t.Helper()
+	return authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+		"email": email, "password": authPassword, "name": "Owner of " + business, "business_name": business,
+	}).requireStatus(t, nethttp.StatusCreated)
+}
+
+func authLogin(t *testing.T, n *nodetest.Node, email, password string) authResp {
+	t.Helper()
+	return authCall(t, n, "POST", "/v1/auth/login", "", map[string]any{"email": email, "password": password})
+}
+
+func authCount(t *testing.T, n *nodetest.Node, query string, args ...any) int {
+	t.Helper()
+	var c int
+	require.NoError(t, n.DB.Pool().QueryRow(context.Background(), query, args...).Scan(&c))
+	return c
+}
+
+// authEmails returns the email.send events in the outbox addressed to to.
+func authEmails(t *testing.T, n *nodetest.Node, to string) []vayva.SendEmail {
+	t.Helper()
+	rows, err := n.DB.Pool().Query(context.Background(),
+		`SELECT payload FROM runtime.outbox WHERE type = 'email.send' AND queue = 'email' ORDER BY id`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []vayva.SendEmail
+	for rows.Next() {
+		var raw []byte
+		require.NoError(t, rows.Scan(&raw))
+		var e vayva.Event
+		require.NoError(t, json.Unmarshal(raw, &e))
+		var m vayva.SendEmail
+		require.NoError(t, json.Unmarshal(e.Data, &m))
+		if strings.EqualFold(m.To, to) {
+			require.Equal(t, m.MerchantID, e.MerchantID)
+			out = append(out, m)
+		}
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// authTokenFromEmail takes the token out of an email's verify_url.
+func authTokenFromEmail(t *testing.T, n *nodetest.Node, m vayva.SendEmail) string {
+	t.Helper()
+	u := m.Vars["verify_url"]
+	require.True(t, strings.HasPrefix(u, n.Config().PublicURL+"/verify-email?token="), u)
+	parsed, err := url.Parse(u)
+	require.NoError(t, err)
+	tok := parsed.Query().Get("token")
+	require.True(t, strings.HasPrefix(tok, auth.VerificationPrefix), tok)
+	return tok
+}
+
+func sha(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+func TestAuthSignupLoginMe(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+
+	su := authSignup(t, n, "Ada@Example.com", "Ada's Shoes")
+	token := su.str("token")
+	require.True(t, strings.HasPrefix(token, auth.SessionPrefix), token)
+	require.Equal(t, "Ada@Example.com", su.str("user", "email"))
+	require.Equal(t, "Owner of Ada's Shoes", su.str("user", "name"))
+	require.Equal(t, false, su.Body["user"].(map[string]any)["email_verified"])
+	require.True(t, vayva.HasIDPrefix(su.str("user", "id"), "usr"))
+	require.True(t, vayva.HasIDPrefix(su.str("merchant", "id"), "mer"))
+	require.Equal(t, "Ada's Shoes", su.str("merchant", "name"))
+	require.True(t, vayva.HasIDPrefix(su.str("store", "id"), "sto"))
+	require.Equal(t, "ada-s-shoes", su.str("store", "slug"))
+	require.Equal(t, "Ada's Shoes", su.str("store", "name"))
+	require.Equal(t, "NGN", su.str("store", "currency"))
+	exp, err := time.Parse(time.RFC3339, su.str("expires_at"))
+	require.NoError(t, err)
+	require.WithinDuration(t, time.Now().Add(30*24*time.Hour), exp, time.Hour)
+
+	me := authCall(t, n, "GET", "/v1/me", token, nil).requireStatus(t, 200)
+	require.Equal(t, "owner", me.str("role"))
+	require.Equal(t, su.str("user", "id"), me.str("user", "id"))
+	require.Equal(t, su.str("merchant", "id"), me.str("merchant", "id"))
+	require.Equal(t, su.str("store", "id"), me.str("store", "id"))
+	require.Equal(t, "ada-s-shoes", me.str("store", "slug"))
+
+	// Emails compare without case.
+	li := authLogin(t, n, "ada@EXAMPLE.com", authPassword).requireStatus(t, 200)
+	token2 := li.str("token")
+	require.NotEqual(t, token, token2)
+	require.Equal(t, su.str("user", "id"), li.str("user", "id"))
+	require.Equal(t, su.str("store", "id"), li.str("store", "id"))
+	require.Equal(t, "owner", li.str("role"))
+	authCall(t, n, "GET", "/v1/me", token2, nil).requireStatus(t, 200)
+	authCall(t, n, "GET", "/v1/me", token, nil).requireStatus(t, 200)
+
+	// What the database holds: hashes only, and the rows of every domain.
+	uid, sid, mid := su.str("user", "id"), su.str("store", "id"), su.str("merchant", "id")
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM auth.sessions WHERE token_hash = $1 AND user_id = $2`, sha(token), uid))
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM auth.sessions WHERE token_hash = $1`, sha(token2)))
+	require.Equal(t, 0, authCount(t, n, `SELECT count(*) FROM auth.sessions s WHERE position($1 in s::text) > 0`, token))
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM auth.users WHERE id = $1 AND password_hash LIKE '$argon2id$v=19$%'`, uid))
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM merchant.merchants WHERE id = $1 AND owner_user_id = $2`, mid, uid))
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM merchant.business_profiles WHERE merchant_id = $1`, mid))
+	require.Equal(t, 1, authCount(t, n, `
+		SELECT count(*) FROM merchant.stores WHERE id = $1 AND merchant_id = $2 AND slug = 'ada-s-shoes'
+			AND currency = 'NGN' AND status = 'active' AND settings = '{}'::jsonb AND created_at <= updated_at`, sid, mid))
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM merchant.team_members WHERE store_id = $1 AND user_id = $2 AND role = 'owner'`, sid, uid))
+}
+
+func TestAuthSignupConflicts(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+	first := authSignup(t, n, "bola@example.com", "Bola Foods")
+	require.Equal(t, "bola-foods", first.str("store", "slug"))
+
+	// The same email in other case: 409, and nothing of it is written.
+	dup := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+		"email": "BOLA@example.com", "password": authPassword, "name": "Bola", "business_name": "Other Name",
+	}).requireProblem(t, 409, "conflict")
+	require.Contains(t, dup.fields(), "email")
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM auth.users`))
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM merchant.merchants`))
+	require.Equal(t, 0, authCount(t, n, `SELECT count(*) FROM merchant.stores WHERE slug = 'other-name'`))
+	require.Len(t, authEmails(t, n, "bola@example.com"), 1, "one verification email, from the first sign-up")
+
+	// A derived slug that is taken gets a suffix; an explicit one is a conflict.
+	second := authSignup(t, n, "tunde@example.com", "Bola Foods")
+	require.Equal(t, "bola-foods-2", second.str("store", "slug"))
+	third := authSignup(t, n, "kemi@example.com", "Bola Foods!")
+	require.Equal(t, "bola-foods-3", third.str("store", "slug"))
+
+	taken := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+		"email": "femi@example.com", "password": authPassword, "name": "Femi", "business_name": "Femi", "store_slug": "bola-foods",
+	}).requireProblem(t, 409, "conflict")
+	require.Contains(t, taken.fields(), "store_slug")
+	require.Equal(t, 0, authCount(t, n, `SELECT count(*) FROM auth.users WHERE email = 'femi@example.com'`))
+	require.Empty(t, authEmails(t, n, "femi@example.com"))
+
+	own := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+		"email": "femi@example.com", "password": authPassword, "name": "Femi", "business_name": "Femi", "store_slug": "femi-stores",
+	}).requireStatus(t, 201)
+	require.Equal(t, "femi-stores", own.str("store", "slug"))
+}
+
+func TestAuthSignupValidation(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+
+	bad := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+		"email": "not-an-email", "password": "short", "name": "", "business_name": strings.Repeat("x", 101), "store_slug": "Bad Slug",
+	}).requireProblem(t, 422, "validation_failed")
+	f := bad.fields()
+	for _, field := range []string{"email", "password", "name", "business_name", "store_slug"} {
+		require.Contains(t, f, field)
+	}
+	require.Len(t, f, 5)
+
+	missing := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{}).requireProblem(t, 422, "validation_failed")
+	require.Len(t, missing.fields(), 4, "every required field is named: %s", missing.Raw)
+
+	long := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+		"email": strings.Repeat("a", 250) + "@x.io", "password": strings.Repeat("p", 257), "name": "A", "business_name": "B",
+	}).requireProblem(t, 422, "validation_failed")
+	require.Contains(t, long.fields(), "email")
+	require.Contains(t, long.fields(), "password")
+
+	authCall(t, n, "POST", "/v1/auth/signup", "", `{"email":`).requireProblem(t, 400, "bad_request")
+	authCall(t, n, "POST", "/v1/auth/signup", "", `[]`).requireProblem(t, 400, "bad_request")
+	unknown := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+		"email": "a@b.co", "password": authPassword, "name": "A", "business_name": "B", "admin": true,
+	}).requireProblem(t, 422, "validation_failed")
+	require.Contains(t, unknown.fields(), "admin")
+	typed := authCall(t, n, "POST", "/v1/auth/signup", "", `{"email": 12}`).requireProblem(t, 422, "validation_failed")
+	require.Contains(t, typed.fields(), "email")
+
+	// Nothing was written by any refused request.
+	for _, table := range []string{"auth.users", "auth.sessions", "auth.verification_tokens", "merchant.merchants", "merchant.stores", "merchant.team_members", "runtime.outbox"} {
+		require.Equal(t, 0, authCount(t, n, "SELECT count(*) FROM "+table), table)
+	}
+
+	// Sign-in validates shape only.
+	li := authCall(t, n, "POST", "/v1/auth/login", "", map[string]any{}).requireProblem(t, 422, "validation_failed")
+	require.Contains(t, li.fields(), "email")
+	require.Contains(t, li.fields(), "password")
+	authCall(t, n, "POST", "/v1/auth/login", "", `nope`).requireProblem(t, 400, "bad_request")
+}
+
+func TestAuthVerificationEmail(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+	su := authSignup(t, n, "chidi@example.com", "Chidi Wears")
+	token := su.str("token")
+
+	emails := authEmails(t, n, "chidi@example.com")
+	require.Len(t, emails, 1)
+	m := emails[0]
+	require.Equal(t, vayva.EmailVerification, m.Template)
+	require.Equal(t, su.str("merchant", "id"), m.MerchantID)
+	require.Equal(t, "Owner of Chidi Wears", m.Vars["name"])
+	vtok := authTokenFromEmail(t, n, m)
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM auth.verification_tokens WHERE token_hash = $1 AND purpose = 'verify_email'`, sha(vtok)))
+
+	// A password is not accepted with an email verification.
+	pw := authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok, "password": "another long password"}).
+		requireProblem(t, 422, "validation_failed")
+	require.Contains(t, pw.fields(), "password")
+
+	v := authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok}).requireStatus(t, 200)
+	require.Equal(t, true, v.Body["user"].(map[string]any)["email_verified"])
+	require.Equal(t, su.str("user", "id"), v.str("user", "id"))
+	me := authCall(t, n, "GET", "/v1/me", token, nil).requireStatus(t, 200)
+	require.Equal(t, true, me.Body["user"].(map[string]any)["email_verified"])
+
+	// Single use.
+	again := authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok}).requireProblem(t, 422, "validation_failed")
+	require.Contains(t, again.fields(), "token")
+	// Unknown, malformed and missing tokens.
+	for _, tok := range []string{vayva.NewSecret(auth.VerificationPrefix), "garbage", ""} {
+		r := authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": tok}).requireProblem(t, 422, "validation_failed")
+		require.Contains(t, r.fields(), "token")
+	}
+
+	// Expired.
+	su2 := authSignup(t, n, "ngozi@example.com", "Ngozi Hair")
+	vtok2 := authTokenFromEmail(t, n, authEmails(t, n, "ngozi@example.com")[0])
+	_, err := n.DB.Pool().Exec(context.Background(), `UPDATE auth.verification_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, sha(vtok2))
+	require.NoError(t, err)
+	authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok2}).requireProblem(t, 422, "validation_failed")
+	me2 := authCall(t, n, "GET", "/v1/me", su2.str("token"), nil).requireStatus(t, 200)
+	require.Equal(t, false, me2.Body["user"].(map[string]any)["email_verified"])
+}
+
+func authProblemWithoutRequestID(t *testing.T, r authResp) map[string]any {
+	t.Helper()
+	out := map[string]any{}
+	for k, v := range r.Body {
+		if k != "request_id" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func TestAuthLoginFailuresLookAlike(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+	authSignup(t, n, "dayo@example.com", "Dayo Prints")
+
+	wrong := authLogin(t, n, "dayo@example.com", "not the password").requireProblem(t, 401, "unauthorized")
+	unknown := authLogin(t, n, "nobody@example.com", "not the password").requireProblem(t, 401, "unauthorized")
+	require.Equal(t, authProblemWithoutRequestID(t, wrong), authProblemWithoutRequestID(t, unknown))
+	require.Equal(t, wrong.Header.Get("Content-Type"), unknown.Header.Get("Content-Type"))
+	require.Empty(t, wrong.Header.Get("Www-Authenticate"))
+}
+
+func TestAuthLoginRateLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("per email", func(t *testing.T) {
+		t.Parallel()
+		n := authNode(t, nodetest.Options{})
+		authSignup(t, n, "eze@example.com", "Eze Phones")
+		// Successful sign-ins are not counted.
+		for i := 0; i < 12; i++ {
+			authLogin(t, n, "eze@example.com", authPassword).requireStatus(t, 200)
+		}
+		for i := 0; i < 10; i++ {
+			authLogin(t, n, "eze@example.com", "wrong password").requireProblem(t, 401, "unauthorized")
+		}
+		r := authLogin(t, n, "EZE@example.com", "wrong password").requireProblem(t, 429, "rate_limited")
+		secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, secs, 1)
+		require.LessOrEqual(t, secs, 60)
+		// Now even the right password waits, and other emails are fine.
+		authLogin(t, n, "eze@example.com", authPassword).requireProblem(t, 429, "rate_limited")
+		authLogin(t, n, "other@example.com", "wrong password").requireProblem(t, 401, "unauthorized")
+	})
+	t.Run("per address", func(t *testing.T) {
+		t.Parallel()
+		n := authNode(t, nodetest.Options{})
+		for i := 0; i < 50; i++ {
+			authLogin(t, n, fmt.Sprintf("user%d@example.com", i), "wrong password").requireProblem(t, 401, "unauthorized")
+		}
+		r := authLogin(t, n, "fresh@example.com", "wrong password").requireProblem(t, 429, "rate_limited")
+		require.NotEmpty(t, r.Header.Get("Retry-After"))
+	})
+}
+
+func TestAuthLogoutAndBadTokens(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+	su := authSignup(t, n, "funke@example.com", "Funke Bags")
+	token := su.str("token")
+	authCall(t, n, "GET", "/v1/me", token, nil).requireStatus(t, 200)
+	other := authLogin(t, n, "funke@example.com", authPassword).requireStatus(t, 200).str("token")
+
+	r := authCall(t, n, "POST", "/v1/auth/logout", token, nil).requireStatus(t, 204)
+	require.Empty(t, r.Raw)
+	authCall(t, n, "GET", "/v1/me", token, nil).requireProblem(t, 401, "unauthorized")
+	authCall(t, n, "POST", "/v1/auth/logout", token, nil).requireProblem(t, 401, "unauthorized")
+	// Other sessions of the user live on.
+	authCall(t, n, "GET", "/v1/me", other, nil).requireStatus(t, 200)
+
+	for _, bad := range []string{"", "garbage", vayva.NewSecret(auth.SessionPrefix), vayva.NewSecret(auth.APIKeyPrefix), token + "x"} {
+		authCall(t, n, "GET", "/v1/me", bad, nil).requireProblem(t, 401, "unauthorized")
+	}
+
+	// An expired session stops working.
+	fresh := authLogin(t, n, "funke@example.com", authPassword).requireStatus(t, 200).str("token")
+	_, err := n.DB.Pool().Exec(context.Background(), `UPDATE auth.sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, sha(fresh))
+	require.NoError(t, err)
+	authCall(t, n, "GET", "/v1/me", fresh, nil).requireProblem(t, 401, "unauthorized")
+}
+
+func TestAuthAPIKeys(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+	su := authSignup(t, n, "gbenga@example.com", "Gbenga Tools")
+	token := su.str("token")
+
+	created := authCall(t, n, "POST", "/v1/api-keys", token, map[string]any{"name": "CI"}).requireStatus(t, 201)
+	key, id := created.str("key"), created.str("id")
+	require.True(t, strings.HasPrefix(key, auth.APIKeyPrefix), key)
+	require.True(t, vayva.HasIDPrefix(id, "key"), id)
+	require.Equal(t, "CI", created.str("name"))
+	require.Equal(t, key[len(key)-4:], created.str("last4"))
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM auth.api_keys WHERE id = $1 AND token_hash = $2`, id, sha(key)))
+	require.Equal(t, 0, authCount(t, n, `SELECT count(*) FROM auth.api_keys k WHERE position($1 in k::text) > 0`, key))
+
+	list := authCall(t, n, "GET", "/v1/api-keys", token, nil).requireStatus(t, 200)
+	require.NotContains(t, string(list.Raw), key)
+	data := list.Body["data"].([]any)
+	require.Len(t, data, 1)
+	item := data[0].(map[string]any)
+	require.Equal(t, id, item["id"])
+	require.Equal(t, "CI", item["name"])
+	require.NotContains(t, item, "key")
+	require.Nil(t, list.Body["next_cursor"])
+
+	me := authCall(t, n, "GET", "/v1/me", key, nil).requireStatus(t, 200)
+	require.Equal(t, su.str("store", "id"), me.str("store", "id"))
+	require.Equal(t, "owner", me.str("role"))
+
+	authCall(t, n, "DELETE", "/v1/api-keys/"+id, token, nil).requireStatus(t, 204)
+	authCall(t, n, "GET", "/v1/me", key, nil).requireProblem(t, 401, "unauthorized")
+	authCall(t, n, "DELETE", "/v1/api-keys/"+id, token, nil).requireProblem(t, 404, "not_found")
+	authCall(t, n, "DELETE", "/v1/api-keys/nonsense", token, nil).requireProblem(t, 404, "not_found")
+	list = authCall(t, n, "GET", "/v1/api-keys", token, nil).requireStatus(t, 200)
+	require.Empty(t, list.Body["data"])
+
+	authCall(t, n, "POST", "/v1/api-keys", token, map[string]any{"name": ""}).requireProblem(t, 422, "validation_failed")
+
+	// Pages, newest first.
+	var ids []string
+	for i := 0; i < 3; i++ {
+		ids = append(ids, authCall(t, n, "POST", "/v1/api-keys", token, map[string]any{"name": fmt.Sprintf("k%d", i)}).requireStatus(t, 201).str("id"))
+	}
+	p1 := authCall(t, n, "GET", "/v1/api-keys?limit=2", token, nil).requireStatus(t, 200)
+	require.Len(t, p1.Body["data"], 2)
+	require.Equal(t, ids[2], p1.Body["data"].([]any)[0].(map[string]any)["id"])
+	cursor := p1.str("next_cursor")
+	require.NotEmpty(t, cursor)
+	p2 := authCall(t, n, "GET", "/v1/api-keys?limit=2&cursor="+url.QueryEscape(cursor), token, nil).requireStatus(t, 200)
+	require.Len(t, p2.Body["data"], 1)
+	require.Equal(t, ids[0], p2.Body["data"].([]any)[0].(map[string]any)["id"])
+	require.Nil(t, p2.Body["next_cursor"])
+	authCall(t, n, "GET", "/v1/api-keys?limit=0", token, nil).requireProblem(t, 422, "validation_failed")
+	authCall(t, n, "GET", "/v1/api-keys?cursor=%21%21", token, nil).requireProblem(t, 422, "validation_failed")
+
+	// A key signs itself out too.
+	k2 := authCall(t, n, "POST", "/v1/api-keys", token, map[string]any{"name": "temp"}).requireStatus(t, 201).str("key")
+	authCall(t, n, "POST", "/v1/auth/logout", k2, nil).requireStatus(t, 204)
+	authCall(t, n, "GET", "/v1/me", k2, nil).requireProblem(t, 401, "unauthorized")
+}
+
+func TestAuthTenantIsolation(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+	a := authSignup(t, n, "hauwa@example.com", "Hauwa Spices")
+	b := authSignup(t, n, "ike@example.com", "Ike Electronics")
+	ta, tb := a.str("token"), b.str("token")
+
+	keyA := authCall(t, n, "POST", "/v1/api-keys", ta, map[string]any{"name": "A's key"}).requireStatus(t, 201)
+	memberA := authCall(t, n, "POST", "/v1/store/members", ta, map[string]any{"email": "staff-of-a@example.com", "role": "staff"}).requireStatus(t, 201)
+
+	// B sees none of A's keys or members, and cannot delete them.
+	require.Empty(t, authCall(t, n, "GET", "/v1/api-keys", tb, nil).requireStatus(t, 200).Body["data"])
+	members := authCall(t, n, "GET", "/v1/store/members", tb, nil).requireStatus(t, 200).Body["data"].([]any)
+	require.Len(t, members, 1)
+	require.Equal(t, "ike@example.com", members[0].(map[string]any)["email"])
+	authCall(t, n, "DELETE", "/v1/api-keys/"+keyA.str("id"), tb, nil).requireProblem(t, 404, "not_found")
+	authCall(t, n, "DELETE", "/v1/store/members/"+memberA.str("id"), tb, nil).requireProblem(t, 404, "not_found")
+	ownerA := authCall(t, n, "GET", "/v1/store/members", ta, nil).requireStatus(t, 200).Body["data"].([]any)[0].(map[string]any)
+	authCall(t, n, "DELETE", "/v1/store/members/"+ownerA["id"].(string), tb, nil).requireProblem(t, 404, "not_found")
+
+	// A's things are untouched.
+	authCall(t, n, "GET", "/v1/me", keyA.str("key"), nil).requireStatus(t, 200)
+	require.Len(t, authCall(t, n, "GET", "/v1/store/members", ta, nil).requireStatus(t, 200).Body["data"], 2)
+	// B's key acts for B only.
+	keyB := authCall(t, n, "POST", "/v1/api-keys", tb, map[string]any{"name": "B"}).requireStatus(t, 201).str("key")
+	require.Equal(t, b.str("store", "id"), authCall(t, n, "GET", "/v1/me", keyB, nil).requireStatus(t, 200).str("store", "id"))
+	authCall(t, n, "DELETE", "/v1/api-keys/"+keyA.str("id"), keyB, nil).requireProblem(t, 404, "not_found")
+}
+
+func TestAuthTeam(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+	owner := authSignup(t, n, "jumoke@example.com", "Jumoke Fabrics")
+	to := owner.str("token")
+	storeID := owner.str("store", "id")
+
+	// Inviting someone new creates the user and queues the invitation.
+	sam := authCall(t, n, "POST", "/v1/store/members", to, map[string]any{"email": "Sam@Example.com", "role": "staff"}).requireStatus(t, 201)
+	require.Equal(t, "staff", sam.str("role"))
+	require.Equal(t, "Sam@Example.com", sam.str("email"))
+	require.Equal(t, "Sam", sam.str("name"))
+	require.True(t, vayva.HasIDPrefix(sam.str("id"), "mem"))
+	require.True(t, vayva.HasIDPrefix(sam.str("user_id"), "usr"))
+	_, err := time.Parse(time.RFC3339, sam.str("created_at"))
+	require.NoError(t, err)
+	invites := authEmails(t, n, "sam@example.com")
+	require.Len(t, invites, 1)
+	require.Equal(t, "true", invites[0].Vars["invite"])
+	require.Equal(t, "Jumoke Fabrics", invites[0].Vars["store_name"])
+	invite := authTokenFromEmail(t, n, invites[0])
+
+	// The invited user cannot sign in before accepting.
+	authLogin(t, n, "sam@example.com", authPassword).requireProblem(t, 401, "unauthorized")
+	noPw := authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite}).requireProblem(t, 422, "validation_failed")
+	require.Contains(t, noPw.fields(), "password")
+	authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite, "password": "sam's own password"}).requireStatus(t, 200)
+	ts := authLogin(t, n, "sam@example.com", "sam's own password").requireStatus(t, 200)
+	require.Equal(t, "staff", ts.str("role"))
+	require.Equal(t, storeID, ts.str("store", "id"))
+	staff := ts.str("token")
+
+	// Staff may not manage the team or API keys.
+	authCall(t, n, "GET", "/v1/store/members", staff, nil).requireProblem(t, 403, "forbidden")
+	authCall(t, n, "POST", "/v1/store/members", staff, map[string]any{"email": "x@example.com", "role": "staff"}).requireProblem(t, 403, "forbidden")
+	authCall(t, n, "POST", "/v1/store/members", staff, `{"bad":`).requireProblem(t, 403, "forbidden")
+	authCall(t, n, "DELETE", "/v1/store/members/"+sam.str("id"), staff, nil).requireProblem(t, 403, "forbidden")
+	authCall(t, n, "POST", "/v1/api-keys", staff, map[string]any{"name": "mine"}).requireProblem(t, 403, "forbidden")
+	authCall(t, n, "GET", "/v1/api-keys", staff, nil).requireProblem(t, 403, "forbidden")
+	require.Equal(t, "staff", authCall(t, n, "GET", "/v1/me", staff, nil).requireStatus(t, 200).str("role"))
+
+	// An existing user (with a store of their own) joins as admin: no
+	// invitation, and they pick the store when signing in.
+	kola := authSignup(t, n, "kola@example.com", "Kola Ventures")
+	admin := authCall(t, n, "POST", "/v1/store/members", to, map[string]any{"email": "kola@example.com", "role": "admin"}).requireStatus(t, 201)
+	require.Equal(t, kola.str("user", "id"), admin.str("user_id"))
+	require.Len(t, authEmails(t, n, "kola@example.com"), 1, "only the sign-up's verification email")
+	require.Equal(t, kola.str("store", "id"), authLogin(t, n, "kola@example.com", authPassword).requireStatus(t, 200).str("store", "id"),
+		"by default a user signs in to their own store")
+	ka := authCall(t, n, "POST", "/v1/auth/login", "", map[string]any{"email": "kola@example.com", "password": authPassword, "store_id": storeID}).requireStatus(t, 200)
+	require.Equal(t, "admin", ka.str("role"))
+	adminToken := ka.str("token")
+	authCall(t, n, "POST", "/v1/auth/login", "", map[string]any{"email": "sam@example.com", "password": "sam's own password", "store_id": kola.str("store", "id")}).
+		requireProblem(t, 401, "unauthorized")
+
+	// Admins manage the team; the list is oldest first.
+	list := authCall(t, n, "GET", "/v1/store/members", adminToken, nil).requireStatus(t, 200).Body["data"].([]any)
+	require.Len(t, list, 3)
+	first := list[0].(map[string]any)
+	require.Equal(t, "owner", first["role"])
+	require.Equal(t, owner.str("user", "id"), first["user_id"])
+	for _, k := range []string{"id", "user_id", "email", "name", "role", "created_at"} {
+		require.Contains(t, first, k)
+	}
+	p := authCall(t, n, "GET", "/v1/store/members?limit=2", adminToken, nil).requireStatus(t, 200)
+	require.Len(t, p.Body["data"], 2)
+	p2 := authCall(t, n, "GET", "/v1/store/members?limit=2&cursor="+url.QueryEscape(p.str("next_cursor")), adminToken, nil).requireStatus(t, 200)
+	require.Len(t, p2.Body["data"], 1)
+	require.Equal(t, admin.str("id"), p2.Body["data"].([]any)[0].(map[string]any)["id"])
+
+	// Nobody removes the owner; adding a member twice is a conflict.
+	authCall(t, n, "DELETE", "/v1/store/members/"+first["id"].(string), adminToken, nil).requireProblem(t, 403, "forbidden")
+	authCall(t, n, "DELETE", "/v1/store/members/"+first["id"].(string), to, nil).requireProblem(t, 403, "forbidden")
+	authCall(t, n, "POST", "/v1/store/members", to, map[string]any{"email": "sam@example.com", "role": "admin"}).requireProblem(t, 409, "conflict")
+	bad := authCall(t, n, "POST", "/v1/store/members", to, map[string]any{"email": "nope", "role": "owner"}).requireProblem(t, 422, "validation_failed")
+	require.Contains(t, bad.fields(), "email")
+	require.Contains(t, bad.fields(), "role")
+
+	// Removing a member ends their sessions and keys for the store at once.
+	authCall(t, n, "DELETE", "/v1/store/members/"+sam.str("id"), adminToken, nil).requireStatus(t, 204)
+	authCall(t, n, "GET", "/v1/me", staff, nil).requireProblem(t, 401, "unauthorized")
+	authLogin(t, n, "sam@example.com", "sam's own password").requireProblem(t, 401, "unauthorized")
+	authCall(t, n, "DELETE", "/v1/store/members/"+sam.str("id"), to, nil).requireProblem(t, 404, "not_found")
+
+	// Re-adding does not revive old credentials.
+	authCall(t, n, "POST", "/v1/store/members", to, map[string]any{"email": "sam@example.com", "role": "staff"}).requireStatus(t, 201)
+	authCall(t, n, "GET", "/v1/me", staff, nil).requireProblem(t, 401, "unauthorized")
+	require.Len(t, authEmails(t, n, "sam@example.com"), 1, "an existing user is not invited again")
+	authLogin(t, n, "sam@example.com", "sam's own password").requireStatus(t, 200)
+}
+
+// authCacheHits reads a node's token cache hit counter from /metrics.
+func authCacheHits(t *testing.T, n *nodetest.Node) float64 {
+	t.Helper()
+	r := authCall(t, n, "GET", "/metrics", "", nil).requireStatus(t, 200)
+	for _, line := range strings.Split(string(r.Raw), "\n") {
+		if strings.HasPrefix(line, `vayva_auth_token_cache_lookups_total{result="hit"}`) {
+			v, err := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			require.NoError(t, err)
+			return v
+		}
+	}
+	return 0
+}
+
+// authWarm makes sure node n answers token from its cache.
+func authWarm(t *testing.T, n *nodetest.Node, token string) {
+	t.Helper()
+	before := authCacheHits(t, n)
+	require.Eventually(t, func() bool {
+		authCall(t, n, "GET", "/v1/me", token, nil).requireStatus(t, 200)
+		return authCacheHits(t, n) > before
+	}, 10*time.Second, 10*time.Millisecond, "the token is served from the cache")
+}
+
+func TestAuthRevocationReachesEveryNode(t *testing.T) {
+	t.Parallel()
+	a := authNode(t, nodetest.Options{})
+	b := authNode(t, nodetest.Options{DatabaseURL: a.DatabaseURL, RedisPrefix: a.RedisPrefix})
+
+	su := authSignup(t, a, "lami@example.com", "Lami Gadgets")
+	owner := su.str("token")
+	for i := 0; i < 5; i++ {
+		// Logout on A; B, which had the session cached, refuses it on the
+		// very next request.
+		tok := authLogin(t, a, "lami@example.com", authPassword).requireStatus(t, 200).str("token")
+		authWarm(t, b, tok)
+		authCall(t, a, "POST", "/v1/auth/logout", tok, nil).requireStatus(t, 204)
+		authCall(t, b, "GET", "/v1/me", tok, nil).requireProblem(t, 401, "unauthorized")
+		authCall(t, a, "GET", "/v1/me", tok, nil).requireProblem(t, 401, "unauthorized")
+
+		// The same for an API key deleted on A.
+		k := authCall(t, a, "POST", "/v1/api-keys", owner, map[string]any{"name": "k"}).requireStatus(t, 201)
+		authWarm(t, b, k.str("key"))
+		authCall(t, a, "DELETE", "/v1/api-keys/"+k.str("id"), owner, nil).requireStatus(t, 204)
+		authCall(t, b, "GET", "/v1/me", k.str("key"), nil).requireProblem(t, 401, "unauthorized")
+	}
+
+	// And for a member removed on A.
+	m := authCall(t, a, "POST", "/v1/store/members", owner, map[string]any{"email": "musa@example.com", "role": "admin"}).requireStatus(t, 201)
+	invite := authTokenFromEmail(t, a, authEmails(t, a, "musa@example.com")[0])
+	authCall(t, b, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite, "password": "musa's password!"}).requireStatus(t, 200)
+	mt := authLogin(t, b, "musa@example.com", "musa's password!").requireStatus(t, 200).str("token")
+	mk := authCall(t, b, "POST", "/v1/api-keys", mt, map[string]any{"name": "musa's key"}).requireStatus(t, 201).str("key")
+	authWarm(t, b, mt)
+	authWarm(t, b, mk)
+	authCall(t, a, "DELETE", "/v1/store/members/"+m.str("id"), owner, nil).requireStatus(t, 204)
+	authCall(t, b, "GET", "/v1/me", mt, nil).requireProblem(t, 401, "unauthorized")
+	authCall(t, b, "GET", "/v1/me", mk, nil).requireProblem(t, 401, "unauthorized")
+	authCall(t, b, "GET", "/v1/me", owner, nil).requireStatus(t, 200)
+}
