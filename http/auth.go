@@ -46,12 +46,12 @@ func NewAuthArea(s AuthService) AuthArea { return AuthArea{Service: s} }
 
 // Register adds the area's routes.
 func (a AuthArea) Register(r *Routes) {
-	r.Handle("POST", "/v1/auth/signup", Public, a.signup)
-	r.Handle("POST", "/v1/auth/login", Public, a.login)
+	r.Handle("POST", "/v1/auth/signup", Public, a.signup, SecretResponse())
+	r.Handle("POST", "/v1/auth/login", Public, a.login, SecretResponse())
 	r.Handle("POST", "/v1/auth/logout", Merchant, a.logout)
 	r.Handle("POST", "/v1/auth/verify-email", Public, a.verifyEmail)
 	r.Handle("GET", "/v1/me", Merchant, a.me)
-	r.Handle("POST", "/v1/api-keys", Merchant, a.createAPIKey)
+	r.Handle("POST", "/v1/api-keys", Merchant, a.createAPIKey, SecretResponse())
 	r.Handle("GET", "/v1/api-keys", Merchant, a.listAPIKeys)
 	r.Handle("DELETE", "/v1/api-keys/{id}", Merchant, a.deleteAPIKey)
 	r.Handle("GET", "/v1/store/members", Merchant, a.listMembers)

@@ -49,6 +49,9 @@ func jsonError(err error) error {
 		return vayva.Errorf(vayva.EBADREQUEST, "The request body is not valid JSON.")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if field == "" {
+			field = "(empty name)"
+		}
 		return &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
 			Fields: []vayva.FieldError{{Field: field, Message: "is not a known field"}}}
 	default:

@@ -263,12 +263,21 @@ type RouteOption func(*routeConfig)
 
 type routeConfig struct {
 	idempotencyRequired bool
+	secretResponse      bool
 }
 
 // RequireIdempotencyKey makes the Idempotency-Key header mandatory on the
 // route (checkout, payouts).
 func RequireIdempotencyKey() RouteOption {
 	return func(c *routeConfig) { c.idempotencyRequired = true }
+}
+
+// SecretResponse marks a route whose response carries a secret (a session
+// token, an API key). Its Idempotency-Key is accepted but the response is
+// never stored, so no secret is kept outside its hashed form; a repeated
+// key runs the request again.
+func SecretResponse() RouteOption {
+	return func(c *routeConfig) { c.secretResponse = true }
 }
 
 // Handle registers h for method and path with the given access. POST routes
@@ -287,7 +296,7 @@ func (r *Routes) Handle(method, path string, access Access, h Handler, opts ...R
 		ctx = vayva.WithRequestID(ctx, requestID(rc))
 		ctx, err := s.authorize(ctx, rc, access)
 		if err == nil {
-			if method == fasthttp.MethodPost {
+			if method == fasthttp.MethodPost && !rcfg.secretResponse {
 				err = s.withIdempotency(ctx, rc, rcfg.idempotencyRequired, h)
 			} else {
 				err = h(ctx, rc)

@@ -278,3 +278,22 @@ func TestStopFinishesInFlightRequests(t *testing.T) {
 type areaFunc func(r *Routes)
 
 func (f areaFunc) Register(r *Routes) { f(r) }
+
+func TestSecretResponsesAreNeverStored(t *testing.T) {
+	t.Parallel()
+	store := &memIdempotency{m: map[string]IdempotencyRecord{}}
+	s := NewServer(Config{Addr: "127.0.0.1:0"}, Deps{Log: zerolog.Nop(), Idempotency: store}, areaFunc(func(r *Routes) {
+		r.Handle("POST", "/secret", Public, func(_ context.Context, rc *fasthttp.RequestCtx) error {
+			return writeJSON(rc, 201, map[string]string{"token": vayva.NewSecret("vst_")})
+		}, SecretResponse())
+	}))
+	require.NoError(t, s.Start(context.Background()))
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	r1, b1 := do(t, "POST", "http://"+s.Addr()+"/secret", strings.NewReader(`{}`), "Idempotency-Key", "k")
+	r2, b2 := do(t, "POST", "http://"+s.Addr()+"/secret", strings.NewReader(`{}`), "Idempotency-Key", "k")
+	require.Equal(t, 201, r1.StatusCode)
+	require.Equal(t, 201, r2.StatusCode)
+	require.Empty(t, r2.Header.Get("Idempotency-Replayed"))
+	require.NotEqual(t, b1["token"], b2["token"])
+	require.Empty(t, store.m, "nothing was stored")
+}
