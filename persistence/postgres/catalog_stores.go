@@ -55,10 +55,26 @@ func NewStoreDirectory(db *DB, cfg StoreDirectoryConfig) *StoreDirectory {
 // maxSlugLength bounds the slugs worth looking up.
 const maxSlugLength = 100
 
+// plausibleSlug reports whether s could be a store slug (lower-case
+// letters, digits and '-'), so that anything else is not found without a
+// query.
+func plausibleSlug(s string) bool {
+	if s == "" || len(s) > maxSlugLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
 // StoreIDBySlug returns the id of the store with the slug, or a
 // vayva.ENOTFOUND error.
 func (d *StoreDirectory) StoreIDBySlug(ctx context.Context, slug string) (string, error) {
-	if slug == "" || len(slug) > maxSlugLength {
+	if !plausibleSlug(slug) {
 		return "", vayva.Errorf(vayva.ENOTFOUND, "No store %q.", slug)
 	}
 	now := d.now()

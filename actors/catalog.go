@@ -1,0 +1,417 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vayvahq/vayva"
+)
+
+// Product statuses.
+const (
+	ProductActive   = "active"
+	ProductDraft    = "draft"
+	ProductArchived = "archived"
+)
+
+// Reservation statuses. Only an active reservation holds stock.
+const (
+	ReservationActive    = "active"
+	ReservationCommitted = "committed"
+	ReservationReleased  = "released"
+	ReservationExpired   = "expired"
+)
+
+// Limits of catalog fields. Lengths count characters, not bytes.
+const (
+	MaxTitleLength = 200
+	// MaxStoreNameLength bounds a store's name.
+	MaxStoreNameLength   = 100
+	MaxDescriptionLength = 5000
+	MaxVariants          = 100
+	MaxSKULength         = 64
+	MaxPrice             = 1_000_000_000_000
+	MaxQuantity          = 1_000_000_000
+	MaxReasonLength      = 200
+	// MaxCollectionProducts bounds the products of one collection.
+	MaxCollectionProducts = 1000
+	// MaxReservationItems bounds the lines of one reservation.
+	MaxReservationItems = 100
+	// MaxReservationTTL bounds how far ahead a reservation may expire.
+	MaxReservationTTL = 7 * 24 * time.Hour
+	// MaxSettingsSize bounds a store's settings object, serialised.
+	MaxSettingsSize = 16 << 10
+	// DefaultPageLimit and MaxPageLimit bound list pages.
+	DefaultPageLimit = 50
+	MaxPageLimit     = 200
+)
+
+// Currencies are the ISO 4217 codes a store may sell in: those the payment
+// provider settles.
+var Currencies = []string{"NGN", "GHS", "KES", "USD", "ZAR"}
+
+var skuPattern = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// StoreProfile is a store's identity and settings, as kept in
+// merchant.stores.
+type StoreProfile struct {
+	ID         string
+	MerchantID string
+	Slug       string
+	Name       string
+	Currency   string
+	Status     string
+	// Settings is a JSON object.
+	Settings  json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Product is a product of a store's catalog. Seq orders a store's products
+// by creation.
+type Product struct {
+	ID          string
+	StoreID     string
+	Seq         int64
+	Title       string
+	Description string
+	Status      string
+	Variants    []*Variant
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Variant is a purchasable variant of a product with its stock: OnHand
+// units are in the store, Reserved of them are held for orders, so
+// OnHand-Reserved can still be sold. Always 0 <= Reserved <= OnHand.
+type Variant struct {
+	ID        string
+	ProductID string
+	Position  int
+	SKU       string
+	Title     string
+	Price     int64
+	OnHand    int64
+	Reserved  int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Available is what can still be sold.
+func (v *Variant) Available() int64 { return v.OnHand - v.Reserved }
+
+// Collection is a named list of a store's products.
+type Collection struct {
+	ID         string
+	StoreID    string
+	Seq        int64
+	Title      string
+	ProductIDs []string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Reservation is stock held for an order until ExpiresAt. Its ID is the
+// order's id.
+type Reservation struct {
+	ID        string
+	StoreID   string
+	Status    string
+	Lines     []ReservationLine
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ReservationLine is the quantity of one variant a reservation holds, with
+// the unit price when it was made.
+type ReservationLine struct {
+	VariantID string
+	Quantity  int64
+	UnitPrice int64
+}
+
+// StoreState is everything a store activation loads: the profile, the whole
+// catalog and the active reservations.
+type StoreState struct {
+	Profile      StoreProfile
+	Products     []*Product
+	Collections  []*Collection
+	Reservations []*Reservation
+}
+
+// StoreRepository reads what the store actor keeps in its domain tables.
+// Writes go through the Journal as Commit.Changes. Implemented by
+// persistence/postgres.
+type StoreRepository interface {
+	// LoadStore returns the store's state, or a vayva.ENOTFOUND error when
+	// there is no such store.
+	LoadStore(ctx context.Context, storeID string) (*StoreState, error)
+	// LoadReservation returns one reservation in any status, or a
+	// vayva.ENOTFOUND error.
+	LoadReservation(ctx context.Context, storeID, reservationID string) (*Reservation, error)
+	// StoredReply returns the reply recorded for a command already applied
+	// to the identity, and whether there is one.
+	StoredReply(ctx context.Context, kind, identity, commandID string) ([]byte, bool, error)
+}
+
+// The domain changes the store actor commits. persistence/postgres writes
+// each in the commit's transaction.
+
+// ProfileChange sets a store's name, currency and settings
+// (merchant.stores); it is committed in the merchant domain.
+type ProfileChange struct {
+	StoreID   string
+	Name      string
+	Currency  string
+	Settings  json.RawMessage
+	UpdatedAt time.Time
+}
+
+// ProductChange inserts or updates a product and its variants. Stock of
+// existing variants is not touched; new variants start with their OnHand.
+type ProductChange struct {
+	Product Product
+}
+
+// StockLevel is a variant's stock after a change.
+type StockLevel struct {
+	VariantID string
+	OnHand    int64
+	Reserved  int64
+}
+
+// StockChange sets the stock of variants.
+type StockChange struct {
+	StoreID string
+	Levels  []StockLevel
+}
+
+// AdjustmentRecord logs one inventory adjustment.
+type AdjustmentRecord struct {
+	ID        string
+	StoreID   string
+	VariantID string
+	Delta     int64
+	Reason    string
+	OnHand    int64
+	Reserved  int64
+	CreatedAt time.Time
+}
+
+// CollectionChange inserts a collection.
+type CollectionChange struct {
+	Collection Collection
+}
+
+// ReservationChange inserts a reservation with its lines, or updates the
+// status of an existing one (lines never change).
+type ReservationChange struct {
+	Reservation Reservation
+}
+
+// validText checks a required single-line text of at most max characters
+// and returns it trimmed.
+func validText(v *vayva.Validation, field string, s *string, max int) string {
+	if s == nil {
+		v.Add(field, "is required")
+		return ""
+	}
+	t := strings.TrimSpace(*s)
+	switch {
+	case t == "":
+		v.Add(field, "must not be blank")
+	case !utf8.ValidString(t):
+		v.Add(field, "must be valid UTF-8")
+	case utf8.RuneCountInString(t) > max:
+		v.Add(field, "must be at most %d characters", max)
+	case strings.ContainsFunc(t, isControl):
+		v.Add(field, "must not contain control characters")
+	}
+	return t
+}
+
+// validDescription checks an optional multi-line text.
+func validDescription(v *vayva.Validation, field, s string) string {
+	t := strings.TrimSpace(s)
+	switch {
+	case !utf8.ValidString(t):
+		v.Add(field, "must be valid UTF-8")
+	case utf8.RuneCountInString(t) > MaxDescriptionLength:
+		v.Add(field, "must be at most %d characters", MaxDescriptionLength)
+	case strings.ContainsFunc(t, func(r rune) bool { return isControl(r) && r != '\n' && r != '\r' && r != '\t' }):
+		v.Add(field, "must not contain control characters")
+	}
+	return t
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+func validSKU(v *vayva.Validation, field string, s *string) string {
+	if s == nil {
+		v.Add(field, "is required")
+		return ""
+	}
+	switch {
+	case *s == "":
+		v.Add(field, "must not be blank")
+	case len(*s) > MaxSKULength:
+		v.Add(field, "must be at most %d characters", MaxSKULength)
+	case !skuPattern.MatchString(*s):
+		v.Add(field, "may contain only letters, digits, '.', '_' and '-'")
+	}
+	return *s
+}
+
+func validPrice(v *vayva.Validation, field string, p *int64) int64 {
+	switch {
+	case p == nil:
+		v.Add(field, "is required")
+		return 0
+	case *p < 0:
+		v.Add(field, "must not be negative")
+	case *p > MaxPrice:
+		v.Add(field, "must be at most %d", int64(MaxPrice))
+	}
+	return *p
+}
+
+func validStatus(v *vayva.Validation, field string, s string) {
+	if s != ProductActive && s != ProductDraft {
+		v.Add(field, "must be one of active, draft")
+	}
+}
+
+// ValidCurrency reports whether code is a currency a store may sell in.
+func ValidCurrency(code string) bool {
+	for _, c := range Currencies {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeSettings applies a JSON merge patch of one level to a settings
+// object: each key of patch replaces the stored value, a null removes it.
+func mergeSettings(v *vayva.Validation, current, patch json.RawMessage) json.RawMessage {
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &p); err != nil || p == nil {
+		v.Add("settings", "must be a JSON object")
+		return nil
+	}
+	m := map[string]json.RawMessage{}
+	if len(current) > 0 {
+		if err := json.Unmarshal(current, &m); err != nil || m == nil {
+			m = map[string]json.RawMessage{}
+		}
+	}
+	for k, val := range p {
+		field := "settings." + k
+		switch {
+		case k == "" || utf8.RuneCountInString(k) > 64:
+			v.Add("settings", "keys must be 1 to 64 characters")
+			continue
+		case strings.ContainsFunc(k, isControl):
+			v.Add("settings", "keys must not contain control characters")
+			continue
+		case containsNUL(val):
+			v.Add(field, "must not contain NUL characters")
+			continue
+		}
+		if string(val) == "null" {
+			delete(m, k)
+			continue
+		}
+		m[k] = val
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		v.Add("settings", "must be a JSON object")
+		return nil
+	}
+	if len(out) > MaxSettingsSize {
+		v.Add("settings", "must be at most %d bytes", MaxSettingsSize)
+	}
+	return out
+}
+
+// containsNUL reports whether a JSON value holds a NUL character anywhere,
+// which PostgreSQL text and jsonb cannot store.
+func containsNUL(raw json.RawMessage) bool {
+	var x any
+	if err := json.Unmarshal(raw, &x); err != nil {
+		return true
+	}
+	var walk func(any) bool
+	walk = func(x any) bool {
+		switch t := x.(type) {
+		case string:
+			return strings.ContainsRune(t, 0)
+		case []any:
+			for _, e := range t {
+				if walk(e) {
+					return true
+				}
+			}
+		case map[string]any:
+			for k, e := range t {
+				if strings.ContainsRune(k, 0) || walk(e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(x)
+}
+
+// pageLimit checks a page size, 0 meaning the default.
+func pageLimit(v *vayva.Validation, limit int32) int {
+	switch {
+	case limit == 0:
+		return DefaultPageLimit
+	case limit < 0 || limit > MaxPageLimit:
+		v.Add("limit", "must be between 1 and %d", MaxPageLimit)
+		return DefaultPageLimit
+	}
+	return int(limit)
+}
+
+// Cursors are opaque to clients: "p" or "c" followed by the sequence number
+// of the last item of the previous page.
+
+func encodeCursor(prefix byte, seq int64) string {
+	return fmt.Sprintf("%c%d", prefix, seq)
+}
+
+func decodeCursor(v *vayva.Validation, prefix byte, cursor string) int64 {
+	if cursor == "" {
+		return 0
+	}
+	var seq int64
+	if len(cursor) < 2 || cursor[0] != prefix || len(cursor) > 20 {
+		v.Add("cursor", "is not a cursor of this list")
+		return 0
+	}
+	if _, err := fmt.Sscanf(cursor[1:], "%d", &seq); err != nil || seq <= 0 || fmt.Sprint(seq) != cursor[1:] {
+		v.Add("cursor", "is not a cursor of this list")
+		return 0
+	}
+	return seq
+}
+
+// sortProducts orders products by Seq, the order the catalog keeps them in.
+func sortProducts(ps []*Product) {
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Seq < ps[j].Seq })
+}
+
+func sortCollections(cs []*Collection) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Seq < cs[j].Seq })
+}
