@@ -1,0 +1,302 @@
+package http
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/integrations/standardwebhooks"
+	"github.com/vayvahq/vayva/persistence/postgres"
+)
+
+// WebhookEndpointStore keeps merchants' webhook endpoints and their deliveries.
+// Implemented by *postgres.Webhooks.
+type WebhookEndpointStore interface {
+	CreateEndpoint(ctx context.Context, merchantID, url string, events []string, secret string) (postgres.WebhookEndpoint, error)
+	GetEndpoint(ctx context.Context, merchantID, id string) (postgres.WebhookEndpoint, error)
+	ListEndpoints(ctx context.Context, merchantID string, limit int, cursor string) ([]postgres.WebhookEndpoint, string, error)
+	DeleteEndpoint(ctx context.Context, merchantID, id string) error
+	EnableEndpoint(ctx context.Context, merchantID, id string) (postgres.WebhookEndpoint, error)
+	SendTest(ctx context.Context, merchantID, id string) (string, error)
+	ListDeliveries(ctx context.Context, merchantID, endpointID string, limit int, cursor string) ([]postgres.WebhookDelivery, string, error)
+	ReplayDelivery(ctx context.Context, merchantID, id string) error
+}
+
+var _ WebhookEndpointStore = (*postgres.Webhooks)(nil)
+
+// WebhookEndpointsArea serves the merchant's outbound webhook settings: endpoints
+// (/v1/webhook-endpoints), their deliveries and replays. Every route acts
+// on the caller's merchant; another merchant's ids are not found. Creating,
+// deleting and re-enabling endpoints is for owners and admins.
+type WebhookEndpointsArea struct {
+	store WebhookEndpointStore
+}
+
+// NewWebhookEndpointsArea returns the area over store.
+func NewWebhookEndpointsArea(store WebhookEndpointStore) *WebhookEndpointsArea {
+	return &WebhookEndpointsArea{store: store}
+}
+
+// Register adds the area's routes.
+func (a *WebhookEndpointsArea) Register(r *Routes) {
+	r.Handle("POST", "/v1/webhook-endpoints", Merchant, a.create, SecretResponse())
+	r.Handle("GET", "/v1/webhook-endpoints", Merchant, a.list)
+	r.Handle("GET", "/v1/webhook-endpoints/{id}", Merchant, a.get)
+	r.Handle("DELETE", "/v1/webhook-endpoints/{id}", Merchant, a.delete)
+	r.Handle("GET", "/v1/webhook-endpoints/{id}/deliveries", Merchant, a.deliveries)
+	r.Handle("POST", "/v1/webhook-endpoints/{id}/test", Merchant, a.test)
+	r.Handle("POST", "/v1/webhook-endpoints/{id}/enable", Merchant, a.enable)
+	r.Handle("POST", "/v1/webhook-deliveries/{id}/replay", Merchant, a.replay)
+}
+
+type createEndpointRequest struct {
+	URL    *string  `json:"url"`
+	Events []string `json:"events"`
+}
+
+// decodeCreateEndpoint decodes and validates a POST /v1/webhook-endpoints
+// body: 400 for malformed JSON, 422 naming every bad field.
+func decodeCreateEndpoint(body []byte) (url string, events []string, err error) {
+	var req createEndpointRequest
+	if err := decodeJSONBytes(body, &req); err != nil {
+		return "", nil, err
+	}
+	if req.URL != nil {
+		url = *req.URL
+	}
+	if err := postgres.ValidateWebhookEndpoint(url, req.Events); err != nil {
+		return "", nil, err
+	}
+	return url, req.Events, nil
+}
+
+type endpointJSON struct {
+	ID                  string   `json:"id"`
+	URL                 string   `json:"url"`
+	Events              []string `json:"events"`
+	Secret              string   `json:"secret,omitempty"`
+	Status              string   `json:"status"`
+	DisabledReason      string   `json:"disabled_reason,omitempty"`
+	ConsecutiveFailures int      `json:"consecutive_failures"`
+	CreatedAt           string   `json:"created_at"`
+}
+
+type endpointAttemptJSON struct {
+	Attempt    int    `json:"attempt"`
+	StatusCode *int   `json:"status_code"`
+	DurationMS int64  `json:"duration_ms"`
+	Error      string `json:"error,omitempty"`
+	At         string `json:"at"`
+}
+
+type endpointDeliveryJSON struct {
+	ID             string                `json:"id"`
+	EndpointID     string                `json:"endpoint_id"`
+	EventID        string                `json:"event_id"`
+	EventType      string                `json:"event_type"`
+	Status         string                `json:"status"`
+	AttemptCount   int                   `json:"attempt_count"`
+	NextRetryAt    *string               `json:"next_retry_at"`
+	LastStatusCode *int                  `json:"last_status_code"`
+	LastError      string                `json:"last_error,omitempty"`
+	CreatedAt      string                `json:"created_at"`
+	CompletedAt    *string               `json:"completed_at"`
+	Attempts       []endpointAttemptJSON `json:"attempts"`
+}
+
+type endpointListJSON[T any] struct {
+	Data       []T     `json:"data"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+func endpointTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func endpointOptionalTime(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := endpointTime(*t)
+	return &s
+}
+
+func endpointView(e postgres.WebhookEndpoint) endpointJSON {
+	return endpointJSON{
+		ID: e.ID, URL: e.URL, Events: e.Events, Secret: e.Secret, Status: e.Status, DisabledReason: e.DisabledReason,
+		ConsecutiveFailures: e.ConsecutiveFailures, CreatedAt: endpointTime(e.CreatedAt),
+	}
+}
+
+func deliveryView(d postgres.WebhookDelivery) endpointDeliveryJSON {
+	out := endpointDeliveryJSON{
+		ID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType, Status: d.Status,
+		AttemptCount: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
+		CreatedAt: endpointTime(d.CreatedAt), CompletedAt: endpointOptionalTime(d.CompletedAt),
+		Attempts: make([]endpointAttemptJSON, 0, len(d.Log)),
+	}
+	if d.Status == postgres.DeliveryPending {
+		out.NextRetryAt = endpointOptionalTime(d.NextAttemptAt)
+	}
+	for _, a := range d.Log {
+		out.Attempts = append(out.Attempts, endpointAttemptJSON{
+			Attempt: a.Attempt, StatusCode: a.StatusCode, DurationMS: a.Duration.Milliseconds(), Error: a.Error, At: endpointTime(a.At),
+		})
+	}
+	return out
+}
+
+func endpointList[T, J any](items []T, next string, conv func(T) J) endpointListJSON[J] {
+	out := endpointListJSON[J]{Data: make([]J, 0, len(items))}
+	for _, it := range items {
+		out.Data = append(out.Data, conv(it))
+	}
+	if next != "" {
+		out.NextCursor = &next
+	}
+	return out
+}
+
+// webhookPage reads ?limit= (default 50, 1 to 200) and ?cursor=.
+func endpointPage(rc *fasthttp.RequestCtx) (int, string, error) {
+	args := rc.QueryArgs()
+	limit := 50
+	if args.Has("limit") {
+		n, err := strconv.Atoi(string(args.Peek("limit")))
+		if err != nil || n < 1 || n > 200 {
+			return 0, "", &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
+				Fields: []vayva.FieldError{{Field: "limit", Message: "must be an integer from 1 to 200"}}}
+		}
+		limit = n
+	}
+	return limit, string(args.Peek("cursor")), nil
+}
+
+// pathID returns the {id} path parameter when it looks like an id made
+// with prefix; anything else cannot exist and is not found.
+func endpointPathID(rc *fasthttp.RequestCtx, prefix, what string) (string, error) {
+	id, _ := rc.UserValue("id").(string)
+	if !vayva.HasIDPrefix(id, prefix) {
+		return "", vayva.Errorf(vayva.ENOTFOUND, "No such %s.", what)
+	}
+	return id, nil
+}
+
+func endpointRequireManager(t vayva.Tenant) error {
+	if !t.Role.CanManageTeam() {
+		return vayva.Errorf(vayva.EFORBIDDEN, "Only the store's owner and admins may manage webhook endpoints.")
+	}
+	return nil
+}
+
+func (a *WebhookEndpointsArea) create(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	t := tenantOf(ctx)
+	if err := endpointRequireManager(t); err != nil {
+		return err
+	}
+	url, events, err := decodeCreateEndpoint(rc.PostBody())
+	if err != nil {
+		return err
+	}
+	ep, err := a.store.CreateEndpoint(ctx, t.MerchantID, url, events, standardwebhooks.NewSecret())
+	if err != nil {
+		return err
+	}
+	return writeJSON(rc, fasthttp.StatusCreated, endpointView(ep))
+}
+
+func (a *WebhookEndpointsArea) list(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	limit, cursor, err := endpointPage(rc)
+	if err != nil {
+		return err
+	}
+	eps, next, err := a.store.ListEndpoints(ctx, tenantOf(ctx).MerchantID, limit, cursor)
+	if err != nil {
+		return err
+	}
+	return writeJSON(rc, fasthttp.StatusOK, endpointList(eps, next, endpointView))
+}
+
+func (a *WebhookEndpointsArea) get(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	id, err := endpointPathID(rc, "we", "webhook endpoint")
+	if err != nil {
+		return err
+	}
+	ep, err := a.store.GetEndpoint(ctx, tenantOf(ctx).MerchantID, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(rc, fasthttp.StatusOK, endpointView(ep))
+}
+
+func (a *WebhookEndpointsArea) delete(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	t := tenantOf(ctx)
+	id, err := endpointPathID(rc, "we", "webhook endpoint")
+	if err != nil {
+		return err
+	}
+	if err := endpointRequireManager(t); err != nil {
+		return err
+	}
+	if err := a.store.DeleteEndpoint(ctx, t.MerchantID, id); err != nil {
+		return err
+	}
+	rc.Response.SetStatusCode(fasthttp.StatusNoContent)
+	return nil
+}
+
+func (a *WebhookEndpointsArea) enable(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	t := tenantOf(ctx)
+	id, err := endpointPathID(rc, "we", "webhook endpoint")
+	if err != nil {
+		return err
+	}
+	if err := endpointRequireManager(t); err != nil {
+		return err
+	}
+	ep, err := a.store.EnableEndpoint(ctx, t.MerchantID, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(rc, fasthttp.StatusOK, endpointView(ep))
+}
+
+func (a *WebhookEndpointsArea) deliveries(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	id, err := endpointPathID(rc, "we", "webhook endpoint")
+	if err != nil {
+		return err
+	}
+	limit, cursor, err := endpointPage(rc)
+	if err != nil {
+		return err
+	}
+	ds, next, err := a.store.ListDeliveries(ctx, tenantOf(ctx).MerchantID, id, limit, cursor)
+	if err != nil {
+		return err
+	}
+	return writeJSON(rc, fasthttp.StatusOK, endpointList(ds, next, deliveryView))
+}
+
+func (a *WebhookEndpointsArea) test(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	id, err := endpointPathID(rc, "we", "webhook endpoint")
+	if err != nil {
+		return err
+	}
+	eventID, err := a.store.SendTest(ctx, tenantOf(ctx).MerchantID, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(rc, fasthttp.StatusAccepted, map[string]string{"event_id": eventID, "type": postgres.EventWebhookTest})
+}
+
+func (a *WebhookEndpointsArea) replay(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	id, err := endpointPathID(rc, "msg", "webhook delivery")
+	if err != nil {
+		return err
+	}
+	if err := a.store.ReplayDelivery(ctx, tenantOf(ctx).MerchantID, id); err != nil {
+		return err
+	}
+	return writeJSON(rc, fasthttp.StatusAccepted, map[string]string{"id": id, "status": postgres.DeliveryPending})
+}

@@ -1,0 +1,344 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/integrations/resend"
+	"github.com/vayvahq/vayva/persistence/postgres"
+	"github.com/vayvahq/vayva/persistence/redis/queue"
+)
+
+// DefaultFrom is the sender of transactional email.
+const DefaultFrom = "Vayva <no-reply@vayva.ng>"
+
+// EmailSender sends one email with an idempotency key and returns the
+// provider's id. Implemented by *resend.Client.
+type EmailSender interface {
+	Send(ctx context.Context, e resend.Email, idempotencyKey string) (string, error)
+}
+
+// EmailLogStore records transactional emails. Implemented by
+// *postgres.EmailLogs.
+type EmailLogStore interface {
+	Begin(ctx context.Context, e postgres.EmailLog, lease time.Duration) (bool, error)
+	MarkSent(ctx context.Context, eventID, providerID string) error
+	MarkFailed(ctx context.Context, eventID, reason string, permanent bool) error
+	RecordError(ctx context.Context, eventID, reason string) error
+}
+
+var (
+	_ EmailSender   = (*resend.Client)(nil)
+	_ EmailLogStore = (*postgres.EmailLogs)(nil)
+)
+
+// EmailConfig configures the email worker.
+type EmailConfig struct {
+	// ConsumerName is the queue consumer's name, stable across restarts and
+	// unique among live processes, e.g. "<host>-<addr>-email". Required.
+	ConsumerName string
+	// From is the sender address. Defaults to DefaultFrom.
+	From string
+	// Concurrency is how many emails are sent at once. Defaults to 4.
+	Concurrency int
+	// RateLimitWaits is how many provider rate limits one job waits out
+	// in place before it goes back to the queue's backoff. Defaults to 3;
+	// negative waits none.
+	RateLimitWaits int
+	// SendLease is how long one attempt may hold an email before a
+	// duplicate job of the same event may send it (after a crash). It must
+	// exceed a send with its rate-limit waits. Defaults to 2m.
+	SendLease time.Duration
+	// RetryScale multiplies the waits the provider asks for (env
+	// VAYVA_RETRY_SCALE). Defaults to 1.
+	RetryScale float64
+	// Registerer receives the worker's metrics. Nil keeps them unregistered.
+	Registerer prometheus.Registerer
+	// Logger receives operational logs. The zero value discards them.
+	Logger zerolog.Logger
+}
+
+// Email is the email worker (see the package documentation).
+type Email struct {
+	cfg       EmailConfig
+	broker    *queue.Broker
+	store     EmailLogStore
+	sender    EmailSender
+	templates *Templates
+	log       zerolog.Logger
+	gate      rateGate
+
+	sent        prometheus.Counter
+	failed      *prometheus.CounterVec
+	rateLimited prometheus.Counter
+
+	mu       sync.Mutex
+	consumer *queue.Consumer
+	stopped  bool
+}
+
+// NewEmail returns an email worker consuming broker's email queue.
+func NewEmail(cfg EmailConfig, broker *queue.Broker, store EmailLogStore, sender EmailSender) (*Email, error) {
+	if broker == nil || store == nil || sender == nil {
+		return nil, errors.New("worker: email: a broker, a store and a sender are required")
+	}
+	if cfg.ConsumerName == "" {
+		return nil, errors.New("worker: email: ConsumerName is required")
+	}
+	if cfg.From == "" {
+		cfg.From = DefaultFrom
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.RateLimitWaits == 0 {
+		cfg.RateLimitWaits = 3
+	}
+	if cfg.RetryScale == 0 {
+		cfg.RetryScale = 1
+	}
+	if cfg.SendLease == 0 {
+		cfg.SendLease = 2 * time.Minute
+	}
+	if cfg.Concurrency < 0 || cfg.RetryScale < 0 {
+		return nil, errors.New("worker: email: Concurrency and RetryScale must not be negative")
+	}
+	templates, err := NewTemplates()
+	if err != nil {
+		return nil, err
+	}
+	w := &Email{
+		cfg: cfg, broker: broker, store: store, sender: sender, templates: templates,
+		log: cfg.Logger.With().Str("component", "email-worker").Logger(),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vayva_email_sent_total", Help: "Transactional emails the provider accepted.",
+		}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vayva_email_failed_total", Help: "Transactional emails given up, by reason (refused, template, exhausted).",
+		}, []string{"reason"}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vayva_email_rate_limited_total", Help: "Sends the provider answered with 429.",
+		}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{w.sent, w.failed, w.rateLimited} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("worker: email: register metrics: %w", err)
+			}
+		}
+	}
+	return w, nil
+}
+
+// Start subscribes to the email queue and starts consuming.
+func (w *Email) Start(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.consumer != nil || w.stopped {
+		return errors.New("worker: email: already started or stopped")
+	}
+	c, err := w.broker.NewConsumer(w.cfg.ConsumerName)
+	if err != nil {
+		return fmt.Errorf("worker: email: %w", err)
+	}
+	if err := c.Consume(ctx, vayva.QueueEmail, w.Handle, queue.ConsumeOptions{Concurrency: w.cfg.Concurrency}); err != nil {
+		return fmt.Errorf("worker: email: %w", err)
+	}
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("worker: email: %w", err)
+	}
+	w.consumer = c
+	return nil
+}
+
+// Stop stops consuming and waits for emails in flight (or for ctx). It is
+// idempotent.
+func (w *Email) Stop(ctx context.Context) error {
+	w.mu.Lock()
+	c := w.consumer
+	w.stopped = true
+	w.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	if err := c.Stop(ctx); err != nil {
+		return fmt.Errorf("worker: email: %w", err)
+	}
+	return nil
+}
+
+// Handle processes one job of the email queue: an email.send event.
+func (w *Email) Handle(ctx context.Context, job queue.Job) error {
+	var ev vayva.Event
+	if err := json.Unmarshal(job.Payload, &ev); err != nil {
+		w.log.Error().Err(err).Str("job", job.ID).Msg("email job is not an event; dropped")
+		return nil
+	}
+	if ev.Type != vayva.EventSendEmail {
+		w.log.Error().Str("job", job.ID).Str("type", ev.Type).Msg("email queue got an event it does not handle; dropped")
+		return nil
+	}
+	var m vayva.SendEmail
+	if err := json.Unmarshal(ev.Data, &m); err != nil {
+		w.log.Error().Err(err).Str("job", job.ID).Msg("email.send event without a valid SendEmail; dropped")
+		return nil
+	}
+	eventID := ev.ID
+	if eventID == "" {
+		eventID = job.ID
+	}
+	merchantID := m.MerchantID
+	if merchantID == "" {
+		merchantID = ev.MerchantID
+	}
+	msg, renderErr := w.templates.Render(m.Template, m.Vars)
+	to := strings.TrimSpace(m.To)
+	if renderErr == nil && (to == "" || !strings.Contains(to, "@") || strings.ContainsAny(to, "\r\n")) {
+		renderErr = fmt.Errorf("%w: %q is not an email address", ErrTemplate, m.To)
+	}
+	proceed, err := w.store.Begin(ctx, postgres.EmailLog{
+		EventID: eventID, MerchantID: merchantID, Template: m.Template, To: to, Subject: msg.Subject, Provider: "resend",
+	}, w.cfg.SendLease)
+	if err != nil {
+		return err
+	}
+	if !proceed {
+		return nil // sent already, or refused for good
+	}
+	if renderErr != nil {
+		w.failed.WithLabelValues("template").Inc()
+		w.log.Error().Err(renderErr).Str("event_id", eventID).Msg("email cannot be rendered; marked failed")
+		return w.record(ctx, func(ctx context.Context) error {
+			return w.store.MarkFailed(ctx, eventID, renderErr.Error(), true)
+		})
+	}
+	email := resend.Email{
+		From: w.cfg.From, To: []string{to}, Subject: msg.Subject, HTML: msg.HTML, Text: msg.Text,
+		Tags: []resend.Tag{{Name: "template", Value: tagValue(m.Template)}},
+	}
+	for waits := 0; ; waits++ {
+		if err := w.gate.wait(ctx); err != nil {
+			return err
+		}
+		id, err := w.sender.Send(ctx, email, job.ID)
+		if err == nil {
+			w.sent.Inc()
+			return w.record(ctx, func(ctx context.Context) error { return w.store.MarkSent(ctx, eventID, id) })
+		}
+		if after, limited := resend.RetryAfter(err); limited {
+			w.rateLimited.Inc()
+			w.gate.hold(time.Duration(float64(after) * w.cfg.RetryScale))
+			if waits < w.cfg.RateLimitWaits {
+				continue
+			}
+		}
+		if permanentSendError(err) {
+			w.failed.WithLabelValues("refused").Inc()
+			w.log.Warn().Err(err).Str("event_id", eventID).Msg("the provider refused an email; marked failed")
+			return w.record(ctx, func(ctx context.Context) error {
+				return w.store.MarkFailed(ctx, eventID, err.Error(), true)
+			})
+		}
+		if job.Attempt >= job.MaxAttempts {
+			w.failed.WithLabelValues("exhausted").Inc()
+			if rerr := w.record(ctx, func(ctx context.Context) error {
+				return w.store.MarkFailed(ctx, eventID, err.Error(), false)
+			}); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			return err
+		}
+		if rerr := w.record(ctx, func(ctx context.Context) error {
+			return w.store.RecordError(ctx, eventID, err.Error())
+		}); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+}
+
+// record writes an outcome even when the job's context ends meanwhile: an
+// email that left must not be sent again for want of a log line.
+func (w *Email) record(ctx context.Context, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return f(ctx)
+}
+
+// permanentSendError reports whether repeating the send cannot help: the
+// provider refused the email (a 4xx other than 429). Authentication
+// failures (401, 403) are our configuration, which an operator fixes; they
+// are retried.
+func permanentSendError(err error) bool {
+	var re *resend.Error
+	if errors.As(err, &re) {
+		if re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden {
+			return false
+		}
+		return resend.IsPermanent(err)
+	}
+	if _, limited := resend.RetryAfter(err); limited {
+		return false
+	}
+	// The client refused the email before sending it.
+	return vayva.ErrorCode(err) == vayva.EINVALID
+}
+
+// tagValue keeps a Resend tag value to the characters Resend accepts.
+func tagValue(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "none"
+	}
+	if len(b) > 256 {
+		b = b[:256]
+	}
+	return string(b)
+}
+
+// rateGate holds every send of a worker back until the provider's rate
+// limit window has passed: the limit is per account, not per email.
+type rateGate struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (g *rateGate) hold(d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t := time.Now().Add(d); t.After(g.until) {
+		g.until = t
+	}
+}
+
+func (g *rateGate) wait(ctx context.Context) error {
+	g.mu.Lock()
+	d := time.Until(g.until)
+	g.mu.Unlock()
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
