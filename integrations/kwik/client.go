@@ -1,19 +1,16 @@
 package kwik
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/vayvahq/vayva/integrations/internal/providerhttp"
 )
 
 // DefaultBaseURL is Kwik's staging API root (the live root differs per
@@ -27,12 +24,6 @@ const (
 	codeInvalidKey       = 101
 	codeShowError        = 201
 	codeNotFound         = 404
-)
-
-const (
-	maxResponseBody = 1 << 20
-	retryBaseDelay  = 250 * time.Millisecond
-	retryMaxDelay   = 8 * time.Second
 )
 
 // Config configures a Client.
@@ -72,13 +63,13 @@ type Option func(*Client)
 // WithHTTPClient makes the Client send through hc instead of a client of its
 // own. Per-attempt timeouts still apply through the request context.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *Client) { c.http = hc }
+	return func(c *Client) { c.api.HTTP = hc }
 }
 
 // Client calls the Kwik API. It is safe for concurrent use.
 type Client struct {
 	cfg  Config
-	http *http.Client
+	api  *providerhttp.Client
 	zone *time.Location
 
 	mu     sync.Mutex // guards cached; held while logging in
@@ -98,12 +89,13 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if cfg.DomainName == "" || cfg.Email == "" || cfg.Password == "" {
 		return nil, errors.New("kwik: Config.DomainName, Config.Email and Config.Password are required")
 	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
-	}
-	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	if !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
-		return nil, fmt.Errorf("kwik: Config.BaseURL %q is not an http(s) URL", cfg.BaseURL)
+	api, err := providerhttp.New(providerhttp.Settings{
+		BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		Timeout: cfg.Timeout, DefaultTimeout: 30 * time.Second,
+		MaxRetries: cfg.MaxRetries, RetryScale: cfg.RetryScale,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kwik: %w", err)
 	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 55 * time.Minute
@@ -114,18 +106,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if cfg.PaymentMethod == 0 {
 		cfg.PaymentMethod = 131072
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
-	}
-	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = 3
-	}
-	if cfg.RetryScale <= 0 {
-		cfg.RetryScale = 1
-	}
 	c := &Client{
 		cfg:  cfg,
-		http: &http.Client{},
+		api:  api,
 		zone: time.FixedZone(fmt.Sprintf("UTC%+d", cfg.TimezoneOffset/60), cfg.TimezoneOffset*60),
 	}
 	for _, o := range opts {
@@ -215,62 +198,36 @@ func (c *Client) call(ctx context.Context, method, path string, params map[strin
 }
 
 // retrying runs attempt until it succeeds, fails in a way policy does not
-// retry, or MaxRetries is spent.
+// retry, or MaxRetries is spent. Kwik sends no Retry-After, so none is
+// waited for.
 func (c *Client) retrying(ctx context.Context, policy retryPolicy, attempt func(context.Context) error) error {
-	for n := 0; ; n++ {
-		err := attempt(ctx)
-		if err == nil || n >= c.cfg.MaxRetries || !retryable(err, policy) || ctx.Err() != nil {
-			return err
-		}
-		if err := sleep(ctx, c.backoff(n)); err != nil {
-			return errors.Join(err, ctx.Err())
-		}
-	}
+	return c.api.Retry(ctx, func(err error) bool { return retryable(err, policy) },
+		func(ctx context.Context) (time.Duration, error) { return 0, attempt(ctx) })
 }
 
 // once performs a single attempt; query or body carries the parameters.
 func (c *Client) once(ctx context.Context, method, path string, query, body map[string]any, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	u := c.cfg.BaseURL + path
 	if query != nil {
 		q := url.Values{}
 		for k, v := range query {
 			q.Set(k, fmt.Sprint(v))
 		}
-		u += "?" + q.Encode()
+		path += "?" + q.Encode()
 	}
-	var rd io.Reader
+	var b []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
 			return &Error{Message: "encode request", Err: err}
 		}
-		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return &Error{Message: "build request", Err: err}
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return &Error{Message: "request failed", Err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return &Error{StatusCode: resp.StatusCode, Message: "read response", Err: err}
-	}
-	if len(raw) > maxResponseBody {
-		return &Error{StatusCode: resp.StatusCode, Message: "response too large"}
+	resp, f := c.api.Send(ctx, providerhttp.Request{Method: method, Path: path, Body: b})
+	if f != nil {
+		return &Error{StatusCode: f.StatusCode, Message: f.Message, Err: f.Err}
 	}
 	var env envelope
-	decodeErr := json.Unmarshal(raw, &env)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	decodeErr := json.Unmarshal(resp.Body, &env)
+	if !resp.OK() {
 		msg := env.Message
 		if msg == "" {
 			msg = http.StatusText(resp.StatusCode)
@@ -291,47 +248,14 @@ func (c *Client) once(ctx context.Context, method, path string, query, body map[
 	return nil
 }
 
+// retryable reports whether err may be retried under policy.
 func retryable(err error, policy retryPolicy) bool {
 	var e *Error
 	if !errors.As(err, &e) {
 		return false
 	}
-	switch {
-	case e.StatusCode == http.StatusTooManyRequests:
+	if e.StatusCode == http.StatusTooManyRequests {
 		return true
-	case e.StatusCode == 0 && e.Err != nil:
-		if errors.Is(e.Err, context.Canceled) {
-			return false
-		}
-		return policy == retrySafe || isDialError(e.Err)
-	case e.StatusCode >= 500:
-		return policy == retrySafe
 	}
-	return false
-}
-
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-func (c *Client) backoff(attempt int) time.Duration {
-	d := retryBaseDelay << min(attempt, 10)
-	d = min(d, retryMaxDelay)
-	d = d/2 + rand.N(d/2+1)
-	return time.Duration(float64(d) * c.cfg.RetryScale)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return providerhttp.MayRetry(e.StatusCode, e.Err, policy == retrySafe)
 }

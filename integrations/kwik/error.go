@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/integrations/internal/providerhttp"
 )
 
 // ErrNotFound reports that Kwik has no task for a delivery id.
@@ -28,27 +28,16 @@ type Error struct {
 
 // Error implements the error interface.
 func (e *Error) Error() string {
-	var b strings.Builder
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, "status %d: ", e.StatusCode)
-	}
+	detail := e.Message
 	if e.Status != 0 && e.Status != codeOK {
-		fmt.Fprintf(&b, "kwik status %d: ", e.Status)
+		detail = fmt.Sprintf("kwik status %d: %s", e.Status, e.Message)
 	}
-	b.WriteString(e.Message)
-	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
-	}
-	return b.String()
+	return providerhttp.ErrorText(e.StatusCode, detail, e.Err)
 }
 
 // Unwrap exposes the runtime's coded error and the underlying failure.
 func (e *Error) Unwrap() []error {
-	errs := []error{&vayva.Error{Code: e.vayvaCode(), Message: "Kwik: " + e.Message}}
-	if e.Err != nil {
-		errs = append(errs, e.Err)
-	}
-	return errs
+	return providerhttp.Unwrapped(e.vayvaCode(), "Kwik: "+e.Message, e.Err)
 }
 
 func (e *Error) tokenRefused() bool {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/integrations/internal/providerhttp"
 )
 
 // Status is a delivery's normalized status.
@@ -252,10 +253,10 @@ func (c *Client) Book(ctx context.Context, r BookRequest) (Task, error) {
 		}
 		// The booking may or may not have happened; look it up and try
 		// again rather than booking blind.
-		if IsPermanent(err) || attempt >= c.cfg.MaxRetries || ctx.Err() != nil {
+		if IsPermanent(err) || attempt >= c.api.MaxRetries || ctx.Err() != nil {
 			return Task{}, fmt.Errorf("kwik: book: %w", err)
 		}
-		if err := sleep(ctx, c.backoff(attempt)); err != nil {
+		if err := providerhttp.Sleep(ctx, c.api.Backoff(attempt)); err != nil {
 			return Task{}, fmt.Errorf("kwik: book: %w", errors.Join(err, ctx.Err()))
 		}
 	}

@@ -1,32 +1,23 @@
 package paystack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/vayvahq/vayva/integrations/internal/providerhttp"
 )
 
 // DefaultBaseURL is the root of Paystack's live and test API; the key
 // decides which mode a call runs in.
 const DefaultBaseURL = "https://api.paystack.co"
 
-const (
-	maxResponseBody = 1 << 20
-	retryBaseDelay  = 250 * time.Millisecond
-	retryMaxDelay   = 8 * time.Second
-	// maxRetryAfter is the longest Retry-After the client waits for before
-	// handing a rate-limited call back to its caller.
-	maxRetryAfter = 30 * time.Second
-)
+// maxRetryAfter is the longest Retry-After the client waits for before
+// handing a rate-limited call back to its caller.
+const maxRetryAfter = 30 * time.Second
 
 // Config configures a Client.
 type Config struct {
@@ -53,13 +44,13 @@ type Option func(*Client)
 // WithHTTPClient makes the Client send through hc instead of a client of its
 // own. Per-attempt timeouts still apply through the request context.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *Client) { c.http = hc }
+	return func(c *Client) { c.api.HTTP = hc }
 }
 
 // Client calls the Paystack API. It is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	http *http.Client
+	cfg Config
+	api *providerhttp.Client
 }
 
 // New returns a Client for cfg.
@@ -67,23 +58,15 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if cfg.SecretKey == "" {
 		return nil, errors.New("paystack: Config.SecretKey is required")
 	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
+	api, err := providerhttp.New(providerhttp.Settings{
+		BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		Timeout: cfg.Timeout, DefaultTimeout: 30 * time.Second,
+		MaxRetries: cfg.MaxRetries, RetryScale: cfg.RetryScale, MaxRetryAfter: maxRetryAfter,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("paystack: %w", err)
 	}
-	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	if !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
-		return nil, fmt.Errorf("paystack: Config.BaseURL %q is not an http(s) URL", cfg.BaseURL)
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
-	}
-	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = 3
-	}
-	if cfg.RetryScale <= 0 {
-		cfg.RetryScale = 1
-	}
-	c := &Client{cfg: cfg, http: &http.Client{}}
+	c := &Client{cfg: cfg, api: api}
 	for _, o := range opts {
 		o(c)
 	}
@@ -114,77 +97,47 @@ type envelope struct {
 // call sends one API call and decodes its data into out, retrying as policy
 // allows.
 func (c *Client) call(ctx context.Context, method, path string, in, out any, policy retryPolicy) error {
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-	}
-	for attempt := 0; ; attempt++ {
-		env, retryAfter, err := c.once(ctx, method, path, body)
-		if err == nil {
-			if out == nil || len(env.Data) == 0 || string(env.Data) == "null" {
-				return nil
-			}
-			if err := json.Unmarshal(env.Data, out); err != nil {
-				return &Error{StatusCode: http.StatusOK, Message: "undecodable response data", Err: err}
-			}
-			return nil
-		}
-		if attempt >= c.cfg.MaxRetries || !retryable(err, policy) || ctx.Err() != nil {
-			return err
-		}
-		wait := c.backoff(attempt)
-		if retryAfter > 0 {
-			if retryAfter > maxRetryAfter {
-				return err
-			}
-			wait = max(wait, time.Duration(float64(retryAfter)*c.cfg.RetryScale))
-		}
-		if err := sleep(ctx, wait); err != nil {
-			return errors.Join(err, ctx.Err())
-		}
-	}
-}
-
-// once performs a single attempt.
-func (c *Client) once(ctx context.Context, method, path string, body []byte) (envelope, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+path, rd)
+	body, err := providerhttp.EncodeJSON(in)
 	if err != nil {
-		return envelope{}, 0, &Error{Message: "build request", Err: err}
+		return fmt.Errorf("encode request: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.SecretKey)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return envelope{}, 0, &Error{Message: "request failed", Err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return envelope{}, 0, &Error{StatusCode: resp.StatusCode, Message: "read response", Err: err}
-	}
-	if len(raw) > maxResponseBody {
-		return envelope{}, 0, &Error{StatusCode: resp.StatusCode, Message: "response too large"}
+	req := providerhttp.Request{
+		Method: method, Path: path, Body: body,
+		Header: http.Header{"Authorization": {"Bearer " + c.cfg.SecretKey}},
 	}
 	var env envelope
-	decodeErr := json.Unmarshal(raw, &env)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	err = c.api.Retry(ctx, func(err error) bool { return retryable(err, policy) },
+		func(ctx context.Context) (retryAfter time.Duration, err error) {
+			env, retryAfter, err = c.once(ctx, req)
+			return retryAfter, err
+		})
+	if err != nil {
+		return err
+	}
+	if out == nil || len(env.Data) == 0 || string(env.Data) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		return &Error{StatusCode: http.StatusOK, Message: "undecodable response data", Err: err}
+	}
+	return nil
+}
+
+// once performs a single attempt and returns, for a refusal, the delay
+// Paystack asked for.
+func (c *Client) once(ctx context.Context, req providerhttp.Request) (envelope, time.Duration, error) {
+	resp, f := c.api.Send(ctx, req)
+	if f != nil {
+		return envelope{}, 0, &Error{StatusCode: f.StatusCode, Message: f.Message, Err: f.Err}
+	}
+	var env envelope
+	decodeErr := json.Unmarshal(resp.Body, &env)
+	if !resp.OK() {
 		e := &Error{StatusCode: resp.StatusCode, Message: env.Message, Type: env.Type, Code: env.Code}
 		if e.Message == "" {
 			e.Message = http.StatusText(resp.StatusCode)
 		}
-		return envelope{}, retryAfterOf(resp.Header), e
+		return envelope{}, providerhttp.RetryAfter(resp.Header), e
 	}
 	if decodeErr != nil {
 		return envelope{}, 0, &Error{StatusCode: resp.StatusCode, Message: "undecodable response", Err: decodeErr}
@@ -201,67 +154,8 @@ func retryable(err error, policy retryPolicy) bool {
 	if !errors.As(err, &e) {
 		return false
 	}
-	switch {
-	case e.StatusCode == http.StatusTooManyRequests:
+	if e.StatusCode == http.StatusTooManyRequests {
 		return true
-	case e.StatusCode == 0 && e.Err != nil:
-		if errors.Is(e.Err, context.Canceled) {
-			return false
-		}
-		return policy == retrySafe || isDialError(e.Err)
-	case e.StatusCode >= 500:
-		return policy == retrySafe
 	}
-	return false
-}
-
-// isDialError reports whether err happened before the request left, so the
-// server cannot have seen it.
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-// backoff returns the delay before retry number attempt+1: exponential with
-// jitter in [d/2, d], scaled by RetryScale.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := retryBaseDelay << min(attempt, 10)
-	d = min(d, retryMaxDelay)
-	d = d/2 + rand.N(d/2+1)
-	return time.Duration(float64(d) * c.cfg.RetryScale)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// retryAfterOf reads a Retry-After header given in seconds or as an HTTP
-// date.
-func retryAfterOf(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0
-		}
-		return time.Duration(min(n, 86400)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
+	return providerhttp.MayRetry(e.StatusCode, e.Err, policy == retrySafe)
 }

@@ -2,11 +2,11 @@ package paystack
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/integrations/internal/providerhttp"
 )
 
 // Error is a failed Paystack call: either Paystack answered
@@ -29,25 +29,12 @@ type Error struct {
 
 // Error implements the error interface.
 func (e *Error) Error() string {
-	var b strings.Builder
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, "status %d: ", e.StatusCode)
-	}
-	b.WriteString(e.Message)
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	return b.String()
+	return providerhttp.ErrorText(e.StatusCode, e.Message, e.Err)
 }
 
 // Unwrap exposes the runtime's coded error and the underlying failure.
 func (e *Error) Unwrap() []error {
-	errs := []error{&vayva.Error{Code: e.vayvaCode(), Message: "Paystack: " + e.Message}}
-	if e.Err != nil {
-		errs = append(errs, e.Err)
-	}
-	return errs
+	return providerhttp.Unwrapped(e.vayvaCode(), "Paystack: "+e.Message, e.Err)
 }
 
 // vayvaCode is the one translation of Paystack failures into the runtime's

@@ -1,7 +1,6 @@
 package paystack
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vayvahq/vayva/integrations/internal/providerhttp"
 )
 
 // SignatureHeader carries a webhook's signature.
@@ -26,9 +27,7 @@ var (
 // Sign returns the x-paystack-signature of body under secret: the lowercase
 // hex HMAC-SHA512 of the raw bytes.
 func Sign(secret string, body []byte) string {
-	m := hmac.New(sha512.New, []byte(secret))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
+	return providerhttp.SignHex(sha512.New, secret, body)
 }
 
 // VerifySignature checks header against the HMAC-SHA512 of the raw body
@@ -42,16 +41,7 @@ func VerifySignature(secret string, body []byte, header string) error {
 	if secret == "" {
 		return fmt.Errorf("%w: no secret configured", ErrInvalidSignature)
 	}
-	if len(header) != sha512.Size*2 {
-		return ErrInvalidSignature
-	}
-	got, err := hex.DecodeString(header)
-	if err != nil {
-		return ErrInvalidSignature
-	}
-	m := hmac.New(sha512.New, []byte(secret))
-	m.Write(body)
-	if !hmac.Equal(got, m.Sum(nil)) {
+	if !providerhttp.VerifyHex(sha512.New, secret, body, header) {
 		return ErrInvalidSignature
 	}
 	return nil

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/integrations/internal/providerhttp"
 )
 
 // Error is a failed send: either Resend answered with an error body
@@ -25,27 +25,16 @@ type Error struct {
 
 // Error implements the error interface.
 func (e *Error) Error() string {
-	var b strings.Builder
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, "status %d: ", e.StatusCode)
-	}
+	detail := e.Message
 	if e.Name != "" {
-		b.WriteString(e.Name + ": ")
+		detail = e.Name + ": " + e.Message
 	}
-	b.WriteString(e.Message)
-	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
-	}
-	return b.String()
+	return providerhttp.ErrorText(e.StatusCode, detail, e.Err)
 }
 
 // Unwrap exposes the runtime's coded error and the underlying failure.
 func (e *Error) Unwrap() []error {
-	errs := []error{&vayva.Error{Code: e.vayvaCode(), Message: "Resend: " + e.Message}}
-	if e.Err != nil {
-		errs = append(errs, e.Err)
-	}
-	return errs
+	return providerhttp.Unwrapped(e.vayvaCode(), "Resend: "+e.Message, e.Err)
 }
 
 // vayvaCode is the one translation of Resend failures into the runtime's

@@ -1,20 +1,17 @@
 package resend
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/integrations/internal/providerhttp"
 )
 
 // DefaultBaseURL is Resend's API root.
@@ -26,13 +23,8 @@ const (
 	MaxIdempotencyKeyLen = 256
 )
 
-const (
-	maxResponseBody = 1 << 20
-	retryBaseDelay  = 250 * time.Millisecond
-	retryMaxDelay   = 8 * time.Second
-	// defaultRetryAfter is the delay a 429 without usable headers asks for.
-	defaultRetryAfter = time.Second
-)
+// defaultRetryAfter is the delay a 429 without usable headers asks for.
+const defaultRetryAfter = time.Second
 
 // Config configures a Client.
 type Config struct {
@@ -61,13 +53,13 @@ type Option func(*Client)
 // WithHTTPClient makes the Client send through hc instead of a client of its
 // own. Per-attempt timeouts still apply through the request context.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *Client) { c.http = hc }
+	return func(c *Client) { c.api.HTTP = hc }
 }
 
 // Client sends email through Resend. It is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	http *http.Client
+	cfg Config
+	api *providerhttp.Client
 }
 
 // New returns a Client for cfg.
@@ -75,26 +67,18 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if cfg.APIKey == "" {
 		return nil, errors.New("resend: Config.APIKey is required")
 	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
-	}
-	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	if !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
-		return nil, fmt.Errorf("resend: Config.BaseURL %q is not an http(s) URL", cfg.BaseURL)
+	api, err := providerhttp.New(providerhttp.Settings{
+		BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		Timeout: cfg.Timeout, DefaultTimeout: 15 * time.Second,
+		MaxRetries: cfg.MaxRetries, RetryScale: cfg.RetryScale,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resend: %w", err)
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "vayva"
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 15 * time.Second
-	}
-	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = 3
-	}
-	if cfg.RetryScale <= 0 {
-		cfg.RetryScale = 1
-	}
-	c := &Client{cfg: cfg, http: &http.Client{}}
+	c := &Client{cfg: cfg, api: api}
 	for _, o := range opts {
 		o(c)
 	}
@@ -155,51 +139,38 @@ func (c *Client) Send(ctx context.Context, e Email, idempotencyKey string) (stri
 	if err != nil {
 		return "", fmt.Errorf("resend: send: encode: %w", err)
 	}
-	for attempt := 0; ; attempt++ {
-		id, err := c.once(ctx, body, idempotencyKey)
-		if err == nil {
-			return id, nil
-		}
-		if attempt >= c.cfg.MaxRetries || !retryable(err, idempotencyKey != "") || ctx.Err() != nil {
-			return "", fmt.Errorf("resend: send: %w", err)
-		}
-		if err := sleep(ctx, c.backoff(attempt)); err != nil {
-			return "", fmt.Errorf("resend: send: %w", errors.Join(err, ctx.Err()))
-		}
+	req := providerhttp.Request{
+		Method: http.MethodPost, Path: "/emails", Body: body,
+		Header: http.Header{"Authorization": {"Bearer " + c.cfg.APIKey}, "User-Agent": {c.cfg.UserAgent}},
 	}
-}
-
-func (c *Client) once(ctx context.Context, body []byte, idempotencyKey string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.BaseURL+"/emails", bytes.NewReader(body))
-	if err != nil {
-		return "", &Error{Message: "build request", Err: err}
-	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.APIKey)
-	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
 	if idempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", idempotencyKey)
 	}
-	resp, err := c.http.Do(req)
+	var id string
+	err = c.api.Retry(ctx, func(err error) bool { return retryable(err, idempotencyKey != "") },
+		func(ctx context.Context) (time.Duration, error) {
+			var err error
+			id, err = c.once(ctx, req)
+			return 0, err
+		})
 	if err != nil {
-		return "", &Error{Message: "request failed", Err: err}
+		return "", fmt.Errorf("resend: send: %w", err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return "", &Error{StatusCode: resp.StatusCode, Message: "read response", Err: err}
+	return id, nil
+}
+
+// once performs a single attempt. A 429 comes back as a *RateLimitedError,
+// which Send does not retry: the delay it carries is the caller's to honour.
+func (c *Client) once(ctx context.Context, req providerhttp.Request) (string, error) {
+	resp, f := c.api.Send(ctx, req)
+	if f != nil {
+		return "", &Error{StatusCode: f.StatusCode, Message: f.Message, Err: f.Err}
 	}
-	if len(raw) > maxResponseBody {
-		return "", &Error{StatusCode: resp.StatusCode, Message: "response too large"}
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+	if resp.OK() {
 		var out struct {
 			ID string `json:"id"`
 		}
-		if err := json.Unmarshal(raw, &out); err != nil || out.ID == "" {
+		if err := json.Unmarshal(resp.Body, &out); err != nil || out.ID == "" {
 			return "", &Error{StatusCode: resp.StatusCode, Message: "answer without an email id", Err: err}
 		}
 		return out.ID, nil
@@ -209,7 +180,7 @@ func (c *Client) once(ctx context.Context, body []byte, idempotencyKey string) (
 		Name       string `json:"name"`
 		Message    string `json:"message"`
 	}
-	_ = json.Unmarshal(raw, &eb)
+	_ = json.Unmarshal(resp.Body, &eb)
 	if eb.Message == "" {
 		eb.Message = http.StatusText(resp.StatusCode)
 	}
@@ -225,46 +196,12 @@ func retryable(err error, idempotent bool) bool {
 	if !errors.As(err, &e) {
 		return false // rate limits go back to the caller
 	}
-	switch {
-	case e.Name == "concurrent_idempotent_requests":
+	if e.Name == "concurrent_idempotent_requests" {
 		// The first request with this key is still running; its answer
 		// will be replayed once it finishes.
 		return true
-	case e.StatusCode == 0 && e.Err != nil:
-		if errors.Is(e.Err, context.Canceled) {
-			return false
-		}
-		return idempotent || isDialError(e.Err)
-	case e.StatusCode >= 500:
-		return idempotent
 	}
-	return false
-}
-
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-func (c *Client) backoff(attempt int) time.Duration {
-	d := retryBaseDelay << min(attempt, 10)
-	d = min(d, retryMaxDelay)
-	d = d/2 + rand.N(d/2+1)
-	return time.Duration(float64(d) * c.cfg.RetryScale)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return providerhttp.MayRetry(e.StatusCode, e.Err, idempotent)
 }
 
 // rateLimitDelay reads how long Resend asks the client to wait: the

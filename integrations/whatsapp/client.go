@@ -1,29 +1,22 @@
 package whatsapp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/vayvahq/vayva/integrations/internal/providerhttp"
 )
 
 // DefaultBaseURL is the Graph API root, including the API version.
 const DefaultBaseURL = "https://graph.facebook.com/v21.0"
 
-const (
-	maxResponseBody = 1 << 20
-	retryBaseDelay  = 250 * time.Millisecond
-	retryMaxDelay   = 8 * time.Second
-	maxRetryAfter   = 30 * time.Second
-)
+// maxRetryAfter is the longest Retry-After the client waits for before
+// handing a throttled call back to its caller.
+const maxRetryAfter = 30 * time.Second
 
 // Config configures a Client.
 type Config struct {
@@ -50,13 +43,13 @@ type Option func(*Client)
 // WithHTTPClient makes the Client send through hc instead of a client of its
 // own. Per-attempt timeouts still apply through the request context.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *Client) { c.http = hc }
+	return func(c *Client) { c.api.HTTP = hc }
 }
 
 // Client calls the WhatsApp Cloud API. It is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	http *http.Client
+	cfg Config
+	api *providerhttp.Client
 }
 
 // New returns a Client for cfg.
@@ -64,23 +57,15 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if cfg.AccessToken == "" {
 		return nil, errors.New("whatsapp: Config.AccessToken is required")
 	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
+	api, err := providerhttp.New(providerhttp.Settings{
+		BaseURL: cfg.BaseURL, DefaultBaseURL: DefaultBaseURL,
+		Timeout: cfg.Timeout, DefaultTimeout: 20 * time.Second,
+		MaxRetries: cfg.MaxRetries, RetryScale: cfg.RetryScale, MaxRetryAfter: maxRetryAfter,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("whatsapp: %w", err)
 	}
-	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	if !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
-		return nil, fmt.Errorf("whatsapp: Config.BaseURL %q is not an http(s) URL", cfg.BaseURL)
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 20 * time.Second
-	}
-	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = 3
-	}
-	if cfg.RetryScale <= 0 {
-		cfg.RetryScale = 1
-	}
-	c := &Client{cfg: cfg, http: &http.Client{}}
+	c := &Client{cfg: cfg, api: api}
 	for _, o := range opts {
 		o(c)
 	}
@@ -114,71 +99,39 @@ type graphError struct {
 // call sends one API call and decodes the answer into out, retrying as
 // policy allows.
 func (c *Client) call(ctx context.Context, method, path string, in, out any, policy retryPolicy) error {
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
+	body, err := providerhttp.EncodeJSON(in)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
 	}
-	for attempt := 0; ; attempt++ {
-		raw, retryAfter, err := c.once(ctx, method, path, body)
-		if err == nil {
-			if out == nil {
-				return nil
-			}
-			if err := json.Unmarshal(raw, out); err != nil {
-				return &Error{StatusCode: http.StatusOK, Message: "undecodable response", Err: err}
-			}
-			return nil
-		}
-		if attempt >= c.cfg.MaxRetries || !retryable(err, policy) || ctx.Err() != nil {
-			return err
-		}
-		wait := c.backoff(attempt)
-		if retryAfter > 0 {
-			if retryAfter > maxRetryAfter {
-				return err
-			}
-			wait = max(wait, time.Duration(float64(retryAfter)*c.cfg.RetryScale))
-		}
-		if err := sleep(ctx, wait); err != nil {
-			return errors.Join(err, ctx.Err())
-		}
+	req := providerhttp.Request{
+		Method: method, Path: path, Body: body,
+		Header: http.Header{"Authorization": {"Bearer " + c.cfg.AccessToken}},
 	}
+	var raw []byte
+	err = c.api.Retry(ctx, func(err error) bool { return retryable(err, policy) },
+		func(ctx context.Context) (retryAfter time.Duration, err error) {
+			raw, retryAfter, err = c.once(ctx, req)
+			return retryAfter, err
+		})
+	if err != nil || out == nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return &Error{StatusCode: http.StatusOK, Message: "undecodable response", Err: err}
+	}
+	return nil
 }
 
-func (c *Client) once(ctx context.Context, method, path string, body []byte) ([]byte, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+// once performs a single attempt and returns, for a refusal, the delay Meta
+// asked for.
+func (c *Client) once(ctx context.Context, req providerhttp.Request) ([]byte, time.Duration, error) {
+	resp, f := c.api.Send(ctx, req)
+	if f != nil {
+		return nil, 0, &Error{StatusCode: f.StatusCode, Message: f.Message, Err: f.Err}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+path, rd)
-	if err != nil {
-		return nil, 0, &Error{Message: "build request", Err: err}
-	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.AccessToken)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, 0, &Error{Message: "request failed", Err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return nil, 0, &Error{StatusCode: resp.StatusCode, Message: "read response", Err: err}
-	}
-	if len(raw) > maxResponseBody {
-		return nil, 0, &Error{StatusCode: resp.StatusCode, Message: "response too large"}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if !resp.OK() {
 		var g graphError
-		_ = json.Unmarshal(raw, &g)
+		_ = json.Unmarshal(resp.Body, &g)
 		e := &Error{
 			StatusCode: resp.StatusCode, Code: g.Error.Code, Subcode: g.Error.ErrorSubcode, Type: g.Error.Type,
 			Message: g.Error.Message, Details: g.Error.ErrorData.Details, FBTraceID: g.Error.FBTraceID,
@@ -186,71 +139,20 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte) ([]
 		if e.Message == "" {
 			e.Message = http.StatusText(resp.StatusCode)
 		}
-		return nil, retryAfterOf(resp.Header), e
+		return nil, providerhttp.RetryAfter(resp.Header), e
 	}
-	return raw, 0, nil
+	return resp.Body, 0, nil
 }
 
+// retryable reports whether err may be retried under policy: throttling
+// always, other failures as providerhttp.MayRetry decides.
 func retryable(err error, policy retryPolicy) bool {
 	var e *Error
 	if !errors.As(err, &e) {
 		return false
 	}
-	switch {
-	case e.rateLimited():
+	if e.rateLimited() {
 		return true
-	case e.StatusCode == 0 && e.Err != nil:
-		if errors.Is(e.Err, context.Canceled) {
-			return false
-		}
-		return policy == retrySafe || isDialError(e.Err)
-	case e.StatusCode >= 500:
-		return policy == retrySafe
 	}
-	return false
-}
-
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-func (c *Client) backoff(attempt int) time.Duration {
-	d := retryBaseDelay << min(attempt, 10)
-	d = min(d, retryMaxDelay)
-	d = d/2 + rand.N(d/2+1)
-	return time.Duration(float64(d) * c.cfg.RetryScale)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func retryAfterOf(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0
-		}
-		return time.Duration(min(n, 86400)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
+	return providerhttp.MayRetry(e.StatusCode, e.Err, policy == retrySafe)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/integrations/internal/providerhttp"
 )
 
 // Graph API error codes the client treats specially.
@@ -43,9 +44,6 @@ type Error struct {
 // Error implements the error interface.
 func (e *Error) Error() string {
 	var b strings.Builder
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, "status %d: ", e.StatusCode)
-	}
 	if e.Code != 0 {
 		fmt.Fprintf(&b, "code %d: ", e.Code)
 	}
@@ -53,19 +51,12 @@ func (e *Error) Error() string {
 	if e.Details != "" {
 		b.WriteString(" (" + e.Details + ")")
 	}
-	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
-	}
-	return b.String()
+	return providerhttp.ErrorText(e.StatusCode, b.String(), e.Err)
 }
 
 // Unwrap exposes the runtime's coded error and the underlying failure.
 func (e *Error) Unwrap() []error {
-	errs := []error{&vayva.Error{Code: e.vayvaCode(), Message: "WhatsApp: " + e.Message}}
-	if e.Err != nil {
-		errs = append(errs, e.Err)
-	}
-	return errs
+	return providerhttp.Unwrapped(e.vayvaCode(), "WhatsApp: "+e.Message, e.Err)
 }
 
 func (e *Error) rateLimited() bool {

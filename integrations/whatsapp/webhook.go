@@ -1,16 +1,16 @@
 package whatsapp
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vayvahq/vayva/integrations/internal/providerhttp"
 )
 
 // SignatureHeader carries a webhook's signature.
@@ -26,9 +26,7 @@ var (
 // Sign returns the X-Hub-Signature-256 value of body: "sha256=" and the
 // lowercase hex HMAC-SHA256 keyed by the app secret.
 func Sign(appSecret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(appSecret))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return "sha256=" + providerhttp.SignHex(sha256.New, appSecret, body)
 }
 
 // VerifySignature checks an X-Hub-Signature-256 header against the raw
@@ -42,16 +40,7 @@ func VerifySignature(appSecret string, body []byte, header string) error {
 		return fmt.Errorf("%w: no app secret configured", ErrInvalidSignature)
 	}
 	algo, sig, ok := strings.Cut(header, "=")
-	if !ok || algo != "sha256" || len(sig) != sha256.Size*2 {
-		return ErrInvalidSignature
-	}
-	got, err := hex.DecodeString(sig)
-	if err != nil {
-		return ErrInvalidSignature
-	}
-	m := hmac.New(sha256.New, []byte(appSecret))
-	m.Write(body)
-	if !hmac.Equal(got, m.Sum(nil)) {
+	if !ok || algo != "sha256" || !providerhttp.VerifyHex(sha256.New, appSecret, body, sig) {
 		return ErrInvalidSignature
 	}
 	return nil
