@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -48,6 +49,10 @@ type Config struct {
 	LogLevel string
 	// LogFormat is json or console (VAYVA_LOG_FORMAT, default json).
 	LogFormat string
+	// WebhookSecretKey seals merchants' webhook signing secrets at rest
+	// (VAYVA_WEBHOOK_SECRET_KEY: 32 bytes, base64); empty stores them
+	// unsealed, readable only by the merchant and comm database roles.
+	WebhookSecretKey []byte
 
 	PaystackSecretKey, PaystackBaseURL               string
 	ResendAPIKey, ResendBaseURL                      string
@@ -76,6 +81,7 @@ var Settings = [][2]string{
 	{"VAYVA_MIGRATE_ON_START", "apply migrations when serve starts (default true)"},
 	{"VAYVA_LOG_LEVEL", "debug, info, warn or error (default info)"},
 	{"VAYVA_LOG_FORMAT", "json or console (default json)"},
+	{"VAYVA_WEBHOOK_SECRET_KEY", "32 bytes, base64: seals merchants' webhook secrets at rest (default: unsealed)"},
 	{"VAYVA_PAYSTACK_SECRET_KEY, VAYVA_PAYSTACK_BASE_URL", "Paystack"},
 	{"VAYVA_RESEND_API_KEY, VAYVA_RESEND_BASE_URL", "Resend"},
 	{"VAYVA_WHATSAPP_ACCESS_TOKEN, VAYVA_WHATSAPP_APP_SECRET, VAYVA_WHATSAPP_VERIFY_TOKEN, VAYVA_WHATSAPP_BASE_URL", "Meta WhatsApp Cloud API"},
@@ -171,6 +177,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	case "json", "console":
 	default:
 		return c, fmt.Errorf("VAYVA_LOG_FORMAT: %q is not json or console", c.LogFormat)
+	}
+	if k := getenv("VAYVA_WEBHOOK_SECRET_KEY"); k != "" {
+		key, err := base64.StdEncoding.DecodeString(k)
+		if err != nil || len(key) != 32 {
+			return c, fmt.Errorf("VAYVA_WEBHOOK_SECRET_KEY: must be 32 bytes in base64")
+		}
+		c.WebhookSecretKey = key
 	}
 	cc := cluster.Config{Name: c.ClusterName, Provider: cluster.Provider(c.ClusterProvider), Addr: c.ClusterAddr}
 	if err := cc.Validate(); err != nil {

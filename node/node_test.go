@@ -135,16 +135,17 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 func TestConfigErrorsNameTheSetting(t *testing.T) {
 	t.Parallel()
 	for setting, value := range map[string]string{
-		"VAYVA_HTTP_ADDR":        "nonsense",
-		"VAYVA_DATABASE_URL":     "mysql://x",
-		"VAYVA_REDIS_URL":        "http://x",
-		"VAYVA_CLUSTER_PROVIDER": "etcd",
-		"VAYVA_CLUSTER_ADDR":     "noport",
-		"VAYVA_RETRY_SCALE":      "-1",
-		"VAYVA_PROVIDERS":        "fake",
-		"VAYVA_ROLES":            "edge,brain",
-		"VAYVA_PUBLIC_URL":       "ftp://x",
-		"VAYVA_LOG_LEVEL":        "loud",
+		"VAYVA_HTTP_ADDR":          "nonsense",
+		"VAYVA_DATABASE_URL":       "mysql://x",
+		"VAYVA_REDIS_URL":          "http://x",
+		"VAYVA_CLUSTER_PROVIDER":   "etcd",
+		"VAYVA_CLUSTER_ADDR":       "noport",
+		"VAYVA_RETRY_SCALE":        "-1",
+		"VAYVA_PROVIDERS":          "fake",
+		"VAYVA_ROLES":              "edge,brain",
+		"VAYVA_PUBLIC_URL":         "ftp://x",
+		"VAYVA_LOG_LEVEL":          "loud",
+		"VAYVA_WEBHOOK_SECRET_KEY": "c2hvcnQ=",
 	} {
 		_, err := node.LoadConfig(func(k string) string {
 			if k == setting {
