@@ -18,11 +18,17 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/actors"
+	"github.com/vayvahq/vayva/auth"
 	"github.com/vayvahq/vayva/cluster"
 	vhttp "github.com/vayvahq/vayva/http"
+	"github.com/vayvahq/vayva/integrations/resend"
+	"github.com/vayvahq/vayva/integrations/sandbox"
 	"github.com/vayvahq/vayva/messages"
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis"
+	"github.com/vayvahq/vayva/persistence/redis/queue"
+	"github.com/vayvahq/vayva/worker"
 )
 
 // Node is one running Vayva process. Start brings its parts up in
@@ -34,6 +40,12 @@ type Node struct {
 	// ExtraKinds are hosted in addition to the product's kinds (tests and
 	// drills add the probe kind). Set before Start.
 	ExtraKinds []func(j *postgres.Journal) cluster.Kind
+	// AuthConfig adjusts the accounts service (password hashing cost, rate
+	// limits, token cache); zero fields take their defaults, and PublicURL
+	// and Registerer come from the node. Set before Start.
+	AuthConfig auth.Config
+	// Auth is the accounts and credentials service, on edge nodes.
+	Auth *auth.Service
 
 	Registry  *prometheus.Registry
 	DB        *postgres.DB
@@ -42,6 +54,21 @@ type Node struct {
 	Member    *cluster.Member
 	HTTP      *vhttp.Server
 	scheduler *postgres.Scheduler
+
+	// Queues is the job queue system on Redis.
+	Queues *queue.Broker
+	// Sandbox holds the fake providers when cfg.Providers is "sandbox";
+	// nil in live mode.
+	Sandbox *sandbox.Sandbox
+
+	// Webhooks is the store of merchants' outbound webhook endpoints and
+	// deliveries.
+	Webhooks *postgres.Webhooks
+	// Relay publishes the outbox, on nodes with the relay role.
+	Relay *worker.Relay
+	// EmailWorker and WebhookWorker run on nodes with the workers role.
+	EmailWorker   *worker.Email
+	WebhookWorker *worker.Webhooks
 
 	mu       sync.Mutex
 	started  bool
@@ -93,6 +120,47 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.onStop(func(context.Context) error { n.Redis.Close(); return nil })
 
+	n.Queues, err = queue.New(n.Redis, queue.Config{RetryScale: cfg.RetryScale, Registerer: n.Registry, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	if cfg.Providers == "sandbox" {
+		n.Sandbox = sandbox.New(sandbox.Config{
+			PublicURL:           cfg.PublicURL,
+			PaystackSecret:      cfg.PaystackSecretKey,
+			WhatsAppAppSecret:   cfg.WhatsAppAppSecret,
+			WhatsAppAccessToken: cfg.WhatsAppAccessToken,
+			WhatsAppVerifyToken: cfg.WhatsAppVerifyToken,
+			ResendAPIKey:        cfg.ResendAPIKey,
+			KwikDomainName:      cfg.KwikDomain,
+			KwikEmail:           cfg.KwikEmail,
+			KwikPassword:        cfg.KwikPassword,
+			RetryScale:          cfg.RetryScale,
+		})
+		// The development values are printed for scripts; secrets that were
+		// configured stay out of the log.
+		shown := func(configured, used string) string {
+			if configured != "" {
+				return "(configured)"
+			}
+			return used
+		}
+		sc := n.Sandbox.Config()
+		n.log.Info().Str("public_url", sc.PublicURL).
+			Str("paystack_secret_key", shown(cfg.PaystackSecretKey, sc.PaystackSecret)).
+			Str("whatsapp_app_secret", shown(cfg.WhatsAppAppSecret, sc.WhatsAppAppSecret)).
+			Str("whatsapp_access_token", shown(cfg.WhatsAppAccessToken, sc.WhatsAppAccessToken)).
+			Str("whatsapp_verify_token", shown(cfg.WhatsAppVerifyToken, sc.WhatsAppVerifyToken)).
+			Str("resend_api_key", shown(cfg.ResendAPIKey, sc.ResendAPIKey)).
+			Str("kwik_domain", sc.KwikDomainName).Str("kwik_email", sc.KwikEmail).
+			Str("kwik_password", shown(cfg.KwikPassword, sc.KwikPassword)).
+			Msg("sandbox providers mounted; they sign and accept these secrets")
+		if err := n.Sandbox.Start(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+		n.onStop(n.Sandbox.Stop)
+	}
+
 	host, _ := os.Hostname()
 	n.Journal = postgres.NewJournal(n.DB, host+":"+strconv.Itoa(os.Getpid()))
 
@@ -123,16 +191,32 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := n.scheduler.Start(ctx); err != nil {
+		// The scheduler runs until Stop, not until the start-up context ends.
+		if err := n.scheduler.Start(context.WithoutCancel(ctx)); err != nil {
 			return err
 		}
 		n.onStop(n.scheduler.Stop)
 	}
 
+	if err := n.startBackground(ctx); err != nil {
+		return err
+	}
+
 	if cfg.Roles["edge"] {
+		acfg := n.AuthConfig
+		acfg.PublicURL, acfg.Registerer = cfg.PublicURL, n.Registry
+		n.Auth, err = auth.NewService(acfg, postgres.NewAccounts(n.DB), redis.NewRateLimiter(n.Redis), redis.NewRevocations(n.Redis, n.log), n.log)
+		if err != nil {
+			return err
+		}
+		if err := n.Auth.Start(ctx); err != nil {
+			return err
+		}
+		n.onStop(n.Auth.Stop)
 		n.HTTP = vhttp.NewServer(vhttp.Config{Addr: cfg.HTTPAddr, OpsToken: cfg.OpsToken}, vhttp.Deps{
 			Log:         n.log,
 			Registry:    n.Registry,
+			Auth:        n.Auth,
 			Idempotency: n.DB,
 			Cluster:     n.Member,
 			Readiness:   n.readiness(),
@@ -145,14 +229,125 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// startBackground builds the outbound webhook store and starts the outbox
+// relay (relay role) and the email and webhook workers (workers role).
+func (n *Node) startBackground(ctx context.Context) error {
+	cfg := n.cfg
+	var err error
+	n.Webhooks, err = postgres.NewWebhooks(n.DB, postgres.WebhooksConfig{SecretKey: cfg.WebhookSecretKey})
+	if err != nil {
+		return err
+	}
+	if cfg.Roles["relay"] {
+		n.Relay, err = worker.NewRelay(worker.RelayConfig{Registerer: n.Registry, Logger: n.log}, postgres.NewOutbox(n.DB), n.Queues)
+		if err != nil {
+			return err
+		}
+		if err := n.Relay.Start(ctx); err != nil {
+			return err
+		}
+		n.onStop(n.Relay.Stop)
+	}
+	if !cfg.Roles["workers"] {
+		return nil
+	}
+	rcfg := resend.Config{APIKey: cfg.ResendAPIKey, BaseURL: cfg.ResendBaseURL, RetryScale: cfg.RetryScale}
+	if n.Sandbox != nil {
+		// The sandbox's key is the configured one or its default; an explicit
+		// VAYVA_RESEND_BASE_URL still wins over the mounted fake.
+		rcfg.APIKey = n.Sandbox.Config().ResendAPIKey
+		if rcfg.BaseURL == "" {
+			rcfg.BaseURL = n.Sandbox.BaseURLs().Resend
+		}
+	}
+	sender, err := resend.New(rcfg)
+	if err != nil {
+		return fmt.Errorf("VAYVA_RESEND_API_KEY: %w", err)
+	}
+	// Consumer names must be stable across restarts and unique among live
+	// processes: host and listen address.
+	host, _ := os.Hostname()
+	base := consumerName(host + "-" + cfg.HTTPAddr)
+	n.EmailWorker, err = worker.NewEmail(worker.EmailConfig{
+		ConsumerName: base + "-email", RetryScale: cfg.RetryScale, Registerer: n.Registry, Logger: n.log,
+	}, n.Queues, postgres.NewEmailLogs(n.DB), sender)
+	if err != nil {
+		return err
+	}
+	if err := n.EmailWorker.Start(ctx); err != nil {
+		return err
+	}
+	n.onStop(n.EmailWorker.Stop)
+	n.WebhookWorker, err = worker.NewWebhooks(worker.WebhooksConfig{
+		ConsumerName: base + "-webhooks", RetryScale: cfg.RetryScale, Registerer: n.Registry, Logger: n.log,
+	}, n.Queues, n.Webhooks)
+	if err != nil {
+		return err
+	}
+	if err := n.WebhookWorker.Start(ctx); err != nil {
+		return err
+	}
+	n.onStop(n.WebhookWorker.Stop)
+	return nil
+}
+
+// killBackground stops the relay and the workers without waiting, as a
+// crash would: the relay's lock goes with its connection, unacknowledged
+// jobs stay pending and claimed deliveries wait for their lease.
+func (n *Node) killBackground() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n.WebhookWorker != nil {
+		_ = n.WebhookWorker.Stop(ctx)
+	}
+	if n.EmailWorker != nil {
+		_ = n.EmailWorker.Stop(ctx)
+	}
+	if n.Relay != nil {
+		_ = n.Relay.Stop(ctx)
+	}
+}
+
+// consumerName keeps the characters queue consumer names allow.
+func consumerName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c == '-' || c == '_' || c == '.' || c == ':' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
 // productKinds are the actor kinds of the product.
 func (n *Node) productKinds() []cluster.Kind {
-	return nil
+	return []cluster.Kind{
+		{
+			Name:        actors.StoreKind,
+			Producer:    actors.NewStoreProducer(n.Journal, postgres.NewCatalog(n.DB), n.log),
+			IdleTimeout: actors.StoreIdleTimeout,
+		},
+	}
 }
 
 // areas are the HTTP feature areas of the product.
 func (n *Node) areas() []vhttp.Area {
-	return nil
+	var areas []vhttp.Area
+	if n.Auth != nil {
+		areas = append(areas, vhttp.NewAuthArea(n.Auth))
+	}
+	areas = append(areas, vhttp.NewCatalogArea(n.Member, postgres.NewStoreDirectory(n.DB, postgres.StoreDirectoryConfig{})))
+	// Webhooks verify with the configured secrets; in sandbox mode with the
+	// sandbox's, which are the configured ones or its defaults.
+	hooks := vhttp.WebhookConfig{PaystackSecretKey: n.cfg.PaystackSecretKey, WhatsAppAppSecret: n.cfg.WhatsAppAppSecret, WhatsAppVerifyToken: n.cfg.WhatsAppVerifyToken}
+	if n.Sandbox != nil {
+		sc := n.Sandbox.Config()
+		hooks.PaystackSecretKey, hooks.WhatsAppAppSecret, hooks.WhatsAppVerifyToken = sc.PaystackSecret, sc.WhatsAppAppSecret, sc.WhatsAppVerifyToken
+		areas = append(areas, vhttp.NewSandboxArea(n.Sandbox))
+	}
+	areas = append(areas, vhttp.NewWebhookArea(hooks, n.Queues), vhttp.NewQueueOpsArea(n.Queues))
+	areas = append(areas, vhttp.NewWebhookEndpointsArea(n.Webhooks))
+	return areas
 }
 
 func (n *Node) readiness() []vhttp.ReadinessCheck {
@@ -225,6 +420,7 @@ func (n *Node) Kill() {
 	if n.scheduler != nil {
 		_ = n.scheduler.Stop(context.Background())
 	}
+	n.killBackground()
 	if n.Member != nil {
 		n.Member.Kill()
 	}

@@ -1,0 +1,94 @@
+package http_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vayvahq/vayva/integrations/paystack"
+	"github.com/vayvahq/vayva/node/nodetest"
+	"github.com/vayvahq/vayva/persistence/redis/queue"
+)
+
+type opsQueue struct {
+	Name    string `json:"name"`
+	Length  int64  `json:"length"`
+	Pending int64  `json:"pending"`
+	Delayed int64  `json:"delayed"`
+	Dead    int64  `json:"dead"`
+}
+
+func opsQueues(t *testing.T, n *nodetest.Node) map[string]opsQueue {
+	t.Helper()
+	r := hookDo(t, "GET", n.BaseURL+"/ops/queues", nil, "Authorization", "Bearer "+n.OpsToken)
+	require.Equal(t, 200, r.status, "body %s", r.body)
+	var list []opsQueue
+	require.NoError(t, json.Unmarshal(r.body, &list))
+	out := map[string]opsQueue{}
+	for _, q := range list {
+		out[q.Name] = q
+	}
+	require.Len(t, out, len(list), "each queue once")
+	return out
+}
+
+func TestOpsQueuesListAndReplay(t *testing.T) {
+	t.Parallel()
+	n := hookNode(t, nil)
+	hookDo(t, "GET", n.BaseURL+"/ops/queues", nil).problem(t, 401, "unauthorized")
+	hookDo(t, "GET", n.BaseURL+"/ops/queues", nil, "Authorization", "Bearer wrong").problem(t, 401, "unauthorized")
+	hookDo(t, "POST", n.BaseURL+"/ops/queues/orders-sync/dead/replay", nil).problem(t, 401, "unauthorized")
+
+	qs := opsQueues(t, n)
+	for _, name := range []string{queue.Email, queue.WhatsAppInbound, queue.WhatsAppOutbound, queue.WebhookDelivery, queue.OrdersSync, queue.PaymentsInbound, queue.Delivery} {
+		require.Contains(t, qs, name)
+	}
+	require.Equal(t, opsQueue{Name: queue.PaymentsInbound}, qs[queue.PaymentsInbound])
+
+	body := chargeSuccess(4099260200, "ord-ops-1")
+	r := hookDo(t, "POST", n.BaseURL+"/webhooks/paystack", body, paystack.SignatureHeader, paystack.Sign(n.Sandbox.Config().PaystackSecret, body))
+	require.Equal(t, 200, r.status)
+	require.Equal(t, int64(1), opsQueues(t, n)[queue.PaymentsInbound].Length)
+
+	// Two jobs on orders-sync fail their only attempt and are dead-lettered
+	// by a real consumer.
+	ctx := context.Background()
+	for range 2 {
+		_, err := n.Queues.Enqueue(ctx, queue.OrdersSync, queue.Job{Type: "orders.sync", MaxAttempts: 1, Payload: []byte(`{}`)})
+		require.NoError(t, err)
+	}
+	c, err := n.Queues.NewConsumer("ops-test")
+	require.NoError(t, err)
+	require.NoError(t, c.Consume(ctx, queue.OrdersSync, func(context.Context, queue.Job) error {
+		return errors.New("upstream refused")
+	}, queue.ConsumeOptions{}))
+	require.NoError(t, c.Start(ctx))
+	require.Eventually(t, func() bool {
+		return opsQueues(t, n)[queue.OrdersSync].Dead == 2
+	}, 20*time.Second, 20*time.Millisecond)
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.Stop(stopCtx))
+	require.Equal(t, opsQueue{Name: queue.OrdersSync, Dead: 2}, opsQueues(t, n)[queue.OrdersSync])
+
+	r = hookDo(t, "POST", n.BaseURL+"/ops/queues/orders-sync/dead/replay", nil, "Authorization", "Bearer "+n.OpsToken)
+	require.Equal(t, 200, r.status, "body %s", r.body)
+	require.Equal(t, map[string]any{"replayed": float64(2)}, r.json(t))
+	require.Equal(t, opsQueue{Name: queue.OrdersSync, Length: 2}, opsQueues(t, n)[queue.OrdersSync])
+
+	r = hookDo(t, "POST", n.BaseURL+"/ops/queues/orders-sync/dead/replay", nil, "Authorization", "Bearer "+n.OpsToken)
+	require.Equal(t, map[string]any{"replayed": float64(0)}, r.json(t))
+	hookDo(t, "POST", n.BaseURL+"/ops/queues/nope/dead/replay", nil, "Authorization", "Bearer "+n.OpsToken).problem(t, 404, "not_found")
+
+	// Queue depth is exported to Prometheus on every scrape.
+	m := hookDo(t, "GET", n.BaseURL+"/metrics", nil)
+	require.Equal(t, 200, m.status)
+	require.Regexp(t, regexp.MustCompile(`(?m)^vayva_queue_length\{queue="payments-inbound"\} 1$`), string(m.body))
+	require.Regexp(t, regexp.MustCompile(`(?m)^vayva_queue_length\{queue="orders-sync"\} 2$`), string(m.body))
+	require.Regexp(t, regexp.MustCompile(`(?m)^vayva_queue_dead\{queue="orders-sync"\} 0$`), string(m.body))
+}

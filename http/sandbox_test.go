@@ -1,0 +1,154 @@
+package http_test
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	vhttp "github.com/vayvahq/vayva/http"
+	"github.com/vayvahq/vayva/integrations/paystack"
+	"github.com/vayvahq/vayva/integrations/whatsapp"
+	"github.com/vayvahq/vayva/persistence/redis/queue"
+)
+
+// Paying in the sandbox's checkout sends a signed charge.success back to
+// the same node while the pay request is still open; it lands on
+// payments-inbound exactly once, however often the customer pays.
+func TestSandboxCheckoutPaymentReachesTheQueueOnce(t *testing.T) {
+	t.Parallel()
+	n := hookNode(t, nil)
+	ps, err := paystack.New(paystack.Config{SecretKey: n.Sandbox.Config().PaystackSecret, BaseURL: n.Sandbox.BaseURLs().Paystack})
+	require.NoError(t, err)
+	ctx := context.Background()
+	auth, err := ps.InitializeTransaction(ctx, paystack.InitializeRequest{
+		Email: "ada@example.com", Amount: 1250000, Currency: "NGN", Reference: "ord-sbx-1",
+	})
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(auth.AuthorizationURL, n.BaseURL+"/sandbox/paystack/checkout/"), auth.AuthorizationURL)
+
+	page := hookDo(t, "GET", auth.AuthorizationURL, nil)
+	require.Equal(t, 200, page.status)
+	require.Contains(t, page.header.Get("Content-Type"), "text/html")
+
+	pay := hookDo(t, "POST", n.BaseURL+"/sandbox/paystack/checkout/ord-sbx-1/pay", []byte(`{"outcome":"success"}`))
+	require.Equal(t, 200, pay.status, "body %s", pay.body)
+	res := pay.json(t)
+	require.Equal(t, "success", res["status"])
+	require.Equal(t, float64(200), res["webhook_status"], "the node accepted the webhook: %s", pay.body)
+
+	got := entries(t, n, queue.PaymentsInbound)
+	require.Len(t, got, 1)
+	ev, err := paystack.ParseEvent([]byte(got[0].Values["data"].(string)))
+	require.NoError(t, err)
+	require.Equal(t, paystack.EventChargeSuccess, ev.Event)
+	require.Equal(t, "ord-sbx-1", ev.Data.Reference)
+	require.Equal(t, int64(1250000), ev.Data.Amount)
+
+	pay = hookDo(t, "POST", n.BaseURL+"/sandbox/paystack/checkout/ord-sbx-1/pay", []byte(`{}`))
+	require.Equal(t, 200, pay.status)
+	require.Equal(t, true, pay.json(t)["already_paid"])
+
+	// Paystack redelivering the very same webhook is deduplicated too.
+	var log struct {
+		Data []struct {
+			Delivered bool `json:"delivered"`
+			Attempts  int  `json:"attempts"`
+		} `json:"data"`
+	}
+	r := hookDo(t, "GET", n.BaseURL+"/sandbox/webhooks?provider=paystack", nil)
+	require.Equal(t, 200, r.status)
+	require.NoError(t, json.Unmarshal(r.body, &log))
+	require.Len(t, log.Data, 1)
+	require.True(t, log.Data[0].Delivered)
+	require.Equal(t, 1, log.Data[0].Attempts)
+	body := []byte(got[0].Values["data"].(string))
+	r = hookDo(t, "POST", n.BaseURL+"/webhooks/paystack", body, paystack.SignatureHeader, paystack.Sign(n.Sandbox.Config().PaystackSecret, body))
+	require.Equal(t, true, r.json(t)["duplicate"])
+	require.Len(t, entries(t, n, queue.PaymentsInbound), 1)
+
+	tx, err := ps.VerifyTransaction(ctx, "ord-sbx-1")
+	require.NoError(t, err)
+	require.Equal(t, "success", tx.Status)
+}
+
+// A simulated customer message goes through the signed webhook into the
+// conversation's partition.
+func TestSandboxInboundMessageReachesItsPartition(t *testing.T) {
+	t.Parallel()
+	n := hookNode(t, nil)
+	r := hookDo(t, "POST", n.BaseURL+"/sandbox/whatsapp/inbound", []byte(`{"from":"+2348033333333","name":"Chidi","text":"Hello, is this in stock?"}`))
+	require.Equal(t, 200, r.status, "body %s", r.body)
+
+	key := vhttp.ConversationKey(n.Sandbox.Config().WhatsAppPhoneNumberID, "2348033333333")
+	got := partitionEntries(t, n, queue.WhatsAppInbound, key)
+	require.Len(t, got, 1, "sandbox answered %s", r.body)
+	require.Equal(t, key, got[0].Values["key"])
+	var msg whatsapp.InboundMessage
+	require.NoError(t, json.Unmarshal([]byte(got[0].Values["data"].(string)), &msg))
+	require.Equal(t, "Hello, is this in stock?", msg.Text)
+	require.Equal(t, "Chidi", msg.Name)
+}
+
+var routeParam = regexp.MustCompile(`\{[^}]+\}`)
+
+// Every sandbox route the edge registers reaches a handler of the sandbox
+// (the sandbox's own mux would answer "404 page not found" or 405
+// otherwise), so the registered list and the sandbox agree.
+func TestSandboxRoutesReachTheFakes(t *testing.T) {
+	t.Parallel()
+	n := hookNode(t, nil)
+	count := 0
+	for _, rt := range n.HTTP.Routes() {
+		if !strings.HasPrefix(rt.Path, "/sandbox/") {
+			continue
+		}
+		count++
+		require.Equal(t, vhttp.Public, rt.Access, rt.Path)
+		path := routeParam.ReplaceAllString(rt.Path, "x1")
+		var body []byte
+		if rt.Method == "POST" {
+			body = []byte(`{}`)
+		}
+		r := hookDo(t, rt.Method, n.BaseURL+path, body)
+		require.NotEqual(t, 405, r.status, "%s %s", rt.Method, rt.Path)
+		require.NotEqual(t, "404 page not found\n", string(r.body), "%s %s is not served by the sandbox", rt.Method, rt.Path)
+		require.Less(t, r.status, 500, "%s %s: %s", rt.Method, rt.Path, r.body)
+	}
+	require.GreaterOrEqual(t, count, 20)
+}
+
+// In live mode the sandbox is not mounted, and the receivers verify with
+// the configured secrets.
+func TestLiveModeHasNoSandbox(t *testing.T) {
+	t.Parallel()
+	n := hookNode(t, map[string]string{
+		"VAYVA_PROVIDERS":             "live",
+		"VAYVA_PAYSTACK_SECRET_KEY":   "sk_live_configured",
+		"VAYVA_RESEND_API_KEY":        "re_live",
+		"VAYVA_WHATSAPP_ACCESS_TOKEN": "wa_token",
+		"VAYVA_WHATSAPP_APP_SECRET":   "wa_app_secret",
+		"VAYVA_WHATSAPP_VERIFY_TOKEN": "wa_verify",
+	})
+	require.Nil(t, n.Sandbox)
+	for _, rt := range n.HTTP.Routes() {
+		require.False(t, strings.HasPrefix(rt.Path, "/sandbox"), "%s %s", rt.Method, rt.Path)
+	}
+	hookDo(t, "GET", n.BaseURL+"/sandbox/mailbox", nil).problem(t, 404, "not_found")
+
+	body := chargeSuccess(4099260100, "ord_live_1")
+	hookDo(t, "POST", n.BaseURL+"/webhooks/paystack", body, paystack.SignatureHeader, paystack.Sign("sk_test_vayva_sandbox_paystack", body)).problem(t, 401, "unauthorized")
+	r := hookDo(t, "POST", n.BaseURL+"/webhooks/paystack", body, paystack.SignatureHeader, paystack.Sign("sk_live_configured", body))
+	require.Equal(t, 200, r.status, "body %s", r.body)
+	wa := waNotification("200000000000002", []map[string]any{
+		{"from": "2348044444444", "id": "wamid.LIVE1", "timestamp": "1767348000", "type": "text", "text": map[string]any{"body": "hi"}},
+	}, nil)
+	r = hookDo(t, "POST", n.BaseURL+"/webhooks/whatsapp", wa, whatsapp.SignatureHeader, whatsapp.Sign("wa_app_secret", wa))
+	require.Equal(t, 200, r.status, "body %s", r.body)
+	r = hookDo(t, "GET", n.BaseURL+"/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wa_verify&hub.challenge=42", nil)
+	require.Equal(t, 200, r.status)
+	require.Equal(t, "42", string(r.body))
+}

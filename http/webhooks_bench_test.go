@@ -1,0 +1,143 @@
+package http_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/valyala/fasthttp"
+
+	"github.com/vayvahq/vayva/integrations/paystack"
+	"github.com/vayvahq/vayva/persistence/redis/queue"
+)
+
+// BenchmarkIngestPaystack measures the whole webhook ingest path on
+// loopback (fasthttp edge, HMAC-SHA512 verification, event parsing, one
+// Lua call doing SET NX + XADD) for distinct signed events, against the
+// rawest way to put the same payloads into Redis: pipelined XADD (batches
+// of 64) from as many goroutines, measured in the same run.
+// ratio-to-xadd is the share of raw XADD throughput the ingest path keeps;
+// ratio-to-xadd-rt compares with one unpipelined XADD per event, the same
+// one-round-trip-per-event shape as the ingest path.
+func BenchmarkIngestPaystack(b *testing.B) {
+	n := hookNode(b, nil)
+	secret := n.Sandbox.Config().PaystackSecret
+	url := n.BaseURL + "/webhooks/paystack"
+	workers := 4 * runtime.GOMAXPROCS(0)
+
+	events := func(base int64, count int) (bodies [][]byte, sigs []string) {
+		for i := range count {
+			body := chargeSuccess(base+int64(i), fmt.Sprintf("ord-bench-%d", base+int64(i)))
+			bodies = append(bodies, body)
+			sigs = append(sigs, paystack.Sign(secret, body))
+		}
+		return bodies, sigs
+	}
+	warmBodies, warmSigs := events(1_000_000_000, 200)
+	postAll(b, url, warmBodies, warmSigs, workers)
+	xaddAll(b, n.Redis.Redis(), n.Redis.Key("bench", "raw"), warmBodies, workers, 64)
+
+	bodies, sigs := events(2_000_000_000, b.N)
+	b.ResetTimer()
+	ingest := postAll(b, url, bodies, sigs, workers)
+	b.StopTimer()
+	raw := xaddAll(b, n.Redis.Redis(), n.Redis.Key("bench", "raw"), bodies, workers, 64)
+	rt := xaddAll(b, n.Redis.Redis(), n.Redis.Key("bench", "rt"), bodies, workers, 1)
+
+	if got := queueLength(b, n, queue.PaymentsInbound); got != int64(len(warmBodies)+b.N) {
+		b.Fatalf("payments-inbound holds %d entries, want %d", got, len(warmBodies)+b.N)
+	}
+	ingestRate := float64(b.N) / ingest.Seconds()
+	rawRate := float64(b.N) / raw.Seconds()
+	b.ReportMetric(ingestRate, "events/s")
+	b.ReportMetric(rawRate, "xadd/s")
+	b.ReportMetric(ingestRate/rawRate, "ratio-to-xadd")
+	b.ReportMetric(ingestRate/(float64(b.N)/rt.Seconds()), "ratio-to-xadd-rt")
+}
+
+// postAll posts every signed body to url from workers goroutines and
+// returns how long it took; every answer must be a first-time 200.
+func postAll(b *testing.B, url string, bodies [][]byte, sigs []string, workers int) time.Duration {
+	b.Helper()
+	client := &fasthttp.Client{MaxConnsPerHost: workers}
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI(url)
+			req.Header.SetMethod("POST")
+			req.Header.SetContentType("application/json")
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(bodies) {
+					return
+				}
+				req.Header.Set(paystack.SignatureHeader, sigs[i])
+				req.SetBodyRaw(bodies[i])
+				if err := client.Do(req, resp); err != nil {
+					failed.Store(err.Error())
+					return
+				}
+				if resp.StatusCode() != 200 || len(resp.Body()) != len(`{"status":"ok"}`) {
+					failed.Store(fmt.Sprintf("status %d: %s", resp.StatusCode(), resp.Body()))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if f := failed.Load(); f != nil {
+		b.Fatalf("POST %s: %v", url, f)
+	}
+	return took
+}
+
+// xaddAll appends every body to stream with XADDs pipelined batch at a
+// time from workers goroutines and returns how long it took.
+func xaddAll(b *testing.B, rdb *goredis.Client, stream string, bodies [][]byte, workers, batch int) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				from := int(next.Add(int64(batch))) - batch
+				if from >= len(bodies) {
+					return
+				}
+				pipe := rdb.Pipeline()
+				for _, body := range bodies[from:min(from+batch, len(bodies))] {
+					pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"type", "paystack.event", "data", body}})
+				}
+				if _, err := pipe.Exec(ctx); err != nil {
+					failed.Store(err.Error())
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if f := failed.Load(); f != nil {
+		b.Fatalf("XADD: %v", f)
+	}
+	return took
+}
