@@ -394,5 +394,7 @@ func (localProvider) StartMember(c *pcluster.Cluster) error {
 	return nil
 }
 
-func (localProvider) StartClient(*pcluster.Cluster) error { return errors.New("cluster: local provider has no clients") }
-func (localProvider) Shutdown(bool) error                 { return nil }
+func (localProvider) StartClient(*pcluster.Cluster) error {
+	return errors.New("cluster: local provider has no clients")
+}
+func (localProvider) Shutdown(bool) error { return nil }

@@ -3,8 +3,8 @@ package http
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -87,7 +87,7 @@ func startTestServer(t *testing.T) (string, *Server) {
 		Registry:    prometheus.NewRegistry(),
 		Auth:        staticAuth{},
 		Idempotency: &memIdempotency{m: map[string]IdempotencyRecord{}},
-		Readiness: []ReadinessCheck{{Name: "always", Check: func(context.Context) error { return nil }}},
+		Readiness:   []ReadinessCheck{{Name: "always", Check: func(context.Context) error { return nil }}},
 	}, testArea{})
 	require.NoError(t, s.Start(context.Background()))
 	t.Cleanup(func() { _ = s.Stop(context.Background()) })
