@@ -421,6 +421,9 @@ func (n *Node) Kill() {
 		_ = n.scheduler.Stop(context.Background())
 	}
 	n.killBackground()
+	if n.Sandbox != nil {
+		_ = n.Sandbox.Stop(context.Background())
+	}
 	if n.Member != nil {
 		n.Member.Kill()
 	}
