@@ -326,7 +326,7 @@ func (m *Member) Members(ctx context.Context) ([]MemberInfo, error) {
 			seen := r.HeartbeatAt
 			info := MemberInfo{
 				ID: r.ID, Address: net.JoinHostPort(r.Host, strconv.Itoa(r.Port)), HTTPAddr: r.HTTPAddr,
-				Status: string(r.Status), Kinds: r.Kinds, Actors: r.ActorCounts, Self: r.ID == m.ID(), LastSeen: &seen,
+				Status: string(r.Status), Kinds: productKinds(r.Kinds), Actors: r.ActorCounts, Self: r.ID == m.ID(), LastSeen: &seen,
 			}
 			if info.Self {
 				info.Actors = m.ActivationCounts()
@@ -343,7 +343,7 @@ func (m *Member) Members(ctx context.Context) ([]MemberInfo, error) {
 		for _, mem := range m.cluster.MemberList.Members().Members() {
 			info := MemberInfo{
 				ID: mem.Id, Address: net.JoinHostPort(mem.Host, strconv.Itoa(int(mem.Port))),
-				Status: "alive", Kinds: mem.Kinds, Actors: map[string]int64{}, Self: mem.Id == m.ID(),
+				Status: "alive", Kinds: productKinds(mem.Kinds), Actors: map[string]int64{}, Self: mem.Id == m.ID(),
 			}
 			if info.Self {
 				info.Actors = m.ActivationCounts()
@@ -354,6 +354,18 @@ func (m *Member) Members(ctx context.Context) ([]MemberInfo, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// productKinds drops protoactor-go's internal pub/sub topic kind, which every
+// member hosts and the runtime does not use, from a member's kinds.
+func productKinds(kinds []string) []string {
+	out := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		if k != pcluster.TopicActorKind {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // lifecycleMiddleware counts activations and passivates idle activations.

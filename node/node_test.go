@@ -63,6 +63,7 @@ func TestNodeServesHealthReadinessMetricsAndOps(t *testing.T) {
 			ID     string           `json:"id"`
 			Status string           `json:"status"`
 			Self   bool             `json:"self"`
+			Kinds  []string         `json:"kinds"`
 			Actors map[string]int64 `json:"actors"`
 		} `json:"members"`
 	}
@@ -71,6 +72,7 @@ func TestNodeServesHealthReadinessMetricsAndOps(t *testing.T) {
 	require.Equal(t, n.Member.ID(), ops.Members[0].ID)
 	require.Equal(t, "alive", ops.Members[0].Status)
 	require.True(t, ops.Members[0].Self)
+	require.NotContains(t, ops.Members[0].Kinds, "prototopic", "internal kinds are not listed")
 }
 
 func TestReadinessFailsWhileMigrationsArePending(t *testing.T) {
