@@ -1,12 +1,10 @@
 package http_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	nethttp "net/http"
 	"net/url"
 	"strconv"
@@ -36,99 +34,19 @@ func authNode(t *testing.T, opts nodetest.Options) *nodetest.Node {
 	return nodetest.Start(t, opts)
 }
 
-// authResp is one HTTP answer.
-type authResp struct {
-	Status int
-	Header nethttp.Header
-	Raw    []byte
-	Body   map[string]any
-}
-
-func authCall(t *testing.T, n *nodetest.Node, method, path, token string, body any) authResp {
-	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		require.NoError(t, err)
-		rd = bytes.NewReader(raw)
-	}
-	req, err := nethttp.NewRequest(method, n.BaseURL+path, rd)
-	require.NoError(t, err)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := nethttp.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	r := authResp{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	if len(raw) > 0 {
-		_ = json.Unmarshal(raw, &r.Body)
-	}
-	return r
-}
-
-// requireStatus fails with the body when the status differs.
-func (r authResp) requireStatus(t *testing.T, status int) authResp {
-	t.Helper()
-	require.Equal(t, status, r.Status, "body: %s", r.Raw)
-	return r
-}
-
-// requireProblem checks a problem+json answer with the given status and code.
-func (r authResp) requireProblem(t *testing.T, status int, code string) authResp {
-	t.Helper()
-	r.requireStatus(t, status)
-	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
-	require.Equal(t, code, r.Body["code"], "body: %s", r.Raw)
-	return r
-}
-
-// fields returns the fields named by a validation problem.
-func (r authResp) fields() map[string]string {
-	out := map[string]string{}
-	errs, _ := r.Body["errors"].([]any)
-	for _, e := range errs {
-		m := e.(map[string]any)
-		out[m["field"].(string)] = m["message"].(string)
-	}
-	return out
-}
-
-func (r authResp) str(path ...string) string {
-	var v any = r.Body
-	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return ""
-		}
-		v = m[p]
-	}
-	s, _ := v.(string)
-	return s
-}
-
 const authPassword = "correct horse battery"
 
 // authSignup signs up a fresh merchant and returns the answer.
-func authSignup(t *testing.T, n *nodetest.Node, email, business string) authResp {
+func authSignup(t *testing.T, n *nodetest.Node, email, business string) apiResp {
 	t.Helper()
-	return authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+	return apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
 		"email": email, "password": authPassword, "name": "Owner of " + business, "business_name": business,
 	}).requireStatus(t, nethttp.StatusCreated)
 }
 
-func authLogin(t *testing.T, n *nodetest.Node, email, password string) authResp {
+func authLogin(t *testing.T, n *nodetest.Node, email, password string) apiResp {
 	t.Helper()
-	return authCall(t, n, "POST", "/v1/auth/login", "", map[string]any{"email": email, "password": password})
+	return apiCall(t, n.BaseURL, "POST", "/v1/auth/login", "", map[string]any{"email": email, "password": password})
 }
 
 func authCount(t *testing.T, n *nodetest.Node, query string, args ...any) int {
@@ -200,7 +118,7 @@ func TestAuthSignupLoginMe(t *testing.T) {
 	require.NoError(t, err)
 	require.WithinDuration(t, time.Now().Add(30*24*time.Hour), exp, time.Hour)
 
-	me := authCall(t, n, "GET", "/v1/me", token, nil).requireStatus(t, 200)
+	me := apiCall(t, n.BaseURL, "GET", "/v1/me", token, nil).requireStatus(t, 200)
 	require.Equal(t, "owner", me.str("role"))
 	require.Equal(t, su.str("user", "id"), me.str("user", "id"))
 	require.Equal(t, su.str("merchant", "id"), me.str("merchant", "id"))
@@ -214,8 +132,8 @@ func TestAuthSignupLoginMe(t *testing.T) {
 	require.Equal(t, su.str("user", "id"), li.str("user", "id"))
 	require.Equal(t, su.str("store", "id"), li.str("store", "id"))
 	require.Equal(t, "owner", li.str("role"))
-	authCall(t, n, "GET", "/v1/me", token2, nil).requireStatus(t, 200)
-	authCall(t, n, "GET", "/v1/me", token, nil).requireStatus(t, 200)
+	apiCall(t, n.BaseURL, "GET", "/v1/me", token2, nil).requireStatus(t, 200)
+	apiCall(t, n.BaseURL, "GET", "/v1/me", token, nil).requireStatus(t, 200)
 
 	// What the database holds: hashes only, and the rows of every domain.
 	uid, sid, mid := su.str("user", "id"), su.str("store", "id"), su.str("merchant", "id")
@@ -238,7 +156,7 @@ func TestAuthSignupConflicts(t *testing.T) {
 	require.Equal(t, "bola-foods", first.str("store", "slug"))
 
 	// The same email in other case: 409, and nothing of it is written.
-	dup := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+	dup := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
 		"email": "BOLA@example.com", "password": authPassword, "name": "Bola", "business_name": "Other Name",
 	}).requireProblem(t, 409, "conflict")
 	require.Contains(t, dup.fields(), "email")
@@ -253,14 +171,14 @@ func TestAuthSignupConflicts(t *testing.T) {
 	third := authSignup(t, n, "kemi@example.com", "Bola Foods!")
 	require.Equal(t, "bola-foods-3", third.str("store", "slug"))
 
-	taken := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+	taken := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
 		"email": "femi@example.com", "password": authPassword, "name": "Femi", "business_name": "Femi", "store_slug": "bola-foods",
 	}).requireProblem(t, 409, "conflict")
 	require.Contains(t, taken.fields(), "store_slug")
 	require.Equal(t, 0, authCount(t, n, `SELECT count(*) FROM auth.users WHERE email = 'femi@example.com'`))
 	require.Empty(t, authEmails(t, n, "femi@example.com"))
 
-	own := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+	own := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
 		"email": "femi@example.com", "password": authPassword, "name": "Femi", "business_name": "Femi", "store_slug": "femi-stores",
 	}).requireStatus(t, 201)
 	require.Equal(t, "femi-stores", own.str("store", "slug"))
@@ -270,7 +188,7 @@ func TestAuthSignupValidation(t *testing.T) {
 	t.Parallel()
 	n := authNode(t, nodetest.Options{})
 
-	bad := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+	bad := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
 		"email": "not-an-email", "password": "short", "name": "", "business_name": strings.Repeat("x", 101), "store_slug": "Bad Slug",
 	}).requireProblem(t, 422, "validation_failed")
 	f := bad.fields()
@@ -279,22 +197,22 @@ func TestAuthSignupValidation(t *testing.T) {
 	}
 	require.Len(t, f, 5)
 
-	missing := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{}).requireProblem(t, 422, "validation_failed")
+	missing := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{}).requireProblem(t, 422, "validation_failed")
 	require.Len(t, missing.fields(), 4, "every required field is named: %s", missing.Raw)
 
-	long := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+	long := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
 		"email": strings.Repeat("a", 250) + "@x.io", "password": strings.Repeat("p", 257), "name": "A", "business_name": "B",
 	}).requireProblem(t, 422, "validation_failed")
 	require.Contains(t, long.fields(), "email")
 	require.Contains(t, long.fields(), "password")
 
-	authCall(t, n, "POST", "/v1/auth/signup", "", `{"email":`).requireProblem(t, 400, "bad_request")
-	authCall(t, n, "POST", "/v1/auth/signup", "", `[]`).requireProblem(t, 400, "bad_request")
-	unknown := authCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", `{"email":`).requireProblem(t, 400, "bad_request")
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", `[]`).requireProblem(t, 400, "bad_request")
+	unknown := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
 		"email": "a@b.co", "password": authPassword, "name": "A", "business_name": "B", "admin": true,
 	}).requireProblem(t, 422, "validation_failed")
 	require.Contains(t, unknown.fields(), "admin")
-	typed := authCall(t, n, "POST", "/v1/auth/signup", "", `{"email": 12}`).requireProblem(t, 422, "validation_failed")
+	typed := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", `{"email": 12}`).requireProblem(t, 422, "validation_failed")
 	require.Contains(t, typed.fields(), "email")
 
 	// Nothing was written by any refused request.
@@ -303,10 +221,10 @@ func TestAuthSignupValidation(t *testing.T) {
 	}
 
 	// Sign-in validates shape only.
-	li := authCall(t, n, "POST", "/v1/auth/login", "", map[string]any{}).requireProblem(t, 422, "validation_failed")
+	li := apiCall(t, n.BaseURL, "POST", "/v1/auth/login", "", map[string]any{}).requireProblem(t, 422, "validation_failed")
 	require.Contains(t, li.fields(), "email")
 	require.Contains(t, li.fields(), "password")
-	authCall(t, n, "POST", "/v1/auth/login", "", `nope`).requireProblem(t, 400, "bad_request")
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/login", "", `nope`).requireProblem(t, 400, "bad_request")
 }
 
 func TestAuthVerificationEmail(t *testing.T) {
@@ -325,22 +243,22 @@ func TestAuthVerificationEmail(t *testing.T) {
 	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM auth.verification_tokens WHERE token_hash = $1 AND purpose = 'verify_email'`, sha(vtok)))
 
 	// A password is not accepted with an email verification.
-	pw := authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok, "password": "another long password"}).
+	pw := apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok, "password": "another long password"}).
 		requireProblem(t, 422, "validation_failed")
 	require.Contains(t, pw.fields(), "password")
 
-	v := authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok}).requireStatus(t, 200)
+	v := apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok}).requireStatus(t, 200)
 	require.Equal(t, true, v.Body["user"].(map[string]any)["email_verified"])
 	require.Equal(t, su.str("user", "id"), v.str("user", "id"))
-	me := authCall(t, n, "GET", "/v1/me", token, nil).requireStatus(t, 200)
+	me := apiCall(t, n.BaseURL, "GET", "/v1/me", token, nil).requireStatus(t, 200)
 	require.Equal(t, true, me.Body["user"].(map[string]any)["email_verified"])
 
 	// Single use.
-	again := authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok}).requireProblem(t, 422, "validation_failed")
+	again := apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok}).requireProblem(t, 422, "validation_failed")
 	require.Contains(t, again.fields(), "token")
 	// Unknown, malformed and missing tokens.
 	for _, tok := range []string{vayva.NewSecret(auth.VerificationPrefix), "garbage", ""} {
-		r := authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": tok}).requireProblem(t, 422, "validation_failed")
+		r := apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": tok}).requireProblem(t, 422, "validation_failed")
 		require.Contains(t, r.fields(), "token")
 	}
 
@@ -349,12 +267,12 @@ func TestAuthVerificationEmail(t *testing.T) {
 	vtok2 := authTokenFromEmail(t, n, authEmails(t, n, "ngozi@example.com")[0])
 	_, err := n.DB.Pool().Exec(context.Background(), `UPDATE auth.verification_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, sha(vtok2))
 	require.NoError(t, err)
-	authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok2}).requireProblem(t, 422, "validation_failed")
-	me2 := authCall(t, n, "GET", "/v1/me", su2.str("token"), nil).requireStatus(t, 200)
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vtok2}).requireProblem(t, 422, "validation_failed")
+	me2 := apiCall(t, n.BaseURL, "GET", "/v1/me", su2.str("token"), nil).requireStatus(t, 200)
 	require.Equal(t, false, me2.Body["user"].(map[string]any)["email_verified"])
 }
 
-func authProblemWithoutRequestID(t *testing.T, r authResp) map[string]any {
+func authProblemWithoutRequestID(t *testing.T, r apiResp) map[string]any {
 	t.Helper()
 	out := map[string]any{}
 	for k, v := range r.Body {
@@ -415,25 +333,25 @@ func TestAuthLogoutAndBadTokens(t *testing.T) {
 	n := authNode(t, nodetest.Options{})
 	su := authSignup(t, n, "funke@example.com", "Funke Bags")
 	token := su.str("token")
-	authCall(t, n, "GET", "/v1/me", token, nil).requireStatus(t, 200)
+	apiCall(t, n.BaseURL, "GET", "/v1/me", token, nil).requireStatus(t, 200)
 	other := authLogin(t, n, "funke@example.com", authPassword).requireStatus(t, 200).str("token")
 
-	r := authCall(t, n, "POST", "/v1/auth/logout", token, nil).requireStatus(t, 204)
+	r := apiCall(t, n.BaseURL, "POST", "/v1/auth/logout", token, nil).requireStatus(t, 204)
 	require.Empty(t, r.Raw)
-	authCall(t, n, "GET", "/v1/me", token, nil).requireProblem(t, 401, "unauthorized")
-	authCall(t, n, "POST", "/v1/auth/logout", token, nil).requireProblem(t, 401, "unauthorized")
+	apiCall(t, n.BaseURL, "GET", "/v1/me", token, nil).requireProblem(t, 401, "unauthorized")
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/logout", token, nil).requireProblem(t, 401, "unauthorized")
 	// Other sessions of the user live on.
-	authCall(t, n, "GET", "/v1/me", other, nil).requireStatus(t, 200)
+	apiCall(t, n.BaseURL, "GET", "/v1/me", other, nil).requireStatus(t, 200)
 
 	for _, bad := range []string{"", "garbage", vayva.NewSecret(auth.SessionPrefix), vayva.NewSecret(auth.APIKeyPrefix), token + "x"} {
-		authCall(t, n, "GET", "/v1/me", bad, nil).requireProblem(t, 401, "unauthorized")
+		apiCall(t, n.BaseURL, "GET", "/v1/me", bad, nil).requireProblem(t, 401, "unauthorized")
 	}
 
 	// An expired session stops working.
 	fresh := authLogin(t, n, "funke@example.com", authPassword).requireStatus(t, 200).str("token")
 	_, err := n.DB.Pool().Exec(context.Background(), `UPDATE auth.sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, sha(fresh))
 	require.NoError(t, err)
-	authCall(t, n, "GET", "/v1/me", fresh, nil).requireProblem(t, 401, "unauthorized")
+	apiCall(t, n.BaseURL, "GET", "/v1/me", fresh, nil).requireProblem(t, 401, "unauthorized")
 }
 
 func TestAuthAPIKeys(t *testing.T) {
@@ -442,7 +360,7 @@ func TestAuthAPIKeys(t *testing.T) {
 	su := authSignup(t, n, "gbenga@example.com", "Gbenga Tools")
 	token := su.str("token")
 
-	created := authCall(t, n, "POST", "/v1/api-keys", token, map[string]any{"name": "CI"}).requireStatus(t, 201)
+	created := apiCall(t, n.BaseURL, "POST", "/v1/api-keys", token, map[string]any{"name": "CI"}).requireStatus(t, 201)
 	key, id := created.str("key"), created.str("id")
 	require.True(t, strings.HasPrefix(key, auth.APIKeyPrefix), key)
 	require.True(t, vayva.HasIDPrefix(id, "key"), id)
@@ -451,7 +369,7 @@ func TestAuthAPIKeys(t *testing.T) {
 	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM auth.api_keys WHERE id = $1 AND token_hash = $2`, id, sha(key)))
 	require.Equal(t, 0, authCount(t, n, `SELECT count(*) FROM auth.api_keys k WHERE position($1 in k::text) > 0`, key))
 
-	list := authCall(t, n, "GET", "/v1/api-keys", token, nil).requireStatus(t, 200)
+	list := apiCall(t, n.BaseURL, "GET", "/v1/api-keys", token, nil).requireStatus(t, 200)
 	require.NotContains(t, string(list.Raw), key)
 	data := list.Body["data"].([]any)
 	require.Len(t, data, 1)
@@ -461,40 +379,40 @@ func TestAuthAPIKeys(t *testing.T) {
 	require.NotContains(t, item, "key")
 	require.Nil(t, list.Body["next_cursor"])
 
-	me := authCall(t, n, "GET", "/v1/me", key, nil).requireStatus(t, 200)
+	me := apiCall(t, n.BaseURL, "GET", "/v1/me", key, nil).requireStatus(t, 200)
 	require.Equal(t, su.str("store", "id"), me.str("store", "id"))
 	require.Equal(t, "owner", me.str("role"))
 
-	authCall(t, n, "DELETE", "/v1/api-keys/"+id, token, nil).requireStatus(t, 204)
-	authCall(t, n, "GET", "/v1/me", key, nil).requireProblem(t, 401, "unauthorized")
-	authCall(t, n, "DELETE", "/v1/api-keys/"+id, token, nil).requireProblem(t, 404, "not_found")
-	authCall(t, n, "DELETE", "/v1/api-keys/nonsense", token, nil).requireProblem(t, 404, "not_found")
-	list = authCall(t, n, "GET", "/v1/api-keys", token, nil).requireStatus(t, 200)
+	apiCall(t, n.BaseURL, "DELETE", "/v1/api-keys/"+id, token, nil).requireStatus(t, 204)
+	apiCall(t, n.BaseURL, "GET", "/v1/me", key, nil).requireProblem(t, 401, "unauthorized")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/api-keys/"+id, token, nil).requireProblem(t, 404, "not_found")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/api-keys/nonsense", token, nil).requireProblem(t, 404, "not_found")
+	list = apiCall(t, n.BaseURL, "GET", "/v1/api-keys", token, nil).requireStatus(t, 200)
 	require.Empty(t, list.Body["data"])
 
-	authCall(t, n, "POST", "/v1/api-keys", token, map[string]any{"name": ""}).requireProblem(t, 422, "validation_failed")
+	apiCall(t, n.BaseURL, "POST", "/v1/api-keys", token, map[string]any{"name": ""}).requireProblem(t, 422, "validation_failed")
 
 	// Pages, newest first.
 	var ids []string
 	for i := 0; i < 3; i++ {
-		ids = append(ids, authCall(t, n, "POST", "/v1/api-keys", token, map[string]any{"name": fmt.Sprintf("k%d", i)}).requireStatus(t, 201).str("id"))
+		ids = append(ids, apiCall(t, n.BaseURL, "POST", "/v1/api-keys", token, map[string]any{"name": fmt.Sprintf("k%d", i)}).requireStatus(t, 201).str("id"))
 	}
-	p1 := authCall(t, n, "GET", "/v1/api-keys?limit=2", token, nil).requireStatus(t, 200)
+	p1 := apiCall(t, n.BaseURL, "GET", "/v1/api-keys?limit=2", token, nil).requireStatus(t, 200)
 	require.Len(t, p1.Body["data"], 2)
 	require.Equal(t, ids[2], p1.Body["data"].([]any)[0].(map[string]any)["id"])
 	cursor := p1.str("next_cursor")
 	require.NotEmpty(t, cursor)
-	p2 := authCall(t, n, "GET", "/v1/api-keys?limit=2&cursor="+url.QueryEscape(cursor), token, nil).requireStatus(t, 200)
+	p2 := apiCall(t, n.BaseURL, "GET", "/v1/api-keys?limit=2&cursor="+url.QueryEscape(cursor), token, nil).requireStatus(t, 200)
 	require.Len(t, p2.Body["data"], 1)
 	require.Equal(t, ids[0], p2.Body["data"].([]any)[0].(map[string]any)["id"])
 	require.Nil(t, p2.Body["next_cursor"])
-	authCall(t, n, "GET", "/v1/api-keys?limit=0", token, nil).requireProblem(t, 422, "validation_failed")
-	authCall(t, n, "GET", "/v1/api-keys?cursor=%21%21", token, nil).requireProblem(t, 422, "validation_failed")
+	apiCall(t, n.BaseURL, "GET", "/v1/api-keys?limit=0", token, nil).requireProblem(t, 422, "validation_failed")
+	apiCall(t, n.BaseURL, "GET", "/v1/api-keys?cursor=%21%21", token, nil).requireProblem(t, 422, "validation_failed")
 
 	// A key signs itself out too.
-	k2 := authCall(t, n, "POST", "/v1/api-keys", token, map[string]any{"name": "temp"}).requireStatus(t, 201).str("key")
-	authCall(t, n, "POST", "/v1/auth/logout", k2, nil).requireStatus(t, 204)
-	authCall(t, n, "GET", "/v1/me", k2, nil).requireProblem(t, 401, "unauthorized")
+	k2 := apiCall(t, n.BaseURL, "POST", "/v1/api-keys", token, map[string]any{"name": "temp"}).requireStatus(t, 201).str("key")
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/logout", k2, nil).requireStatus(t, 204)
+	apiCall(t, n.BaseURL, "GET", "/v1/me", k2, nil).requireProblem(t, 401, "unauthorized")
 }
 
 func TestAuthTenantIsolation(t *testing.T) {
@@ -504,26 +422,26 @@ func TestAuthTenantIsolation(t *testing.T) {
 	b := authSignup(t, n, "ike@example.com", "Ike Electronics")
 	ta, tb := a.str("token"), b.str("token")
 
-	keyA := authCall(t, n, "POST", "/v1/api-keys", ta, map[string]any{"name": "A's key"}).requireStatus(t, 201)
-	memberA := authCall(t, n, "POST", "/v1/store/members", ta, map[string]any{"email": "staff-of-a@example.com", "role": "staff"}).requireStatus(t, 201)
+	keyA := apiCall(t, n.BaseURL, "POST", "/v1/api-keys", ta, map[string]any{"name": "A's key"}).requireStatus(t, 201)
+	memberA := apiCall(t, n.BaseURL, "POST", "/v1/store/members", ta, map[string]any{"email": "staff-of-a@example.com", "role": "staff"}).requireStatus(t, 201)
 
 	// B sees none of A's keys or members, and cannot delete them.
-	require.Empty(t, authCall(t, n, "GET", "/v1/api-keys", tb, nil).requireStatus(t, 200).Body["data"])
-	members := authCall(t, n, "GET", "/v1/store/members", tb, nil).requireStatus(t, 200).Body["data"].([]any)
+	require.Empty(t, apiCall(t, n.BaseURL, "GET", "/v1/api-keys", tb, nil).requireStatus(t, 200).Body["data"])
+	members := apiCall(t, n.BaseURL, "GET", "/v1/store/members", tb, nil).requireStatus(t, 200).Body["data"].([]any)
 	require.Len(t, members, 1)
 	require.Equal(t, "ike@example.com", members[0].(map[string]any)["email"])
-	authCall(t, n, "DELETE", "/v1/api-keys/"+keyA.str("id"), tb, nil).requireProblem(t, 404, "not_found")
-	authCall(t, n, "DELETE", "/v1/store/members/"+memberA.str("id"), tb, nil).requireProblem(t, 404, "not_found")
-	ownerA := authCall(t, n, "GET", "/v1/store/members", ta, nil).requireStatus(t, 200).Body["data"].([]any)[0].(map[string]any)
-	authCall(t, n, "DELETE", "/v1/store/members/"+ownerA["id"].(string), tb, nil).requireProblem(t, 404, "not_found")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/api-keys/"+keyA.str("id"), tb, nil).requireProblem(t, 404, "not_found")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+memberA.str("id"), tb, nil).requireProblem(t, 404, "not_found")
+	ownerA := apiCall(t, n.BaseURL, "GET", "/v1/store/members", ta, nil).requireStatus(t, 200).Body["data"].([]any)[0].(map[string]any)
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+ownerA["id"].(string), tb, nil).requireProblem(t, 404, "not_found")
 
 	// A's things are untouched.
-	authCall(t, n, "GET", "/v1/me", keyA.str("key"), nil).requireStatus(t, 200)
-	require.Len(t, authCall(t, n, "GET", "/v1/store/members", ta, nil).requireStatus(t, 200).Body["data"], 2)
+	apiCall(t, n.BaseURL, "GET", "/v1/me", keyA.str("key"), nil).requireStatus(t, 200)
+	require.Len(t, apiCall(t, n.BaseURL, "GET", "/v1/store/members", ta, nil).requireStatus(t, 200).Body["data"], 2)
 	// B's key acts for B only.
-	keyB := authCall(t, n, "POST", "/v1/api-keys", tb, map[string]any{"name": "B"}).requireStatus(t, 201).str("key")
-	require.Equal(t, b.str("store", "id"), authCall(t, n, "GET", "/v1/me", keyB, nil).requireStatus(t, 200).str("store", "id"))
-	authCall(t, n, "DELETE", "/v1/api-keys/"+keyA.str("id"), keyB, nil).requireProblem(t, 404, "not_found")
+	keyB := apiCall(t, n.BaseURL, "POST", "/v1/api-keys", tb, map[string]any{"name": "B"}).requireStatus(t, 201).str("key")
+	require.Equal(t, b.str("store", "id"), apiCall(t, n.BaseURL, "GET", "/v1/me", keyB, nil).requireStatus(t, 200).str("store", "id"))
+	apiCall(t, n.BaseURL, "DELETE", "/v1/api-keys/"+keyA.str("id"), keyB, nil).requireProblem(t, 404, "not_found")
 }
 
 func TestAuthTeam(t *testing.T) {
@@ -534,7 +452,7 @@ func TestAuthTeam(t *testing.T) {
 	storeID := owner.str("store", "id")
 
 	// Inviting someone new creates the user and queues the invitation.
-	sam := authCall(t, n, "POST", "/v1/store/members", to, map[string]any{"email": "Sam@Example.com", "role": "staff"}).requireStatus(t, 201)
+	sam := apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "Sam@Example.com", "role": "staff"}).requireStatus(t, 201)
 	require.Equal(t, "staff", sam.str("role"))
 	require.Equal(t, "Sam@Example.com", sam.str("email"))
 	require.Equal(t, "Sam", sam.str("name"))
@@ -550,39 +468,39 @@ func TestAuthTeam(t *testing.T) {
 
 	// The invited user cannot sign in before accepting.
 	authLogin(t, n, "sam@example.com", authPassword).requireProblem(t, 401, "unauthorized")
-	noPw := authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite}).requireProblem(t, 422, "validation_failed")
+	noPw := apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite}).requireProblem(t, 422, "validation_failed")
 	require.Contains(t, noPw.fields(), "password")
-	authCall(t, n, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite, "password": "sam's own password"}).requireStatus(t, 200)
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite, "password": "sam's own password"}).requireStatus(t, 200)
 	ts := authLogin(t, n, "sam@example.com", "sam's own password").requireStatus(t, 200)
 	require.Equal(t, "staff", ts.str("role"))
 	require.Equal(t, storeID, ts.str("store", "id"))
 	staff := ts.str("token")
 
 	// Staff may not manage the team or API keys.
-	authCall(t, n, "GET", "/v1/store/members", staff, nil).requireProblem(t, 403, "forbidden")
-	authCall(t, n, "POST", "/v1/store/members", staff, map[string]any{"email": "x@example.com", "role": "staff"}).requireProblem(t, 403, "forbidden")
-	authCall(t, n, "POST", "/v1/store/members", staff, `{"bad":`).requireProblem(t, 403, "forbidden")
-	authCall(t, n, "DELETE", "/v1/store/members/"+sam.str("id"), staff, nil).requireProblem(t, 403, "forbidden")
-	authCall(t, n, "POST", "/v1/api-keys", staff, map[string]any{"name": "mine"}).requireProblem(t, 403, "forbidden")
-	authCall(t, n, "GET", "/v1/api-keys", staff, nil).requireProblem(t, 403, "forbidden")
-	require.Equal(t, "staff", authCall(t, n, "GET", "/v1/me", staff, nil).requireStatus(t, 200).str("role"))
+	apiCall(t, n.BaseURL, "GET", "/v1/store/members", staff, nil).requireProblem(t, 403, "forbidden")
+	apiCall(t, n.BaseURL, "POST", "/v1/store/members", staff, map[string]any{"email": "x@example.com", "role": "staff"}).requireProblem(t, 403, "forbidden")
+	apiCall(t, n.BaseURL, "POST", "/v1/store/members", staff, `{"bad":`).requireProblem(t, 403, "forbidden")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+sam.str("id"), staff, nil).requireProblem(t, 403, "forbidden")
+	apiCall(t, n.BaseURL, "POST", "/v1/api-keys", staff, map[string]any{"name": "mine"}).requireProblem(t, 403, "forbidden")
+	apiCall(t, n.BaseURL, "GET", "/v1/api-keys", staff, nil).requireProblem(t, 403, "forbidden")
+	require.Equal(t, "staff", apiCall(t, n.BaseURL, "GET", "/v1/me", staff, nil).requireStatus(t, 200).str("role"))
 
 	// An existing user (with a store of their own) joins as admin: no
 	// invitation, and they pick the store when signing in.
 	kola := authSignup(t, n, "kola@example.com", "Kola Ventures")
-	admin := authCall(t, n, "POST", "/v1/store/members", to, map[string]any{"email": "kola@example.com", "role": "admin"}).requireStatus(t, 201)
+	admin := apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "kola@example.com", "role": "admin"}).requireStatus(t, 201)
 	require.Equal(t, kola.str("user", "id"), admin.str("user_id"))
 	require.Len(t, authEmails(t, n, "kola@example.com"), 1, "only the sign-up's verification email")
 	require.Equal(t, kola.str("store", "id"), authLogin(t, n, "kola@example.com", authPassword).requireStatus(t, 200).str("store", "id"),
 		"by default a user signs in to their own store")
-	ka := authCall(t, n, "POST", "/v1/auth/login", "", map[string]any{"email": "kola@example.com", "password": authPassword, "store_id": storeID}).requireStatus(t, 200)
+	ka := apiCall(t, n.BaseURL, "POST", "/v1/auth/login", "", map[string]any{"email": "kola@example.com", "password": authPassword, "store_id": storeID}).requireStatus(t, 200)
 	require.Equal(t, "admin", ka.str("role"))
 	adminToken := ka.str("token")
-	authCall(t, n, "POST", "/v1/auth/login", "", map[string]any{"email": "sam@example.com", "password": "sam's own password", "store_id": kola.str("store", "id")}).
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/login", "", map[string]any{"email": "sam@example.com", "password": "sam's own password", "store_id": kola.str("store", "id")}).
 		requireProblem(t, 401, "unauthorized")
 
 	// Admins manage the team; the list is oldest first.
-	list := authCall(t, n, "GET", "/v1/store/members", adminToken, nil).requireStatus(t, 200).Body["data"].([]any)
+	list := apiCall(t, n.BaseURL, "GET", "/v1/store/members", adminToken, nil).requireStatus(t, 200).Body["data"].([]any)
 	require.Len(t, list, 3)
 	first := list[0].(map[string]any)
 	require.Equal(t, "owner", first["role"])
@@ -590,29 +508,29 @@ func TestAuthTeam(t *testing.T) {
 	for _, k := range []string{"id", "user_id", "email", "name", "role", "created_at"} {
 		require.Contains(t, first, k)
 	}
-	p := authCall(t, n, "GET", "/v1/store/members?limit=2", adminToken, nil).requireStatus(t, 200)
+	p := apiCall(t, n.BaseURL, "GET", "/v1/store/members?limit=2", adminToken, nil).requireStatus(t, 200)
 	require.Len(t, p.Body["data"], 2)
-	p2 := authCall(t, n, "GET", "/v1/store/members?limit=2&cursor="+url.QueryEscape(p.str("next_cursor")), adminToken, nil).requireStatus(t, 200)
+	p2 := apiCall(t, n.BaseURL, "GET", "/v1/store/members?limit=2&cursor="+url.QueryEscape(p.str("next_cursor")), adminToken, nil).requireStatus(t, 200)
 	require.Len(t, p2.Body["data"], 1)
 	require.Equal(t, admin.str("id"), p2.Body["data"].([]any)[0].(map[string]any)["id"])
 
 	// Nobody removes the owner; adding a member twice is a conflict.
-	authCall(t, n, "DELETE", "/v1/store/members/"+first["id"].(string), adminToken, nil).requireProblem(t, 403, "forbidden")
-	authCall(t, n, "DELETE", "/v1/store/members/"+first["id"].(string), to, nil).requireProblem(t, 403, "forbidden")
-	authCall(t, n, "POST", "/v1/store/members", to, map[string]any{"email": "sam@example.com", "role": "admin"}).requireProblem(t, 409, "conflict")
-	bad := authCall(t, n, "POST", "/v1/store/members", to, map[string]any{"email": "nope", "role": "owner"}).requireProblem(t, 422, "validation_failed")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+first["id"].(string), adminToken, nil).requireProblem(t, 403, "forbidden")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+first["id"].(string), to, nil).requireProblem(t, 403, "forbidden")
+	apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "sam@example.com", "role": "admin"}).requireProblem(t, 409, "conflict")
+	bad := apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "nope", "role": "owner"}).requireProblem(t, 422, "validation_failed")
 	require.Contains(t, bad.fields(), "email")
 	require.Contains(t, bad.fields(), "role")
 
 	// Removing a member ends their sessions and keys for the store at once.
-	authCall(t, n, "DELETE", "/v1/store/members/"+sam.str("id"), adminToken, nil).requireStatus(t, 204)
-	authCall(t, n, "GET", "/v1/me", staff, nil).requireProblem(t, 401, "unauthorized")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+sam.str("id"), adminToken, nil).requireStatus(t, 204)
+	apiCall(t, n.BaseURL, "GET", "/v1/me", staff, nil).requireProblem(t, 401, "unauthorized")
 	authLogin(t, n, "sam@example.com", "sam's own password").requireProblem(t, 401, "unauthorized")
-	authCall(t, n, "DELETE", "/v1/store/members/"+sam.str("id"), to, nil).requireProblem(t, 404, "not_found")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+sam.str("id"), to, nil).requireProblem(t, 404, "not_found")
 
 	// Re-adding does not revive old credentials.
-	authCall(t, n, "POST", "/v1/store/members", to, map[string]any{"email": "sam@example.com", "role": "staff"}).requireStatus(t, 201)
-	authCall(t, n, "GET", "/v1/me", staff, nil).requireProblem(t, 401, "unauthorized")
+	apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "sam@example.com", "role": "staff"}).requireStatus(t, 201)
+	apiCall(t, n.BaseURL, "GET", "/v1/me", staff, nil).requireProblem(t, 401, "unauthorized")
 	require.Len(t, authEmails(t, n, "sam@example.com"), 1, "an existing user is not invited again")
 	authLogin(t, n, "sam@example.com", "sam's own password").requireStatus(t, 200)
 }
@@ -620,7 +538,7 @@ func TestAuthTeam(t *testing.T) {
 // authCacheHits reads a node's token cache hit counter from /metrics.
 func authCacheHits(t *testing.T, n *nodetest.Node) float64 {
 	t.Helper()
-	r := authCall(t, n, "GET", "/metrics", "", nil).requireStatus(t, 200)
+	r := apiCall(t, n.BaseURL, "GET", "/metrics", "", nil).requireStatus(t, 200)
 	for _, line := range strings.Split(string(r.Raw), "\n") {
 		if strings.HasPrefix(line, `vayva_auth_token_cache_lookups_total{result="hit"}`) {
 			v, err := strconv.ParseFloat(strings.Fields(line)[1], 64)
@@ -636,7 +554,7 @@ func authWarm(t *testing.T, n *nodetest.Node, token string) {
 	t.Helper()
 	before := authCacheHits(t, n)
 	require.Eventually(t, func() bool {
-		authCall(t, n, "GET", "/v1/me", token, nil).requireStatus(t, 200)
+		apiCall(t, n.BaseURL, "GET", "/v1/me", token, nil).requireStatus(t, 200)
 		return authCacheHits(t, n) > before
 	}, 10*time.Second, 10*time.Millisecond, "the token is served from the cache")
 }
@@ -653,27 +571,27 @@ func TestAuthRevocationReachesEveryNode(t *testing.T) {
 		// very next request.
 		tok := authLogin(t, a, "lami@example.com", authPassword).requireStatus(t, 200).str("token")
 		authWarm(t, b, tok)
-		authCall(t, a, "POST", "/v1/auth/logout", tok, nil).requireStatus(t, 204)
-		authCall(t, b, "GET", "/v1/me", tok, nil).requireProblem(t, 401, "unauthorized")
-		authCall(t, a, "GET", "/v1/me", tok, nil).requireProblem(t, 401, "unauthorized")
+		apiCall(t, a.BaseURL, "POST", "/v1/auth/logout", tok, nil).requireStatus(t, 204)
+		apiCall(t, b.BaseURL, "GET", "/v1/me", tok, nil).requireProblem(t, 401, "unauthorized")
+		apiCall(t, a.BaseURL, "GET", "/v1/me", tok, nil).requireProblem(t, 401, "unauthorized")
 
 		// The same for an API key deleted on A.
-		k := authCall(t, a, "POST", "/v1/api-keys", owner, map[string]any{"name": "k"}).requireStatus(t, 201)
+		k := apiCall(t, a.BaseURL, "POST", "/v1/api-keys", owner, map[string]any{"name": "k"}).requireStatus(t, 201)
 		authWarm(t, b, k.str("key"))
-		authCall(t, a, "DELETE", "/v1/api-keys/"+k.str("id"), owner, nil).requireStatus(t, 204)
-		authCall(t, b, "GET", "/v1/me", k.str("key"), nil).requireProblem(t, 401, "unauthorized")
+		apiCall(t, a.BaseURL, "DELETE", "/v1/api-keys/"+k.str("id"), owner, nil).requireStatus(t, 204)
+		apiCall(t, b.BaseURL, "GET", "/v1/me", k.str("key"), nil).requireProblem(t, 401, "unauthorized")
 	}
 
 	// And for a member removed on A.
-	m := authCall(t, a, "POST", "/v1/store/members", owner, map[string]any{"email": "musa@example.com", "role": "admin"}).requireStatus(t, 201)
+	m := apiCall(t, a.BaseURL, "POST", "/v1/store/members", owner, map[string]any{"email": "musa@example.com", "role": "admin"}).requireStatus(t, 201)
 	invite := authTokenFromEmail(t, a, authEmails(t, a, "musa@example.com")[0])
-	authCall(t, b, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite, "password": "musa's password!"}).requireStatus(t, 200)
+	apiCall(t, b.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite, "password": "musa's password!"}).requireStatus(t, 200)
 	mt := authLogin(t, b, "musa@example.com", "musa's password!").requireStatus(t, 200).str("token")
-	mk := authCall(t, b, "POST", "/v1/api-keys", mt, map[string]any{"name": "musa's key"}).requireStatus(t, 201).str("key")
+	mk := apiCall(t, b.BaseURL, "POST", "/v1/api-keys", mt, map[string]any{"name": "musa's key"}).requireStatus(t, 201).str("key")
 	authWarm(t, b, mt)
 	authWarm(t, b, mk)
-	authCall(t, a, "DELETE", "/v1/store/members/"+m.str("id"), owner, nil).requireStatus(t, 204)
-	authCall(t, b, "GET", "/v1/me", mt, nil).requireProblem(t, 401, "unauthorized")
-	authCall(t, b, "GET", "/v1/me", mk, nil).requireProblem(t, 401, "unauthorized")
-	authCall(t, b, "GET", "/v1/me", owner, nil).requireStatus(t, 200)
+	apiCall(t, a.BaseURL, "DELETE", "/v1/store/members/"+m.str("id"), owner, nil).requireStatus(t, 204)
+	apiCall(t, b.BaseURL, "GET", "/v1/me", mt, nil).requireProblem(t, 401, "unauthorized")
+	apiCall(t, b.BaseURL, "GET", "/v1/me", mk, nil).requireProblem(t, 401, "unauthorized")
+	apiCall(t, b.BaseURL, "GET", "/v1/me", owner, nil).requireStatus(t, 200)
 }

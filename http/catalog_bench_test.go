@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,11 +23,11 @@ func BenchmarkStorefrontProducts(b *testing.B) {
 	n := catalogNode(b, nodetest.Options{})
 	m := signup(b, n.BaseURL, "Bench Boutique")
 	for i := range 20 {
-		catCall(b, n.BaseURL, "POST", "/v1/products", m.token,
-			product(fmt.Sprintf("Product %d", i), "active", fmt.Sprintf("B%d-S", i), fmt.Sprintf("B%d-M", i))).is(b, 201)
+		apiCall(b, n.BaseURL, "POST", "/v1/products", m.token,
+			product(fmt.Sprintf("Product %d", i), "active", fmt.Sprintf("B%d-S", i), fmt.Sprintf("B%d-M", i))).requireStatus(b, 201)
 	}
 	url := n.BaseURL + "/v1/storefront/" + m.slug + "/products"
-	first := catCall(b, url, "GET", "", "", nil).is(b, 200)
+	first := apiCall(b, url, "GET", "", "", nil).requireStatus(b, 200)
 	if len(first.list()) != 20 {
 		b.Fatalf("listed %d products, want 20", len(first.list()))
 	}
@@ -67,33 +66,19 @@ func hammer(b *testing.B, url string, n, workers, size int) time.Duration {
 	b.Helper()
 	client := &fasthttp.Client{MaxConnsPerHost: workers}
 	var next atomic.Int64
-	var failed atomic.Value
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			req.SetRequestURI(url)
-			for next.Add(1) <= int64(n) {
-				if err := client.Do(req, resp); err != nil {
-					failed.Store(err.Error())
-					return
-				}
-				if resp.StatusCode() != 200 || len(resp.Body()) != size {
-					failed.Store(fmt.Sprintf("status %d, %d bytes", resp.StatusCode(), len(resp.Body())))
-					return
-				}
+	return fanOut(b, "GET "+url, workers, func() error {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI(url)
+		for next.Add(1) <= int64(n) {
+			if err := client.Do(req, resp); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	took := time.Since(start)
-	if f := failed.Load(); f != nil {
-		b.Fatalf("GET %s: %v", url, f)
-	}
-	return took
+			if resp.StatusCode() != 200 || len(resp.Body()) != size {
+				return fmt.Errorf("status %d, %d bytes", resp.StatusCode(), len(resp.Body()))
+			}
+		}
+		return nil
+	})
 }

@@ -52,10 +52,10 @@ func TestReservationsNeverOversellWhileTheStoreMoves(t *testing.T) {
 
 	const stock = 50
 	m := signup(t, first.BaseURL, "Last Units")
-	p := catCall(t, first.BaseURL, "POST", "/v1/products", m.token, map[string]any{
+	p := apiCall(t, first.BaseURL, "POST", "/v1/products", m.token, map[string]any{
 		"title": "Limited print", "status": "active",
 		"variants": []map[string]any{{"sku": "LTD", "title": "One size", "price": 900000, "inventory_quantity": stock}},
-	}).is(t, 201)
+	}).requireStatus(t, 201)
 	variant := variantsOf(p.Body)[0]["id"].(string)
 
 	// The store runs on one member; customers reach it through the other,
@@ -150,7 +150,7 @@ func TestReservationsNeverOversellWhileTheStoreMoves(t *testing.T) {
 	require.Equal(t, onHand, got.GetVariants()[0].GetOnHand())
 	require.Equal(t, dbReserved, got.GetVariants()[0].GetReserved())
 	require.Equal(t, onHand-dbReserved, got.GetVariants()[0].GetAvailable())
-	sf := catCall(t, survivor.BaseURL, "GET", "/v1/storefront/"+m.slug+"/products", "", nil).is(t, 200)
+	sf := apiCall(t, survivor.BaseURL, "GET", "/v1/storefront/"+m.slug+"/products", "", nil).requireStatus(t, 200)
 	require.EqualValues(t, onHand-dbReserved, variantsOf(sf.list()[0])[0]["available"])
 }
 
@@ -160,7 +160,7 @@ func TestReservationExpiresOnTheNode(t *testing.T) {
 	t.Parallel()
 	n := catalogNode(t, nodetest.Options{})
 	m := signup(t, n.BaseURL, "Quick Sale")
-	p := catCall(t, n.BaseURL, "POST", "/v1/products", m.token, product("Fan", "active", "FAN")).is(t, 201)
+	p := apiCall(t, n.BaseURL, "POST", "/v1/products", m.token, product("Fan", "active", "FAN")).requireStatus(t, 201)
 	variant := variantsOf(p.Body)[0]["id"].(string)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -170,7 +170,7 @@ func TestReservationExpiresOnTheNode(t *testing.T) {
 	})
 	require.NoError(t, err)
 	available := func() float64 {
-		r := catCall(t, n.BaseURL, "GET", "/v1/storefront/"+m.slug+"/products/"+p.str("id"), "", nil).is(t, 200)
+		r := apiCall(t, n.BaseURL, "GET", "/v1/storefront/"+m.slug+"/products/"+p.str("id"), "", nil).requireStatus(t, 200)
 		return variantsOf(r.Body)[0]["available"].(float64)
 	}
 	require.EqualValues(t, 6, available())

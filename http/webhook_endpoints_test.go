@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -29,84 +28,12 @@ func weNode(t *testing.T) *nodetest.Node {
 	return nodetest.Start(t, nodetest.Options{Configure: func(n *node.Node) { n.AuthConfig.Hash = auth.TestHashParams }})
 }
 
-type weResp struct {
-	Status int
-	Header nethttp.Header
-	Raw    []byte
-	Body   map[string]any
-}
-
-func weCall(t *testing.T, n *nodetest.Node, method, path, token string, body any) weResp {
-	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		require.NoError(t, err)
-		rd = bytes.NewReader(raw)
-	}
-	req, err := nethttp.NewRequest(method, n.BaseURL+path, rd)
-	require.NoError(t, err)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := nethttp.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	r := weResp{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	if len(raw) > 0 {
-		_ = json.Unmarshal(raw, &r.Body)
-	}
-	return r
-}
-
-func (r weResp) is(t *testing.T, status int) weResp {
-	t.Helper()
-	require.Equal(t, status, r.Status, "body: %s", r.Raw)
-	return r
-}
-
-func (r weResp) problem(t *testing.T, status int, code string) weResp {
-	t.Helper()
-	r.is(t, status)
-	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
-	require.Equal(t, code, r.Body["code"], "body: %s", r.Raw)
-	return r
-}
-
-func (r weResp) fields() map[string]string {
-	out := map[string]string{}
-	errs, _ := r.Body["errors"].([]any)
-	for _, e := range errs {
-		m := e.(map[string]any)
-		out[m["field"].(string)] = m["message"].(string)
-	}
-	return out
-}
-
-func (r weResp) list() []map[string]any {
-	var out []map[string]any
-	data, _ := r.Body["data"].([]any)
-	for _, d := range data {
-		out = append(out, d.(map[string]any))
-	}
-	return out
-}
-
 // weMerchant signs up a merchant and returns its session token.
 func weMerchant(t *testing.T, n *nodetest.Node, email string) string {
 	t.Helper()
-	r := weCall(t, n, "POST", "/v1/auth/signup", "", map[string]any{
+	r := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
 		"email": email, "password": "correct horse battery", "name": "Owner", "business_name": "Shop " + email[:3],
-	}).is(t, nethttp.StatusCreated)
+	}).requireStatus(t, nethttp.StatusCreated)
 	tok, _ := r.Body["token"].(string)
 	require.NotEmpty(t, tok)
 	return tok
@@ -197,9 +124,9 @@ func TestWebhookEndpointsLifecycle(t *testing.T) {
 	tok := weMerchant(t, n, "hooks@example.com")
 	rcv := newWeEndpointServer(t)
 
-	created := weCall(t, n, "POST", "/v1/webhook-endpoints", tok, map[string]any{
+	created := apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints", tok, map[string]any{
 		"url": rcv.srv.URL + "/vayva", "events": []string{"order.paid", "order.created", "order.paid"},
-	}).is(t, nethttp.StatusCreated)
+	}).requireStatus(t, nethttp.StatusCreated)
 	id, _ := created.Body["id"].(string)
 	secret, _ := created.Body["secret"].(string)
 	require.True(t, strings.HasPrefix(id, "we_"), id)
@@ -212,15 +139,15 @@ func TestWebhookEndpointsLifecycle(t *testing.T) {
 	require.Equal(t, "active", created.Body["status"])
 	rcv.set(secret, nethttp.StatusOK)
 
-	list := weCall(t, n, "GET", "/v1/webhook-endpoints", tok, nil).is(t, nethttp.StatusOK)
+	list := apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints", tok, nil).requireStatus(t, nethttp.StatusOK)
 	require.Len(t, list.list(), 1)
 	require.Nil(t, list.Body["next_cursor"])
 	require.NotContains(t, string(list.Raw), secret)
 	require.NotContains(t, list.list()[0], "secret")
-	one := weCall(t, n, "GET", "/v1/webhook-endpoints/"+id, tok, nil).is(t, nethttp.StatusOK)
+	one := apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints/"+id, tok, nil).requireStatus(t, nethttp.StatusOK)
 	require.NotContains(t, string(one.Raw), secret)
 
-	test := weCall(t, n, "POST", "/v1/webhook-endpoints/"+id+"/test", tok, nil).is(t, nethttp.StatusAccepted)
+	test := apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints/"+id+"/test", tok, nil).requireStatus(t, nethttp.StatusAccepted)
 	eventID, _ := test.Body["event_id"].(string)
 	require.NotEmpty(t, eventID)
 	require.Eventually(t, func() bool { return len(rcv.hits()) == 1 }, 20*time.Second, 20*time.Millisecond)
@@ -232,7 +159,7 @@ func TestWebhookEndpointsLifecycle(t *testing.T) {
 
 	var ds []map[string]any
 	require.Eventually(t, func() bool {
-		ds = weCall(t, n, "GET", "/v1/webhook-endpoints/"+id+"/deliveries", tok, nil).is(t, nethttp.StatusOK).list()
+		ds = apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints/"+id+"/deliveries", tok, nil).requireStatus(t, nethttp.StatusOK).list()
 		return len(ds) == 1 && ds[0]["status"] == "succeeded"
 	}, 10*time.Second, 20*time.Millisecond)
 	d := ds[0]
@@ -246,16 +173,16 @@ func TestWebhookEndpointsLifecycle(t *testing.T) {
 	require.Equal(t, 200.0, a["status_code"])
 	require.Contains(t, a, "duration_ms")
 
-	weCall(t, n, "POST", "/v1/webhook-deliveries/"+hit.ID+"/replay", tok, nil).is(t, nethttp.StatusAccepted)
+	apiCall(t, n.BaseURL, "POST", "/v1/webhook-deliveries/"+hit.ID+"/replay", tok, nil).requireStatus(t, nethttp.StatusAccepted)
 	require.Eventually(t, func() bool { return len(rcv.hits()) == 2 }, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, hit.ID, rcv.hits()[1].ID, "a replay keeps the webhook-id")
 	require.True(t, rcv.hits()[1].Valid)
 
-	weCall(t, n, "DELETE", "/v1/webhook-endpoints/"+id, tok, nil).is(t, nethttp.StatusNoContent)
-	require.Empty(t, weCall(t, n, "GET", "/v1/webhook-endpoints", tok, nil).is(t, nethttp.StatusOK).list())
-	weCall(t, n, "GET", "/v1/webhook-endpoints/"+id, tok, nil).problem(t, nethttp.StatusNotFound, "not_found")
-	weCall(t, n, "DELETE", "/v1/webhook-endpoints/"+id, tok, nil).problem(t, nethttp.StatusNotFound, "not_found")
-	weCall(t, n, "POST", "/v1/webhook-endpoints/"+id+"/test", tok, nil).problem(t, nethttp.StatusNotFound, "not_found")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/webhook-endpoints/"+id, tok, nil).requireStatus(t, nethttp.StatusNoContent)
+	require.Empty(t, apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints", tok, nil).requireStatus(t, nethttp.StatusOK).list())
+	apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints/"+id, tok, nil).requireProblem(t, nethttp.StatusNotFound, "not_found")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/webhook-endpoints/"+id, tok, nil).requireProblem(t, nethttp.StatusNotFound, "not_found")
+	apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints/"+id+"/test", tok, nil).requireProblem(t, nethttp.StatusNotFound, "not_found")
 	var stored string
 	require.NoError(t, n.DB.Pool().QueryRow(context.Background(), `SELECT secret FROM merchant.webhook_endpoints WHERE id = $1`, id).Scan(&stored))
 	require.Empty(t, stored, "a deleted endpoint's secret is wiped")
@@ -268,29 +195,29 @@ func TestWebhookEndpointGoneIsDisabled(t *testing.T) {
 	n := weNode(t)
 	tok := weMerchant(t, n, "gone@example.com")
 	rcv := newWeEndpointServer(t)
-	created := weCall(t, n, "POST", "/v1/webhook-endpoints", tok, map[string]any{
+	created := apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints", tok, map[string]any{
 		"url": rcv.srv.URL, "events": []string{"delivery.updated"},
-	}).is(t, nethttp.StatusCreated)
+	}).requireStatus(t, nethttp.StatusCreated)
 	id := created.Body["id"].(string)
 	rcv.set(created.Body["secret"].(string), nethttp.StatusGone)
 
-	weCall(t, n, "POST", "/v1/webhook-endpoints/"+id+"/test", tok, nil).is(t, nethttp.StatusAccepted)
+	apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints/"+id+"/test", tok, nil).requireStatus(t, nethttp.StatusAccepted)
 	require.Eventually(t, func() bool {
-		return weCall(t, n, "GET", "/v1/webhook-endpoints/"+id, tok, nil).is(t, nethttp.StatusOK).Body["status"] == "disabled"
+		return apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints/"+id, tok, nil).requireStatus(t, nethttp.StatusOK).Body["status"] == "disabled"
 	}, 20*time.Second, 20*time.Millisecond)
 	require.Len(t, rcv.hits(), 1)
-	ep := weCall(t, n, "GET", "/v1/webhook-endpoints/"+id, tok, nil)
+	ep := apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints/"+id, tok, nil)
 	require.Contains(t, ep.Body["disabled_reason"], "410")
-	ds := weCall(t, n, "GET", "/v1/webhook-endpoints/"+id+"/deliveries", tok, nil).is(t, nethttp.StatusOK).list()
+	ds := apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints/"+id+"/deliveries", tok, nil).requireStatus(t, nethttp.StatusOK).list()
 	require.Len(t, ds, 1)
 	require.Equal(t, "failed", ds[0]["status"])
 	require.Equal(t, 410.0, ds[0]["last_status_code"])
 
-	weCall(t, n, "POST", "/v1/webhook-endpoints/"+id+"/test", tok, nil).problem(t, nethttp.StatusConflict, "conflict")
-	weCall(t, n, "POST", "/v1/webhook-deliveries/"+ds[0]["id"].(string)+"/replay", tok, nil).problem(t, nethttp.StatusConflict, "conflict")
+	apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints/"+id+"/test", tok, nil).requireProblem(t, nethttp.StatusConflict, "conflict")
+	apiCall(t, n.BaseURL, "POST", "/v1/webhook-deliveries/"+ds[0]["id"].(string)+"/replay", tok, nil).requireProblem(t, nethttp.StatusConflict, "conflict")
 	rcv.set(created.Body["secret"].(string), nethttp.StatusOK)
-	weCall(t, n, "POST", "/v1/webhook-endpoints/"+id+"/enable", tok, nil).is(t, nethttp.StatusOK)
-	weCall(t, n, "POST", "/v1/webhook-endpoints/"+id+"/test", tok, nil).is(t, nethttp.StatusAccepted)
+	apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints/"+id+"/enable", tok, nil).requireStatus(t, nethttp.StatusOK)
+	apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints/"+id+"/test", tok, nil).requireStatus(t, nethttp.StatusAccepted)
 	require.Eventually(t, func() bool {
 		h := rcv.hits()
 		return len(h) == 2 && h[1].Valid
@@ -305,22 +232,22 @@ func TestWebhookEndpointsTenancy(t *testing.T) {
 	alice := weMerchant(t, n, "alice@example.com")
 	bob := weMerchant(t, n, "bob@example.com")
 	rcv := newWeEndpointServer(t)
-	created := weCall(t, n, "POST", "/v1/webhook-endpoints", alice, map[string]any{
+	created := apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints", alice, map[string]any{
 		"url": rcv.srv.URL, "events": []string{"order.created"},
-	}).is(t, nethttp.StatusCreated)
+	}).requireStatus(t, nethttp.StatusCreated)
 	id := created.Body["id"].(string)
 	rcv.set(created.Body["secret"].(string), nethttp.StatusOK)
-	weCall(t, n, "POST", "/v1/webhook-endpoints/"+id+"/test", alice, nil).is(t, nethttp.StatusAccepted)
+	apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints/"+id+"/test", alice, nil).requireStatus(t, nethttp.StatusAccepted)
 	var delivery string
 	require.Eventually(t, func() bool {
-		ds := weCall(t, n, "GET", "/v1/webhook-endpoints/"+id+"/deliveries", alice, nil).list()
+		ds := apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints/"+id+"/deliveries", alice, nil).list()
 		if len(ds) == 1 {
 			delivery = ds[0]["id"].(string)
 		}
 		return delivery != ""
 	}, 20*time.Second, 20*time.Millisecond)
 
-	require.Empty(t, weCall(t, n, "GET", "/v1/webhook-endpoints", bob, nil).is(t, nethttp.StatusOK).list())
+	require.Empty(t, apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints", bob, nil).requireStatus(t, nethttp.StatusOK).list())
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/v1/webhook-endpoints/" + id},
 		{"DELETE", "/v1/webhook-endpoints/" + id},
@@ -331,10 +258,10 @@ func TestWebhookEndpointsTenancy(t *testing.T) {
 		{"POST", "/v1/webhook-deliveries/msg_nope/replay"},
 		{"GET", "/v1/webhook-endpoints/not-an-id"},
 	} {
-		weCall(t, n, c.method, c.path, bob, nil).problem(t, nethttp.StatusNotFound, "not_found")
+		apiCall(t, n.BaseURL, c.method, c.path, bob, nil).requireProblem(t, nethttp.StatusNotFound, "not_found")
 	}
-	weCall(t, n, "GET", "/v1/webhook-endpoints/"+id, alice, nil).is(t, nethttp.StatusOK)
-	weCall(t, n, "GET", "/v1/webhook-endpoints", "", nil).problem(t, nethttp.StatusUnauthorized, "unauthorized")
+	apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints/"+id, alice, nil).requireStatus(t, nethttp.StatusOK)
+	apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints", "", nil).requireProblem(t, nethttp.StatusUnauthorized, "unauthorized")
 }
 
 func TestWebhookEndpointsValidation(t *testing.T) {
@@ -359,18 +286,18 @@ func TestWebhookEndpointsValidation(t *testing.T) {
 		{"unknown field", `{"url": "https://example.com", "events": ["order.paid"], "secret": "whsec_mine"}`, []string{"secret"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := weCall(t, n, "POST", "/v1/webhook-endpoints", tok, c.body).problem(t, nethttp.StatusUnprocessableEntity, vayva.EINVALID)
+			r := apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints", tok, c.body).requireProblem(t, nethttp.StatusUnprocessableEntity, vayva.EINVALID)
 			for _, f := range c.fields {
 				require.Contains(t, r.fields(), f, "body: %s", r.Raw)
 			}
 		})
 	}
-	weCall(t, n, "POST", "/v1/webhook-endpoints", tok, `{"url":`).problem(t, nethttp.StatusBadRequest, vayva.EBADREQUEST)
-	weCall(t, n, "GET", "/v1/webhook-endpoints?limit=0", tok, nil).problem(t, nethttp.StatusUnprocessableEntity, vayva.EINVALID)
-	weCall(t, n, "GET", "/v1/webhook-endpoints?cursor=%FF%FE", tok, nil).problem(t, nethttp.StatusUnprocessableEntity, vayva.EINVALID)
-	weCall(t, n, "GET", "/v1/webhook-endpoints?cursor="+base64.RawURLEncoding.EncodeToString([]byte("1|\xff\xfe")), tok, nil).
-		problem(t, nethttp.StatusUnprocessableEntity, vayva.EINVALID)
-	require.Empty(t, weCall(t, n, "GET", "/v1/webhook-endpoints", tok, nil).is(t, nethttp.StatusOK).list(), "nothing was created")
+	apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints", tok, `{"url":`).requireProblem(t, nethttp.StatusBadRequest, vayva.EBADREQUEST)
+	apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints?limit=0", tok, nil).requireProblem(t, nethttp.StatusUnprocessableEntity, vayva.EINVALID)
+	apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints?cursor=%FF%FE", tok, nil).requireProblem(t, nethttp.StatusUnprocessableEntity, vayva.EINVALID)
+	apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints?cursor="+base64.RawURLEncoding.EncodeToString([]byte("1|\xff\xfe")), tok, nil).
+		requireProblem(t, nethttp.StatusUnprocessableEntity, vayva.EINVALID)
+	require.Empty(t, apiCall(t, n.BaseURL, "GET", "/v1/webhook-endpoints", tok, nil).requireStatus(t, nethttp.StatusOK).list(), "nothing was created")
 }
 
 // Lists page with limit and cursor, newest first.
@@ -380,9 +307,9 @@ func TestWebhookEndpointsPaging(t *testing.T) {
 	tok := weMerchant(t, n, "pages@example.com")
 	var ids []string
 	for i := range 5 {
-		r := weCall(t, n, "POST", "/v1/webhook-endpoints", tok, map[string]any{
+		r := apiCall(t, n.BaseURL, "POST", "/v1/webhook-endpoints", tok, map[string]any{
 			"url": "https://example.com/hook/" + strconv.Itoa(i), "events": []string{"payout.paid"},
-		}).is(t, nethttp.StatusCreated)
+		}).requireStatus(t, nethttp.StatusCreated)
 		ids = append([]string{r.Body["id"].(string)}, ids...)
 	}
 	var got []string
@@ -393,7 +320,7 @@ func TestWebhookEndpointsPaging(t *testing.T) {
 		if cursor != "" {
 			path += "&cursor=" + cursor
 		}
-		r := weCall(t, n, "GET", path, tok, nil).is(t, nethttp.StatusOK)
+		r := apiCall(t, n.BaseURL, "GET", path, tok, nil).requireStatus(t, nethttp.StatusOK)
 		for _, e := range r.list() {
 			got = append(got, e["id"].(string))
 		}

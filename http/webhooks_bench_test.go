@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,43 +65,28 @@ func postAll(b *testing.B, url string, bodies [][]byte, sigs []string, workers i
 	b.Helper()
 	client := &fasthttp.Client{MaxConnsPerHost: workers}
 	var next atomic.Int64
-	var failed atomic.Value
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			req.SetRequestURI(url)
-			req.Header.SetMethod("POST")
-			req.Header.SetContentType("application/json")
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(bodies) {
-					return
-				}
-				req.Header.Set(paystack.SignatureHeader, sigs[i])
-				req.SetBodyRaw(bodies[i])
-				if err := client.Do(req, resp); err != nil {
-					failed.Store(err.Error())
-					return
-				}
-				if resp.StatusCode() != 200 || len(resp.Body()) != len(`{"status":"ok"}`) {
-					failed.Store(fmt.Sprintf("status %d: %s", resp.StatusCode(), resp.Body()))
-					return
-				}
+	return fanOut(b, "POST "+url, workers, func() error {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI(url)
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(bodies) {
+				return nil
 			}
-		}()
-	}
-	wg.Wait()
-	took := time.Since(start)
-	if f := failed.Load(); f != nil {
-		b.Fatalf("POST %s: %v", url, f)
-	}
-	return took
+			req.Header.Set(paystack.SignatureHeader, sigs[i])
+			req.SetBodyRaw(bodies[i])
+			if err := client.Do(req, resp); err != nil {
+				return err
+			}
+			if resp.StatusCode() != 200 || len(resp.Body()) != len(`{"status":"ok"}`) {
+				return fmt.Errorf("status %d: %s", resp.StatusCode(), resp.Body())
+			}
+		}
+	})
 }
 
 // xaddAll appends every body to stream with XADDs pipelined batch at a
@@ -111,33 +95,19 @@ func xaddAll(b *testing.B, rdb *goredis.Client, stream string, bodies [][]byte, 
 	b.Helper()
 	ctx := context.Background()
 	var next atomic.Int64
-	var failed atomic.Value
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				from := int(next.Add(int64(batch))) - batch
-				if from >= len(bodies) {
-					return
-				}
-				pipe := rdb.Pipeline()
-				for _, body := range bodies[from:min(from+batch, len(bodies))] {
-					pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"type", "paystack.event", "data", body}})
-				}
-				if _, err := pipe.Exec(ctx); err != nil {
-					failed.Store(err.Error())
-					return
-				}
+	return fanOut(b, "XADD", workers, func() error {
+		for {
+			from := int(next.Add(int64(batch))) - batch
+			if from >= len(bodies) {
+				return nil
 			}
-		}()
-	}
-	wg.Wait()
-	took := time.Since(start)
-	if f := failed.Load(); f != nil {
-		b.Fatalf("XADD: %v", f)
-	}
-	return took
+			pipe := rdb.Pipeline()
+			for _, body := range bodies[from:min(from+batch, len(bodies))] {
+				pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"type", "paystack.event", "data", body}})
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				return err
+			}
+		}
+	})
 }

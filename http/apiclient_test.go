@@ -1,0 +1,123 @@
+package http_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	nethttp "net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// apiResp is one HTTP answer with its JSON body.
+type apiResp struct {
+	Status int
+	Header nethttp.Header
+	Raw    []byte
+	Body   map[string]any
+}
+
+// apiCall sends one request to the API at base and reads the whole answer.
+// A nil body sends none, a string is sent as it is and anything else as its
+// JSON; a body is labelled application/json. A non-empty token is sent as a
+// bearer token. headers are name, value pairs set last, so they may
+// override the others.
+func apiCall(t testing.TB, base, method, path, token string, body any, headers ...string) apiResp {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(t, err)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := nethttp.NewRequest(method, base+path, rd)
+	require.NoError(t, err)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := nethttp.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	r := apiResp{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &r.Body)
+	}
+	return r
+}
+
+// requireStatus fails with the body when the status differs.
+func (r apiResp) requireStatus(t testing.TB, status int) apiResp {
+	t.Helper()
+	require.Equal(t, status, r.Status, "body: %s", r.Raw)
+	return r
+}
+
+// requireProblem checks a problem+json answer with the given status and code.
+func (r apiResp) requireProblem(t testing.TB, status int, code string) apiResp {
+	t.Helper()
+	r.requireStatus(t, status)
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
+	require.Equal(t, code, r.Body["code"], "body: %s", r.Raw)
+	return r
+}
+
+// fields returns the fields named by a validation problem with their
+// messages.
+func (r apiResp) fields() map[string]string {
+	out := map[string]string{}
+	errs, _ := r.Body["errors"].([]any)
+	for _, e := range errs {
+		m := e.(map[string]any)
+		out[m["field"].(string)] = m["message"].(string)
+	}
+	return out
+}
+
+// fieldNames returns the fields named by a validation problem, in the
+// order the problem lists them.
+func (r apiResp) fieldNames() []string {
+	var out []string
+	errs, _ := r.Body["errors"].([]any)
+	for _, e := range errs {
+		out = append(out, e.(map[string]any)["field"].(string))
+	}
+	return out
+}
+
+// str returns the string at path in the body, or "" when there is none.
+func (r apiResp) str(path ...string) string {
+	var v any = r.Body
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[p]
+	}
+	s, _ := v.(string)
+	return s
+}
+
+// list returns the objects of a list answer's data.
+func (r apiResp) list() []map[string]any {
+	var out []map[string]any
+	data, _ := r.Body["data"].([]any)
+	for _, d := range data {
+		out = append(out, d.(map[string]any))
+	}
+	return out
+}
