@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -196,13 +195,6 @@ type teamMemberJSON struct {
 	CreatedAt string     `json:"created_at"`
 }
 
-type authListJSON[T any] struct {
-	Data       []T     `json:"data"`
-	NextCursor *string `json:"next_cursor"`
-}
-
-func authTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
 func authUser(u auth.User) authUserJSON {
 	return authUserJSON{ID: u.ID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerified}
 }
@@ -217,41 +209,15 @@ func authAccount(a auth.Account) authAccountJSON {
 }
 
 func authGrant(g auth.Grant) authGrantJSON {
-	return authGrantJSON{Token: g.Token, ExpiresAt: authTime(g.ExpiresAt), authAccountJSON: authAccount(g.Account)}
+	return authGrantJSON{Token: g.Token, ExpiresAt: timeJSON(g.ExpiresAt), authAccountJSON: authAccount(g.Account)}
 }
 
 func authAPIKey(k auth.APIKey) authAPIKeyJSON {
-	return authAPIKeyJSON{ID: k.ID, Name: k.Name, Last4: k.Last4, CreatedBy: k.CreatedBy, CreatedAt: authTime(k.CreatedAt)}
+	return authAPIKeyJSON{ID: k.ID, Name: k.Name, Last4: k.Last4, CreatedBy: k.CreatedBy, CreatedAt: timeJSON(k.CreatedAt)}
 }
 
 func teamMember(m auth.Member) teamMemberJSON {
-	return teamMemberJSON{ID: m.ID, UserID: m.UserID, Email: m.Email, Name: m.Name, Role: m.Role, CreatedAt: authTime(m.CreatedAt)}
-}
-
-func authList[T, J any](items []T, next string, conv func(T) J) authListJSON[J] {
-	out := authListJSON[J]{Data: make([]J, 0, len(items))}
-	for _, it := range items {
-		out.Data = append(out.Data, conv(it))
-	}
-	if next != "" {
-		out.NextCursor = &next
-	}
-	return out
-}
-
-// authPage reads ?limit= (default 50, 1 to 200) and ?cursor=.
-func authPage(rc *fasthttp.RequestCtx) (int, string, error) {
-	args := rc.QueryArgs()
-	limit := 50
-	if raw := args.Peek("limit"); len(raw) > 0 {
-		n, err := strconv.Atoi(string(raw))
-		if err != nil || n < 1 || n > 200 {
-			return 0, "", &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
-				Fields: []vayva.FieldError{{Field: "limit", Message: "must be an integer from 1 to 200"}}}
-		}
-		limit = n
-	}
-	return limit, string(args.Peek("cursor")), nil
+	return teamMemberJSON{ID: m.ID, UserID: m.UserID, Email: m.Email, Name: m.Name, Role: m.Role, CreatedAt: timeJSON(m.CreatedAt)}
 }
 
 // authError adds the edge's rate-limit refusal (which sets Retry-After) to
@@ -347,7 +313,7 @@ func (a AuthArea) createAPIKey(ctx context.Context, rc *fasthttp.RequestCtx) err
 }
 
 func (a AuthArea) listAPIKeys(ctx context.Context, rc *fasthttp.RequestCtx) error {
-	limit, cursor, err := authPage(rc)
+	limit, cursor, err := pageParams(rc)
 	if err != nil {
 		return err
 	}
@@ -355,7 +321,7 @@ func (a AuthArea) listAPIKeys(ctx context.Context, rc *fasthttp.RequestCtx) erro
 	if err != nil {
 		return err
 	}
-	return writeJSON(rc, fasthttp.StatusOK, authList(keys, next, authAPIKey))
+	return writeJSON(rc, fasthttp.StatusOK, mapList(keys, next, authAPIKey))
 }
 
 func (a AuthArea) deleteAPIKey(ctx context.Context, rc *fasthttp.RequestCtx) error {
@@ -368,7 +334,7 @@ func (a AuthArea) deleteAPIKey(ctx context.Context, rc *fasthttp.RequestCtx) err
 }
 
 func (a AuthArea) listMembers(ctx context.Context, rc *fasthttp.RequestCtx) error {
-	limit, cursor, err := authPage(rc)
+	limit, cursor, err := pageParams(rc)
 	if err != nil {
 		return err
 	}
@@ -376,7 +342,7 @@ func (a AuthArea) listMembers(ctx context.Context, rc *fasthttp.RequestCtx) erro
 	if err != nil {
 		return err
 	}
-	return writeJSON(rc, fasthttp.StatusOK, authList(ms, next, teamMember))
+	return writeJSON(rc, fasthttp.StatusOK, mapList(ms, next, teamMember))
 }
 
 func (a AuthArea) addMember(ctx context.Context, rc *fasthttp.RequestCtx) error {

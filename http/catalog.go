@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -245,19 +244,6 @@ type productJSON struct {
 	UpdatedAt   string        `json:"updated_at"`
 }
 
-type listJSON[T any] struct {
-	Data       []T     `json:"data"`
-	NextCursor *string `json:"next_cursor"`
-}
-
-func newList[T any](data []T, next string) listJSON[T] {
-	l := listJSON[T]{Data: data}
-	if next != "" {
-		l.NextCursor = &next
-	}
-	return l
-}
-
 // productView renders p. The merchant view adds the status and the stock
 // behind available; the storefront shows what a customer may see.
 func productView(p *messages.Product, merchant bool) productJSON {
@@ -311,20 +297,10 @@ func rfc3339(unixMs int64) string {
 	return time.UnixMilli(unixMs).UTC().Format(time.RFC3339Nano)
 }
 
-// pageQuery reads ?limit= and ?cursor= of a list route. The store checks
-// the cursor.
-func pageQuery(rc *fasthttp.RequestCtx) (limit int32, cursor string, err error) {
-	args := rc.QueryArgs()
-	cursor = string(args.Peek("cursor"))
-	if !args.Has("limit") {
-		return 0, cursor, nil
-	}
-	n, perr := strconv.Atoi(string(args.Peek("limit")))
-	if perr != nil || n < 1 || n > actors.MaxPageLimit {
-		return 0, "", &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
-			Fields: []vayva.FieldError{{Field: "limit", Message: fmt.Sprintf("must be an integer between 1 and %d", actors.MaxPageLimit)}}}
-	}
-	return int32(n), cursor, nil
+// pageQuery reads ?limit= and ?cursor= for a store actor's list command.
+func pageQuery(rc *fasthttp.RequestCtx) (int32, string, error) {
+	limit, cursor, err := pageParams(rc)
+	return int32(limit), cursor, err
 }
 
 func (a *CatalogArea) createProduct(ctx context.Context, rc *fasthttp.RequestCtx) error {

@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -107,25 +106,18 @@ type endpointDeliveryJSON struct {
 	Attempts       []endpointAttemptJSON `json:"attempts"`
 }
 
-type endpointListJSON[T any] struct {
-	Data       []T     `json:"data"`
-	NextCursor *string `json:"next_cursor"`
-}
-
-func endpointTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
 func endpointOptionalTime(t *time.Time) *string {
 	if t == nil {
 		return nil
 	}
-	s := endpointTime(*t)
+	s := timeJSON(*t)
 	return &s
 }
 
 func endpointView(e postgres.WebhookEndpoint) endpointJSON {
 	return endpointJSON{
 		ID: e.ID, URL: e.URL, Events: e.Events, Secret: e.Secret, Status: e.Status, DisabledReason: e.DisabledReason,
-		ConsecutiveFailures: e.ConsecutiveFailures, CreatedAt: endpointTime(e.CreatedAt),
+		ConsecutiveFailures: e.ConsecutiveFailures, CreatedAt: timeJSON(e.CreatedAt),
 	}
 }
 
@@ -133,7 +125,7 @@ func deliveryView(d postgres.WebhookDelivery) endpointDeliveryJSON {
 	out := endpointDeliveryJSON{
 		ID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType, Status: d.Status,
 		AttemptCount: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
-		CreatedAt: endpointTime(d.CreatedAt), CompletedAt: endpointOptionalTime(d.CompletedAt),
+		CreatedAt: timeJSON(d.CreatedAt), CompletedAt: endpointOptionalTime(d.CompletedAt),
 		Attempts: make([]endpointAttemptJSON, 0, len(d.Log)),
 	}
 	if d.Status == postgres.DeliveryPending {
@@ -141,36 +133,10 @@ func deliveryView(d postgres.WebhookDelivery) endpointDeliveryJSON {
 	}
 	for _, a := range d.Log {
 		out.Attempts = append(out.Attempts, endpointAttemptJSON{
-			Attempt: a.Attempt, StatusCode: a.StatusCode, DurationMS: a.Duration.Milliseconds(), Error: a.Error, At: endpointTime(a.At),
+			Attempt: a.Attempt, StatusCode: a.StatusCode, DurationMS: a.Duration.Milliseconds(), Error: a.Error, At: timeJSON(a.At),
 		})
 	}
 	return out
-}
-
-func endpointList[T, J any](items []T, next string, conv func(T) J) endpointListJSON[J] {
-	out := endpointListJSON[J]{Data: make([]J, 0, len(items))}
-	for _, it := range items {
-		out.Data = append(out.Data, conv(it))
-	}
-	if next != "" {
-		out.NextCursor = &next
-	}
-	return out
-}
-
-// webhookPage reads ?limit= (default 50, 1 to 200) and ?cursor=.
-func endpointPage(rc *fasthttp.RequestCtx) (int, string, error) {
-	args := rc.QueryArgs()
-	limit := 50
-	if args.Has("limit") {
-		n, err := strconv.Atoi(string(args.Peek("limit")))
-		if err != nil || n < 1 || n > 200 {
-			return 0, "", &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
-				Fields: []vayva.FieldError{{Field: "limit", Message: "must be an integer from 1 to 200"}}}
-		}
-		limit = n
-	}
-	return limit, string(args.Peek("cursor")), nil
 }
 
 // pathID returns the {id} path parameter when it looks like an id made
@@ -207,7 +173,7 @@ func (a *WebhookEndpointsArea) create(ctx context.Context, rc *fasthttp.RequestC
 }
 
 func (a *WebhookEndpointsArea) list(ctx context.Context, rc *fasthttp.RequestCtx) error {
-	limit, cursor, err := endpointPage(rc)
+	limit, cursor, err := pageParams(rc)
 	if err != nil {
 		return err
 	}
@@ -215,7 +181,7 @@ func (a *WebhookEndpointsArea) list(ctx context.Context, rc *fasthttp.RequestCtx
 	if err != nil {
 		return err
 	}
-	return writeJSON(rc, fasthttp.StatusOK, endpointList(eps, next, endpointView))
+	return writeJSON(rc, fasthttp.StatusOK, mapList(eps, next, endpointView))
 }
 
 func (a *WebhookEndpointsArea) get(ctx context.Context, rc *fasthttp.RequestCtx) error {
@@ -267,7 +233,7 @@ func (a *WebhookEndpointsArea) deliveries(ctx context.Context, rc *fasthttp.Requ
 	if err != nil {
 		return err
 	}
-	limit, cursor, err := endpointPage(rc)
+	limit, cursor, err := pageParams(rc)
 	if err != nil {
 		return err
 	}
@@ -275,7 +241,7 @@ func (a *WebhookEndpointsArea) deliveries(ctx context.Context, rc *fasthttp.Requ
 	if err != nil {
 		return err
 	}
-	return writeJSON(rc, fasthttp.StatusOK, endpointList(ds, next, deliveryView))
+	return writeJSON(rc, fasthttp.StatusOK, mapList(ds, next, deliveryView))
 }
 
 func (a *WebhookEndpointsArea) test(ctx context.Context, rc *fasthttp.RequestCtx) error {
