@@ -31,5 +31,13 @@ func NewSecret(prefix string) string {
 // HasIDPrefix reports whether id looks like an identifier made by NewID with
 // the given prefix.
 func HasIDPrefix(id, prefix string) bool {
-	return strings.HasPrefix(id, prefix+"_") && len(id) > len(prefix)+1 && len(id) <= len(prefix)+1+32
+	if !strings.HasPrefix(id, prefix+"_") || len(id) <= len(prefix)+1 || len(id) > len(prefix)+1+32 {
+		return false
+	}
+	for _, c := range id[len(prefix)+1:] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
 }

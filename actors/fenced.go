@@ -16,6 +16,10 @@ import (
 // storageTimeout bounds one journal call made from inside an actor turn.
 const storageTimeout = 5 * time.Second
 
+// errUncertain reports a commit whose outcome is unknown; the activation
+// stopped and the caller should retry on a fresh one.
+var errUncertain = &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "actor storage unavailable; retry"}
+
 // Fenced is the activation bookkeeping every persistent actor kind embeds:
 // it claims the activation's epoch when the actor starts and commits
 // commands through the Journal, stopping the activation as soon as the
@@ -84,8 +88,13 @@ func (f *Fenced) Commit(ctx actor.Context, c Commit) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	if err != nil {
-		f.Log.Error().Err(err).Str("command_id", c.CommandID).Msg("commit failed")
-		return nil, false, &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "actor storage unavailable"}
+		// The transaction may have committed although the driver reported
+		// an error; memory may now differ from the database. Stop, so the
+		// retry reloads the identity from Postgres.
+		f.Log.Error().Err(err).Str("command_id", c.CommandID).Msg("commit failed; stopping to reload")
+		f.act = nil
+		ctx.Stop(ctx.Self())
+		return nil, false, errUncertain
 	}
 	return reply, replayed, nil
 }
@@ -115,7 +124,7 @@ func ErrorReply(err error) *messages.Error {
 	out := &messages.Error{
 		Code:    e.Code,
 		Message: e.Message,
-		Retry:   errors.Is(err, vayva.ErrStaleEpoch),
+		Retry:   errors.Is(err, vayva.ErrStaleEpoch) || errors.Is(err, errUncertain),
 	}
 	for _, f := range e.Fields {
 		out.Fields = append(out.Fields, &messages.FieldError{Field: f.Field, Message: f.Message})

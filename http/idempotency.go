@@ -44,9 +44,9 @@ func (s *Server) withIdempotency(ctx context.Context, rc *fasthttp.RequestCtx, r
 		}
 		return h(ctx, rc)
 	}
-	if len(key) > maxIdempotencyKeyLen {
-		return &vayva.Error{Code: vayva.EBADREQUEST, Message: "The Idempotency-Key header is too long.",
-			Fields: []vayva.FieldError{{Field: "Idempotency-Key", Message: "must be at most 255 characters"}}}
+	if len(key) > maxIdempotencyKeyLen || !printableASCII(key) {
+		return &vayva.Error{Code: vayva.EBADREQUEST, Message: "The Idempotency-Key header is invalid.",
+			Fields: []vayva.FieldError{{Field: "Idempotency-Key", Message: "must be 1 to 255 printable ASCII characters"}}}
 	}
 	store := s.deps.Idempotency
 	if store == nil {
@@ -78,6 +78,13 @@ func (s *Server) withIdempotency(ctx context.Context, rc *fasthttp.RequestCtx, r
 		rc.Response.SetBody(rec.Body)
 		return nil
 	}
+	// A panicking handler must not leave the key claimed.
+	defer func() {
+		if v := recover(); v != nil {
+			_ = store.AbandonIdempotent(context.WithoutCancel(ctx), scope, key)
+			panic(v)
+		}
+	}()
 	herr := h(ctx, rc)
 	if herr != nil {
 		writeProblem(rc, herr)
@@ -107,4 +114,13 @@ func idempotencyScope(ctx context.Context, rc *fasthttp.RequestCtx) string {
 		return "merchant:" + t.MerchantID
 	}
 	return "public:" + string(rc.Path())
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -214,6 +214,8 @@ func TestIdempotencyKeyReplaysAndRefusesReuse(t *testing.T) {
 	require.Equal(t, b1["id"], b2["id"], "the first response is replayed")
 	r3, b3 := do(t, "POST", base+"/test/echo", strings.NewReader(`{"name":"b"}`), "Idempotency-Key", "k1")
 	requireProblem(t, r3, b3, 422, "idempotency_key_reused")
+	r5, b5 := do(t, "POST", base+"/test/echo", strings.NewReader(`{"name":"a"}`), "Idempotency-Key", "bad\xffkey")
+	requireProblem(t, r5, b5, 400, "bad_request")
 	r4, b4 := do(t, "POST", base+"/test/echo", strings.NewReader(`{"name":"a"}`), "Idempotency-Key", "k2")
 	require.Equal(t, 201, r4.StatusCode)
 	require.NotEqual(t, b1["id"], b4["id"])

@@ -198,6 +198,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.onStop(n.scheduler.Stop)
 	}
 
+	janitor := postgres.NewJanitor(n.DB, 0, n.log)
+	if err := janitor.Start(ctx); err != nil {
+		return err
+	}
+	n.onStop(janitor.Stop)
+
 	if err := n.startBackground(ctx); err != nil {
 		return err
 	}
@@ -280,6 +286,8 @@ func (n *Node) startBackground(ctx context.Context) error {
 	n.onStop(n.EmailWorker.Stop)
 	n.WebhookWorker, err = worker.NewWebhooks(worker.WebhooksConfig{
 		ConsumerName: base + "-webhooks", RetryScale: cfg.RetryScale, Registerer: n.Registry, Logger: n.log,
+		// Sandbox mode is development: merchant endpoints may run locally.
+		AllowPrivateNetworks: cfg.Providers == "sandbox",
 	}, n.Queues, n.Webhooks)
 	if err != nil {
 		return err

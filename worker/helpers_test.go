@@ -151,6 +151,8 @@ func (e *env) startWebhooks(t *testing.T, cfg worker.WebhooksConfig) *worker.Web
 	if cfg.ConsumerName == "" {
 		cfg.ConsumerName = "test-webhooks"
 	}
+	// Test endpoints listen on loopback.
+	cfg.AllowPrivateNetworks = true
 	if cfg.RetryScale == 0 {
 		cfg.RetryScale = 0.001
 	}

@@ -36,7 +36,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	require.NoError(t, err)
 	email, err := worker.NewEmail(worker.EmailConfig{ConsumerName: "leak-email", RetryScale: 0.001}, e.broker, postgres.NewEmailLogs(e.db), e.resendClient(t))
 	require.NoError(t, err)
-	hooks, err := worker.NewWebhooks(worker.WebhooksConfig{ConsumerName: "leak-hooks", PollInterval: 10 * time.Millisecond}, e.broker, e.webhooks(t))
+	hooks, err := worker.NewWebhooks(worker.WebhooksConfig{ConsumerName: "leak-hooks", PollInterval: 10 * time.Millisecond, AllowPrivateNetworks: true}, e.broker, e.webhooks(t))
 	require.NoError(t, err)
 	require.NoError(t, relay.Start(ctx))
 	require.NoError(t, email.Start(ctx))

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,8 +81,15 @@ type WebhooksConfig struct {
 	// never disables for that reason.
 	DisableAfter int
 	// HTTPClient sends the attempts. Defaults to a client that follows no
-	// redirect. Its redirect policy is left alone when set.
+	// redirect and, unless AllowPrivateNetworks, refuses to connect to
+	// loopback, private, link-local and other non-public addresses, checked
+	// after name resolution (no SSRF into the node's own network, no DNS
+	// rebinding). Its policies are left alone when set.
 	HTTPClient *http.Client
+	// AllowPrivateNetworks lets the default client reach non-public
+	// addresses: for development and sandbox mode, where endpoints run on
+	// the same machine.
+	AllowPrivateNetworks bool
 	// UserAgent is sent with every attempt. Defaults to "Vayva-Webhooks/1".
 	UserAgent string
 	// Registerer receives the worker's metrics. Nil keeps them unregistered.
@@ -125,6 +135,11 @@ func (c *WebhooksConfig) setDefaults() error {
 	if c.HTTPClient == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 4
+		tr.Proxy = nil
+		if !c.AllowPrivateNetworks {
+			d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: refusePrivate}
+			tr.DialContext = d.DialContext
+		}
 		c.HTTPClient = &http.Client{
 			Transport:     tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -552,3 +567,34 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// HTTPClient returns the client the worker delivers with.
+func (w *Webhooks) HTTPClient() *http.Client { return w.cfg.HTTPClient }
+
+// errPrivateAddress is the dial error for an endpoint that resolves to a
+// non-public address.
+var errPrivateAddress = errors.New("endpoint resolves to a non-public address")
+
+// refusePrivate is a net.Dialer Control function: it runs after name
+// resolution with the address about to be dialled.
+func refusePrivate(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return err
+	}
+	ip = ip.Unmap()
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() ||
+		cgnat.Contains(ip) || benchmarking.Contains(ip) {
+		return errPrivateAddress
+	}
+	return nil
+}
+
+var (
+	cgnat        = netip.MustParsePrefix("100.64.0.0/10")
+	benchmarking = netip.MustParsePrefix("198.18.0.0/15")
+)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -307,4 +308,23 @@ func mustJob(t *testing.T, ev vayva.Event) queueJob {
 	raw, err := json.Marshal(ev)
 	require.NoError(t, err)
 	return queueJob{ID: ev.ID, Type: ev.Type, Payload: raw}
+}
+
+func TestDefaultClientRefusesPrivateAddresses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	hits := make(chan struct{}, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits <- struct{}{}
+		w.WriteHeader(200)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := worker.WebhooksConfig{ConsumerName: "ssrf", RetryScale: 0.001, Logger: e.log}
+	w, err := worker.NewWebhooks(cfg, e.broker, e.webhooks(t))
+	require.NoError(t, err)
+	client := w.HTTPClient()
+	_, err = client.Get(srv.URL)
+	require.Error(t, err, "loopback is refused")
+	require.ErrorContains(t, err, "non-public address")
+	require.Empty(t, hits)
 }

@@ -152,6 +152,8 @@ func interpretError(err error) error {
 		switch {
 		case pgErr.Code == "23505": // unique_violation
 			return withCode(vayva.ECONFLICT, "A record with the same key already exists.", err)
+		case strings.HasPrefix(pgErr.Code, "22"): // data_exception: bad bytes, out-of-range values
+			return withCode(vayva.EBADREQUEST, "The request holds a value that cannot be stored or compared.", err)
 		case pgErr.Code == "42501": // insufficient_privilege
 			return fmt.Errorf("%w: %w", ErrPermissionDenied, err)
 		case pgErr.Code == "40001" || pgErr.Code == "40P01": // serialization_failure, deadlock_detected

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -19,11 +20,35 @@ type IdempotencyRecord struct {
 	Body        []byte
 }
 
+// claimTimeout is how long an unfinished Idempotency-Key claim holds; it
+// exceeds the edge's request timeout.
+const claimTimeout = time.Minute
+
+// IdempotencyRetention is how long stored responses are replayed.
+const IdempotencyRetention = 24 * time.Hour
+
+// PruneIdempotencyKeys deletes stored responses older than retention and
+// returns how many it deleted.
+func (db *DB) PruneIdempotencyKeys(ctx context.Context, retention time.Duration) (int64, error) {
+	tag, err := db.Pool().Exec(ctx, `DELETE FROM runtime.idempotency_keys WHERE created_at < now() - make_interval(secs => $1)`, retention.Seconds())
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune idempotency keys: %w", interpretError(err))
+	}
+	return tag.RowsAffected(), nil
+}
+
 // BeginIdempotent claims (scope, key) in runtime.idempotency_keys.
 func (db *DB) BeginIdempotent(ctx context.Context, scope, key string, hash []byte) (bool, IdempotencyRecord, error) {
+	// A claim still in progress after claimTimeout belongs to a request
+	// that died (crash, killed node); the next request takes it over.
 	tag, err := db.Pool().Exec(ctx, `
 		INSERT INTO runtime.idempotency_keys(scope, key, request_hash, status)
-		VALUES ($1, $2, $3, 0) ON CONFLICT (scope, key) DO NOTHING`, scope, key, hash)
+		VALUES ($1, $2, $3, 0)
+		ON CONFLICT (scope, key) DO UPDATE
+		SET request_hash = excluded.request_hash, created_at = now()
+		WHERE runtime.idempotency_keys.status = 0
+		  AND runtime.idempotency_keys.created_at < now() - make_interval(secs => $4)`,
+		scope, key, hash, claimTimeout.Seconds())
 	if err != nil {
 		return false, IdempotencyRecord{}, fmt.Errorf("postgres: idempotency: %w", interpretError(err))
 	}
