@@ -2,11 +2,13 @@ package http
 
 import (
 	"context"
+	_ "embed"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/cluster"
+	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
 // ClusterOps is what the ops routes need of the cluster member.
@@ -16,6 +18,16 @@ type ClusterOps interface {
 }
 
 var _ ClusterOps = (*cluster.Member)(nil)
+
+// LedgerChecker verifies the ledger's invariants from SQL alone.
+type LedgerChecker interface {
+	CheckLedger(ctx context.Context) (postgres.LedgerReport, error)
+}
+
+var _ LedgerChecker = (*postgres.DB)(nil)
+
+//go:embed ops.html
+var opsPage []byte
 
 // opsArea serves the cluster ops routes.
 type opsArea struct{}
@@ -34,6 +46,24 @@ func (opsArea) Register(r *Routes) {
 			members = []cluster.MemberInfo{}
 		}
 		return writeJSON(rc, fasthttp.StatusOK, map[string]any{"members": members})
+	})
+	r.Handle("GET", "/ops/ledger/check", Ops, func(ctx context.Context, rc *fasthttp.RequestCtx) error {
+		if s.deps.Ledger == nil {
+			return vayva.Errorf(vayva.EUNAVAILABLE, "The ledger is not reachable from this node.")
+		}
+		report, err := s.deps.Ledger.CheckLedger(ctx)
+		if err != nil {
+			return err
+		}
+		return writeJSON(rc, fasthttp.StatusOK, report)
+	})
+	// The console page is a static shell holding no data: it asks for the
+	// ops token and calls the ops routes with it, so it is public.
+	r.Handle("GET", "/ops", Public, func(_ context.Context, rc *fasthttp.RequestCtx) error {
+		rc.Response.Header.SetContentType("text/html; charset=utf-8")
+		rc.Response.Header.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+		rc.Response.SetBodyRaw(opsPage)
+		return nil
 	})
 	r.Handle("POST", "/ops/cluster/members/{id}/drain", Ops, func(ctx context.Context, rc *fasthttp.RequestCtx) error {
 		if s.deps.Cluster == nil {

@@ -82,6 +82,7 @@ type Deps struct {
 	Idempotency IdempotencyStore
 	Readiness   []ReadinessCheck
 	Cluster     ClusterOps
+	Ledger      LedgerChecker
 }
 
 // Server is the HTTP edge: a long-lived component with Start and Stop.

@@ -225,6 +225,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			Auth:        n.Auth,
 			Idempotency: n.DB,
 			Cluster:     n.Member,
+			Ledger:      n.DB,
 			Readiness:   n.readiness(),
 		}, n.areas()...)
 		if err := n.HTTP.Start(ctx); err != nil {

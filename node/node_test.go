@@ -73,6 +73,16 @@ func TestNodeServesHealthReadinessMetricsAndOps(t *testing.T) {
 	require.Equal(t, "alive", ops.Members[0].Status)
 	require.True(t, ops.Members[0].Self)
 	require.NotContains(t, ops.Members[0].Kinds, "prototopic", "internal kinds are not listed")
+
+	status, body = get(t, n.BaseURL+"/ops/ledger/check")
+	require.Equal(t, 401, status)
+	status, body = get(t, n.BaseURL+"/ops/ledger/check", "Authorization", "Bearer "+n.OpsToken)
+	require.Equal(t, 200, status, string(body))
+	require.JSONEq(t, `{"ok":true,"checked_transactions":0,"problems":[]}`, string(body))
+
+	status, body = get(t, n.BaseURL+"/ops")
+	require.Equal(t, 200, status)
+	require.Contains(t, string(body), "<title>Vayva ops</title>")
 }
 
 func TestReadinessFailsWhileMigrationsArePending(t *testing.T) {
