@@ -98,7 +98,7 @@ func newKwikFake(cfg Config) *kwikFake {
 	return &kwikFake{cfg: cfg, nextID: 41000, tokens: newStore[time.Time](cfg.MaxRecords), tasks: newStore[*KwikTask](cfg.MaxRecords)}
 }
 
-func (k *kwikFake) routes(mux *http.ServeMux) {
+func (k *kwikFake) routes(mux *routeMux) {
 	api := KwikAPIPrefix
 	mux.HandleFunc("POST "+api+"/vendor_login", k.handleLogin)
 	mux.HandleFunc("POST "+api+"/send_payment_for_task", k.handleQuote)

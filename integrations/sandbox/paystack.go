@@ -89,7 +89,7 @@ func newPaystackFake(cfg Config, wl *webhookLog) *paystackFake {
 	}
 }
 
-func (p *paystackFake) routes(mux *http.ServeMux) {
+func (p *paystackFake) routes(mux *routeMux) {
 	api := PaystackAPIPrefix
 	mux.HandleFunc("POST "+api+"/transaction/initialize", p.auth(p.handleInitialize))
 	mux.HandleFunc("GET "+api+"/transaction/verify/{reference}", p.auth(p.handleVerify))

@@ -62,7 +62,7 @@ func newResendFake(cfg Config) *resendFake {
 	return &resendFake{cfg: cfg, emails: newStore[*Email](cfg.MaxRecords), keys: newStore[idempotentSend](cfg.MaxRecords)}
 }
 
-func (f *resendFake) routes(mux *http.ServeMux) {
+func (f *resendFake) routes(mux *routeMux) {
 	mux.HandleFunc("POST "+ResendAPIPrefix+"/emails", f.handleSend)
 	mux.HandleFunc("GET "+ResendAPIPrefix+"/emails/{id}", f.handleGet)
 	mux.HandleFunc("POST "+ResendAPIPrefix+"/faults", f.handleFaults)

@@ -150,7 +150,7 @@ type BaseURLs struct {
 // and Start it so that deferred webhooks go out.
 type Sandbox struct {
 	cfg Config
-	mux *http.ServeMux
+	mux *routeMux
 
 	paystack *paystackFake
 	resend   *resendFake
@@ -162,7 +162,7 @@ type Sandbox struct {
 // New returns a Sandbox for cfg.
 func New(cfg Config) *Sandbox {
 	cfg = cfg.withDefaults()
-	s := &Sandbox{cfg: cfg, mux: http.NewServeMux()}
+	s := &Sandbox{cfg: cfg, mux: &routeMux{ServeMux: http.NewServeMux()}}
 	s.webhooks = newWebhookLog(cfg)
 	s.paystack = newPaystackFake(cfg, s.webhooks)
 	s.resend = newResendFake(cfg)
@@ -182,6 +182,30 @@ func (s *Sandbox) Config() Config { return s.cfg }
 
 // Handler serves every fake below /sandbox/.
 func (s *Sandbox) Handler() http.Handler { return s.mux }
+
+// Route is one route the sandbox serves, in net/http pattern syntax without
+// the method ("/sandbox/paystack/checkout/{reference}", "/sandbox/{$}").
+type Route struct {
+	Method string
+	Path   string
+}
+
+// Routes lists every route Handler serves, in registration order, so a
+// server mounting the sandbox can register exactly these.
+func (s *Sandbox) Routes() []Route { return append([]Route(nil), s.mux.routes...) }
+
+// routeMux is a ServeMux that remembers what was registered on it.
+type routeMux struct {
+	*http.ServeMux
+	routes []Route
+}
+
+// HandleFunc registers h for pattern ("METHOD /path") and records it.
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	method, path, _ := strings.Cut(pattern, " ")
+	m.routes = append(m.routes, Route{Method: method, Path: path})
+	m.ServeMux.HandleFunc(pattern, h)
+}
 
 // BaseURLs returns the API roots the real clients must use.
 func (s *Sandbox) BaseURLs() BaseURLs {

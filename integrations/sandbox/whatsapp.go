@@ -54,7 +54,7 @@ func newWhatsAppFake(cfg Config, wl *webhookLog) *whatsappFake {
 	}
 }
 
-func (f *whatsappFake) routes(mux *http.ServeMux) {
+func (f *whatsappFake) routes(mux *routeMux) {
 	mux.HandleFunc("POST "+WhatsAppAPIPrefix+"/{version}/{phone_number_id}/messages", f.handleSend)
 	mux.HandleFunc("GET /sandbox/whatsapp/outbox", f.handleOutbox)
 	mux.HandleFunc("POST /sandbox/whatsapp/inbound", f.handleInbound)
