@@ -81,6 +81,14 @@ func ErrorMessage(err error) string {
 // land on the current owner.
 var ErrStaleEpoch = &Error{Code: EUNAVAILABLE, Message: "actor activation is stale; retry"}
 
+// ErrCommitUncertain reports a commit whose outcome is unknown: the
+// connection failed at or during COMMIT, so the transaction may or may not
+// have been applied. The activation that made it stops, so that the next
+// command reloads the identity from the database; the caller retries, and
+// the idempotency inbox answers a retry of a command that did commit with
+// its first reply.
+var ErrCommitUncertain = &Error{Code: EUNAVAILABLE, Message: "the outcome of the commit is unknown; retry"}
+
 // Validation collects field errors and turns them into one EINVALID *Error.
 type Validation struct {
 	fields []FieldError

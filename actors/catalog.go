@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/actors/internal/seal"
 )
 
 // Product statuses.
@@ -156,13 +157,28 @@ type StoreRepository interface {
 	// LoadReservation returns one reservation in any status, or a
 	// vayva.ENOTFOUND error.
 	LoadReservation(ctx context.Context, storeID, reservationID string) (*Reservation, error)
-	// StoredReply returns the reply recorded for a command already applied
-	// to the identity, and whether there is one.
-	StoredReply(ctx context.Context, kind, identity, commandID string) ([]byte, bool, error)
 }
 
-// The domain changes the store actor commits. persistence/postgres writes
-// each in the commit's transaction.
+// The domain changes the store actor commits (StoreChanges).
+// persistence/postgres writes each in the commit's transaction.
+
+// IsChange marks ProfileChange as a Change.
+func (ProfileChange) IsChange(seal.Token) {}
+
+// IsChange marks ProductChange as a Change.
+func (ProductChange) IsChange(seal.Token) {}
+
+// IsChange marks StockChange as a Change.
+func (StockChange) IsChange(seal.Token) {}
+
+// IsChange marks AdjustmentRecord as a Change.
+func (AdjustmentRecord) IsChange(seal.Token) {}
+
+// IsChange marks CollectionChange as a Change.
+func (CollectionChange) IsChange(seal.Token) {}
+
+// IsChange marks ReservationChange as a Change.
+func (ReservationChange) IsChange(seal.Token) {}
 
 // ProfileChange sets a store's name, currency and settings
 // (merchant.stores); it is committed in the merchant domain.

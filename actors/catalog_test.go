@@ -80,11 +80,11 @@ func FuzzProductValidation(f *testing.F) {
 	f.Add("\x00", "a\x00b", "archived", strings.Repeat("A", 65), "\t", int64(MaxPrice+1), int64(MaxQuantity+1))
 	f.Add(strings.Repeat("é", 200), strings.Repeat("\n", 5000), "active", "a.b_c-D", strings.Repeat("x", 201), int64(0), int64(0))
 	f.Fuzz(func(t *testing.T, title, description, status, sku, vtitle string, price, qty int64) {
-		s := &Store{id: "sto_1", now: storeNow, state: newStoreState(&StoreState{Profile: StoreProfile{ID: "sto_1", Currency: "NGN"}})}
-		p, err := s.planProduct(&messages.CreateProduct{
+		st := newStoreState(&StoreState{Profile: StoreProfile{ID: "sto_1", Currency: "NGN"}})
+		p, err := planProduct(st, "sto_1", &messages.CreateProduct{
 			Title: &title, Description: &description, Status: &status,
 			Variants: []*messages.NewVariant{{Sku: &sku, Title: &vtitle, Price: &price, InventoryQuantity: &qty}},
-		})
+		}, storeNow())
 		if err != nil {
 			require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
 			return

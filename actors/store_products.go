@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -14,26 +15,26 @@ import (
 const defaultVariantTitle = "Default"
 
 func (s *Store) createProduct(ctx actor.Context, m *messages.CreateProduct) {
-	p, err := s.planProduct(m)
+	p, err := planProduct(s.state, s.id, m, s.now())
 	if err != nil {
-		s.refuse(ctx, m.GetCommandId(), &messages.Product{}, err)
+		s.Refuse(ctx, m.GetCommandId(), &messages.Product{}, err)
 		return
 	}
-	s.commit(ctx, Commit{
+	s.Apply(ctx, Commit{
 		CommandID: m.GetCommandId(),
 		Domain:    vayva.DomainCatalog,
-		Changes:   []any{ProductChange{Product: *p}},
+		Changes:   []Change{ProductChange{Product: *p}},
 	}, s.state.productProto(p), func() { s.state.putProduct(p) })
 }
 
-// planProduct validates a new product against the catalog and builds it.
-func (s *Store) planProduct(m *messages.CreateProduct) (*Product, error) {
+// planProduct validates a new product against the catalog in st and builds
+// it, stamped with now.
+func planProduct(st *storeState, storeID string, m *messages.CreateProduct, now time.Time) (*Product, error) {
 	var v vayva.Validation
-	now := s.now()
 	p := &Product{
 		ID:        vayva.NewID("prod"),
-		StoreID:   s.id,
-		Seq:       s.state.nextProductSeq(),
+		StoreID:   storeID,
+		Seq:       st.nextProductSeq(),
 		Title:     validText(&v, "title", m.Title, MaxTitleLength),
 		Status:    ProductActive,
 		CreatedAt: now,
@@ -87,7 +88,7 @@ func (s *Store) planProduct(m *messages.CreateProduct) (*Product, error) {
 		if vr.SKU != "" {
 			if j, dup := seen[vr.SKU]; dup {
 				v.Add(f("sku"), "repeats the sku of variants[%d]", j)
-			} else if _, taken := s.state.skus[vr.SKU]; taken {
+			} else if _, taken := st.skus[vr.SKU]; taken {
 				v.Add(f("sku"), "is already used by another variant of this store")
 			}
 			seen[vr.SKU] = i
@@ -103,7 +104,7 @@ func (s *Store) planProduct(m *messages.CreateProduct) (*Product, error) {
 func (s *Store) updateProduct(ctx actor.Context, m *messages.UpdateProduct) {
 	cur, ok := s.state.products[m.GetProductId()]
 	if !ok {
-		s.refuse(ctx, m.GetCommandId(), &messages.Product{}, errNotFound("product", m.GetProductId()))
+		s.Refuse(ctx, m.GetCommandId(), &messages.Product{}, errNotFound("product", m.GetProductId()))
 		return
 	}
 	p := cloneProduct(cur)
@@ -156,7 +157,7 @@ func (s *Store) updateProduct(ctx actor.Context, m *messages.UpdateProduct) {
 		}
 	}
 	if err := v.Err(); err != nil {
-		s.refuse(ctx, m.GetCommandId(), &messages.Product{}, err)
+		s.Refuse(ctx, m.GetCommandId(), &messages.Product{}, err)
 		return
 	}
 	s.saveProduct(ctx, m.GetCommandId(), cur, p)
@@ -165,7 +166,7 @@ func (s *Store) updateProduct(ctx actor.Context, m *messages.UpdateProduct) {
 func (s *Store) archiveProduct(ctx actor.Context, m *messages.ArchiveProduct) {
 	cur, ok := s.state.products[m.GetProductId()]
 	if !ok {
-		s.refuse(ctx, m.GetCommandId(), &messages.Product{}, errNotFound("product", m.GetProductId()))
+		s.Refuse(ctx, m.GetCommandId(), &messages.Product{}, errNotFound("product", m.GetProductId()))
 		return
 	}
 	p := cloneProduct(cur)
@@ -187,10 +188,10 @@ func (s *Store) saveProduct(ctx actor.Context, commandID string, cur, p *Product
 			vr.UpdatedAt = now
 		}
 	}
-	s.commit(ctx, Commit{
+	s.Apply(ctx, Commit{
 		CommandID: commandID,
 		Domain:    vayva.DomainCatalog,
-		Changes:   []any{ProductChange{Product: *p}},
+		Changes:   []Change{ProductChange{Product: *p}},
 	}, s.state.productProto(p), func() { s.state.putProduct(p) })
 }
 
@@ -209,7 +210,7 @@ func sameProduct(a, b *Product) bool {
 func (s *Store) getProduct(ctx actor.Context, m *messages.GetProduct) {
 	p, ok := s.state.products[m.GetProductId()]
 	if !ok || (m.GetStorefront() && (p.Status != ProductActive || !s.state.open())) {
-		s.Refuse(ctx, errNotFound("product", m.GetProductId()))
+		s.Fail(ctx, errNotFound("product", m.GetProductId()))
 		return
 	}
 	ctx.Respond(s.state.productProto(p))
@@ -226,11 +227,11 @@ func (s *Store) listProducts(ctx actor.Context, m *messages.ListProducts) {
 		v.Add("status", "must be one of active, draft, archived")
 	}
 	if err := v.Err(); err != nil {
-		s.Refuse(ctx, err)
+		s.Fail(ctx, err)
 		return
 	}
 	if m.GetStorefront() && !s.state.open() {
-		s.Refuse(ctx, vayva.Errorf(vayva.ENOTFOUND, "No store %q.", s.state.profile.Slug))
+		s.Fail(ctx, vayva.Errorf(vayva.ENOTFOUND, "No store %q.", s.state.profile.Slug))
 		return
 	}
 	cacheable := m.GetStorefront() && after == 0
@@ -288,36 +289,36 @@ func (s *Store) adjustInventory(ctx actor.Context, m *messages.AdjustInventory) 
 		var ok bool
 		if vr, ok = s.state.variants[m.GetVariantId()]; !ok {
 			if err := v.Err(); err != nil {
-				s.refuse(ctx, m.GetCommandId(), &messages.InventoryLevel{}, err)
+				s.Refuse(ctx, m.GetCommandId(), &messages.InventoryLevel{}, err)
 				return
 			}
-			s.refuse(ctx, m.GetCommandId(), &messages.InventoryLevel{}, errNotFound("variant", m.GetVariantId()))
+			s.Refuse(ctx, m.GetCommandId(), &messages.InventoryLevel{}, errNotFound("variant", m.GetVariantId()))
 			return
 		}
 	}
 	if err := v.Err(); err != nil {
-		s.refuse(ctx, m.GetCommandId(), &messages.InventoryLevel{}, err)
+		s.Refuse(ctx, m.GetCommandId(), &messages.InventoryLevel{}, err)
 		return
 	}
 	onHand := vr.OnHand + delta
 	switch {
 	case onHand > MaxQuantity:
-		s.refuse(ctx, m.GetCommandId(), &messages.InventoryLevel{}, &vayva.Error{Code: vayva.EINVALID,
+		s.Refuse(ctx, m.GetCommandId(), &messages.InventoryLevel{}, &vayva.Error{Code: vayva.EINVALID,
 			Message: "The request has invalid fields.",
 			Fields:  []vayva.FieldError{{Field: "delta", Message: fmt.Sprintf("would take stock on hand above %d", int64(MaxQuantity))}}})
 		return
 	case onHand < vr.Reserved:
-		s.refuse(ctx, m.GetCommandId(), &messages.InventoryLevel{}, &vayva.Error{Code: vayva.ECONFLICT,
+		s.Refuse(ctx, m.GetCommandId(), &messages.InventoryLevel{}, &vayva.Error{Code: vayva.ECONFLICT,
 			Message: fmt.Sprintf("Variant %s has %d on hand of which %d are reserved; stock cannot go below what is reserved.", vr.ID, vr.OnHand, vr.Reserved),
 			Fields:  []vayva.FieldError{{Field: "delta", Message: fmt.Sprintf("must be at least %d", vr.Reserved-vr.OnHand)}}})
 		return
 	}
 	now := s.now()
 	level := StockLevel{VariantID: vr.ID, OnHand: onHand, Reserved: vr.Reserved}
-	s.commit(ctx, Commit{
+	s.Apply(ctx, Commit{
 		CommandID: m.GetCommandId(),
 		Domain:    vayva.DomainCatalog,
-		Changes: []any{
+		Changes: []Change{
 			StockChange{StoreID: s.id, Levels: []StockLevel{level}},
 			AdjustmentRecord{ID: vayva.NewID("adj"), StoreID: s.id, VariantID: vr.ID, Delta: delta, Reason: reason,
 				OnHand: onHand, Reserved: vr.Reserved, CreatedAt: now},
@@ -366,13 +367,13 @@ func (s *Store) createCollection(ctx actor.Context, m *messages.CreateCollection
 		c.ProductIDs = append(c.ProductIDs, id)
 	}
 	if err := v.Err(); err != nil {
-		s.refuse(ctx, m.GetCommandId(), &messages.Collection{}, err)
+		s.Refuse(ctx, m.GetCommandId(), &messages.Collection{}, err)
 		return
 	}
-	s.commit(ctx, Commit{
+	s.Apply(ctx, Commit{
 		CommandID: m.GetCommandId(),
 		Domain:    vayva.DomainCatalog,
-		Changes:   []any{CollectionChange{Collection: *c}},
+		Changes:   []Change{CollectionChange{Collection: *c}},
 	}, collectionProto(c), func() { s.state.putCollection(c) })
 }
 
@@ -381,7 +382,7 @@ func (s *Store) listCollections(ctx actor.Context, m *messages.ListCollections) 
 	limit := pageLimit(&v, m.GetLimit())
 	after := decodeCursor(&v, 'c', m.GetCursor())
 	if err := v.Err(); err != nil {
-		s.Refuse(ctx, err)
+		s.Fail(ctx, err)
 		return
 	}
 	order := s.state.collectionOrder

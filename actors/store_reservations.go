@@ -25,23 +25,81 @@ const maxReservationIDLength = 100
 
 func reservationReminder(id string) string { return reservationReminderPrefix + id }
 
+// reserveItems holds stock for an order: plan the request against the
+// catalog, answer a repeated reservation with what it holds, take the stock,
+// commit.
 func (s *Store) reserveItems(ctx actor.Context, m *messages.ReserveItems) {
-	var v vayva.Validation
-	id := m.GetReservationId()
+	req, err := planReservation(s.state, m, s.now())
+	if err != nil {
+		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, err)
+		return
+	}
+	// The reservation id is the order's: asking again answers with what
+	// was reserved, and never reserves twice.
+	existing, err := s.findReservation(req.id)
 	switch {
+	case err == nil:
+		if !sameLines(existing.Lines, req.lines) {
+			s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, vayva.Errorf(vayva.ECONFLICT,
+				"Reservation %q already exists with other items.", req.id))
+			return
+		}
+		ctx.Respond(s.state.reservationProto(existing))
+		return
+	case vayva.ErrorCode(err) != vayva.ENOTFOUND:
+		s.Fail(ctx, err)
+		return
+	}
+	levels, err := holdStock(s.state, req)
+	if err != nil {
+		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, err)
+		return
+	}
+	now := s.now()
+	r := &Reservation{ID: req.id, StoreID: s.id, Status: ReservationActive, Lines: req.lines,
+		ExpiresAt: req.expires, CreatedAt: now, UpdatedAt: now}
+	s.Apply(ctx, Commit{
+		CommandID: m.GetCommandId(),
+		Domain:    vayva.DomainCatalog,
+		Changes: []Change{
+			ReservationChange{Reservation: *r},
+			StockChange{StoreID: s.id, Levels: levels},
+		},
+		SetReminders: []vayva.Reminder{{Name: reservationReminder(req.id), DueAt: req.expires, Payload: []byte(req.id)}},
+	}, s.state.reservationProto(r), func() {
+		s.state.reservations[req.id] = r
+		s.state.setStock(levels)
+	})
+}
+
+// reservationRequest is a validated ReserveItems: one line per variant in
+// the order of first mention, quantities of a variant named twice added up.
+type reservationRequest struct {
+	id      string
+	expires time.Time
+	lines   []ReservationLine
+	// first is the index in the request's items of each variant's first
+	// mention, for naming the field of a stock refusal.
+	first map[string]int
+}
+
+// planReservation validates m against the catalog in st at time now.
+func planReservation(st *storeState, m *messages.ReserveItems, now time.Time) (*reservationRequest, error) {
+	var v vayva.Validation
+	req := &reservationRequest{id: m.GetReservationId(), first: map[string]int{}}
+	switch id := req.id; {
 	case id == "":
 		v.Add("reservation_id", "is required")
 	case len(id) > maxReservationIDLength || !utf8.ValidString(id) || strings.ContainsFunc(id, isControl):
 		v.Add("reservation_id", "must be at most %d printable characters", maxReservationIDLength)
 	}
-	now := s.now()
-	expires := time.UnixMilli(m.GetExpiresAtUnixMs()).UTC()
+	req.expires = time.UnixMilli(m.GetExpiresAtUnixMs()).UTC()
 	switch {
 	case m.GetExpiresAtUnixMs() == 0:
 		v.Add("expires_at", "is required")
-	case !expires.After(now):
+	case !req.expires.After(now):
 		v.Add("expires_at", "must be in the future")
-	case expires.Sub(now) > MaxReservationTTL:
+	case req.expires.Sub(now) > MaxReservationTTL:
 		v.Add("expires_at", "must be at most %s ahead", MaxReservationTTL)
 	}
 	switch n := len(m.GetItems()); {
@@ -50,11 +108,7 @@ func (s *Store) reserveItems(ctx actor.Context, m *messages.ReserveItems) {
 	case n > MaxReservationItems:
 		v.Add("items", "must have at most %d items", MaxReservationItems)
 	}
-	// Lines in the order of first mention; a variant named twice is
-	// reserved once with the quantities added up.
-	var lines []ReservationLine
 	index := map[string]int{}
-	first := map[string]int{}
 	for i, it := range m.GetItems() {
 		if i >= MaxReservationItems {
 			break
@@ -69,7 +123,7 @@ func (s *Store) reserveItems(ctx actor.Context, m *messages.ReserveItems) {
 			v.Add(f("quantity"), "must be between 1 and %d", int64(MaxQuantity))
 		}
 		vid := it.GetVariantId()
-		vr, ok := s.state.variants[vid]
+		vr, ok := st.variants[vid]
 		switch {
 		case vid == "":
 			v.Add(f("variant_id"), "is required")
@@ -77,81 +131,52 @@ func (s *Store) reserveItems(ctx actor.Context, m *messages.ReserveItems) {
 		case !ok:
 			v.Add(f("variant_id"), "is not a variant of this store")
 			continue
-		case s.state.variantProduct[vid].Status != ProductActive:
+		case st.variantProduct[vid].Status != ProductActive:
 			v.Add(f("variant_id"), "is not for sale")
 			continue
 		}
 		if j, ok := index[vid]; ok {
-			lines[j].Quantity += q
-			if lines[j].Quantity > MaxQuantity {
+			req.lines[j].Quantity += q
+			if req.lines[j].Quantity > MaxQuantity {
 				v.Add(f("quantity"), "adds up to more than %d for this variant", int64(MaxQuantity))
 			}
 			continue
 		}
-		index[vid], first[vid] = len(lines), i
-		lines = append(lines, ReservationLine{VariantID: vid, Quantity: q, UnitPrice: vr.Price})
+		index[vid], req.first[vid] = len(req.lines), i
+		req.lines = append(req.lines, ReservationLine{VariantID: vid, Quantity: q, UnitPrice: vr.Price})
 	}
 	if err := v.Err(); err != nil {
-		s.refuse(ctx, m.GetCommandId(), &messages.Reservation{}, err)
-		return
+		return nil, err
 	}
+	return req, nil
+}
 
-	// The reservation id is the order's: asking again answers with what
-	// was reserved, and never reserves twice.
-	existing, err := s.findReservation(id)
-	switch {
-	case err == nil:
-		if !sameLines(existing.Lines, lines) {
-			s.refuse(ctx, m.GetCommandId(), &messages.Reservation{}, vayva.Errorf(vayva.ECONFLICT,
-				"Reservation %q already exists with other items.", id))
-			return
-		}
-		ctx.Respond(s.state.reservationProto(existing))
-		return
-	case vayva.ErrorCode(err) != vayva.ENOTFOUND:
-		s.Refuse(ctx, err)
-		return
-	}
-
+// holdStock returns the stock levels after req's lines are reserved, or an
+// EINSUFFICIENTSTOCK error naming the first variant short of stock and
+// listing every line that is.
+func holdStock(st *storeState, req *reservationRequest) ([]StockLevel, error) {
 	var short []vayva.FieldError
-	levels := make([]StockLevel, 0, len(lines))
-	for _, l := range lines {
-		vr := s.state.variants[l.VariantID]
+	shortVariant := ""
+	levels := make([]StockLevel, 0, len(req.lines))
+	for _, l := range req.lines {
+		vr := st.variants[l.VariantID]
 		if vr.Available() < l.Quantity {
 			short = append(short, vayva.FieldError{
-				Field:   fmt.Sprintf("items[%d].quantity", first[l.VariantID]),
+				Field:   fmt.Sprintf("items[%d].quantity", req.first[l.VariantID]),
 				Message: fmt.Sprintf("only %d of variant %s available", max(vr.Available(), 0), vr.ID),
 			})
+			if shortVariant == "" {
+				shortVariant = vr.ID
+			}
 			continue
 		}
 		levels = append(levels, StockLevel{VariantID: vr.ID, OnHand: vr.OnHand, Reserved: vr.Reserved + l.Quantity})
 	}
 	if len(short) > 0 {
-		vid := lines[0].VariantID
-		for _, l := range lines {
-			if s.state.variants[l.VariantID].Available() < l.Quantity {
-				vid = l.VariantID
-				break
-			}
-		}
-		s.refuse(ctx, m.GetCommandId(), &messages.Reservation{}, &vayva.Error{Code: vayva.EINSUFFICIENTSTOCK,
-			Message: fmt.Sprintf("Not enough stock of variant %s.", vid), Fields: short})
-		return
+		return nil, &vayva.Error{Code: vayva.EINSUFFICIENTSTOCK,
+			Message: fmt.Sprintf("Not enough stock of variant %s.", shortVariant), Fields: short}
 	}
-	r := &Reservation{ID: id, StoreID: s.id, Status: ReservationActive, Lines: lines,
-		ExpiresAt: expires, CreatedAt: now, UpdatedAt: now}
-	s.commit(ctx, Commit{
-		CommandID: m.GetCommandId(),
-		Domain:    vayva.DomainCatalog,
-		Changes: []any{
-			ReservationChange{Reservation: *r},
-			StockChange{StoreID: s.id, Levels: levels},
-		},
-		SetReminders: []vayva.Reminder{{Name: reservationReminder(id), DueAt: expires, Payload: []byte(id)}},
-	}, s.state.reservationProto(r), func() {
-		s.state.reservations[id] = r
-		s.state.setStock(levels)
-	})
+	return levels, nil
 }
 
 // findReservation returns the reservation with id: an active one from
@@ -167,7 +192,7 @@ func (s *Store) findReservation(id string) (*Reservation, error) {
 		if vayva.ErrorCode(err) == vayva.ENOTFOUND {
 			return nil, errNotFound("reservation", id)
 		}
-		s.Log.Error().Err(err).Str("reservation", id).Msg("load reservation")
+		s.Log().Error().Err(err).Str("reservation", id).Msg("load reservation")
 		return nil, &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "actor storage unavailable"}
 	}
 	return r, nil
@@ -197,14 +222,14 @@ func sameLines(a, b []ReservationLine) bool {
 func (s *Store) releaseReservation(ctx actor.Context, m *messages.ReleaseReservation) {
 	r, err := s.findReservation(m.GetReservationId())
 	if err != nil {
-		s.refuse(ctx, m.GetCommandId(), &messages.Reservation{}, err)
+		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, err)
 		return
 	}
 	switch r.Status {
 	case ReservationReleased, ReservationExpired:
 		ctx.Respond(s.state.reservationProto(r))
 	case ReservationCommitted:
-		s.refuse(ctx, m.GetCommandId(), &messages.Reservation{}, vayva.Errorf(vayva.ECONFLICT,
+		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, vayva.Errorf(vayva.ECONFLICT,
 			"Reservation %q was committed; its stock has left the store.", r.ID))
 	default:
 		s.finishReservation(ctx, m.GetCommandId(), r, ReservationReleased, &messages.Reservation{})
@@ -214,14 +239,14 @@ func (s *Store) releaseReservation(ctx actor.Context, m *messages.ReleaseReserva
 func (s *Store) commitReservation(ctx actor.Context, m *messages.CommitReservation) {
 	r, err := s.findReservation(m.GetReservationId())
 	if err != nil {
-		s.refuse(ctx, m.GetCommandId(), &messages.Reservation{}, err)
+		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, err)
 		return
 	}
 	switch r.Status {
 	case ReservationCommitted:
 		ctx.Respond(s.state.reservationProto(r))
 	case ReservationReleased, ReservationExpired:
-		s.refuse(ctx, m.GetCommandId(), &messages.Reservation{}, vayva.Errorf(vayva.ECONFLICT,
+		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, vayva.Errorf(vayva.ECONFLICT,
 			"Reservation %q was %s; its stock is no longer held.", r.ID, r.Status))
 	default:
 		s.finishReservation(ctx, m.GetCommandId(), r, ReservationCommitted, &messages.Reservation{})
@@ -240,7 +265,7 @@ func (s *Store) finishReservation(ctx actor.Context, commandID string, r *Reserv
 	for _, l := range r.Lines {
 		vr, ok := s.state.variants[l.VariantID]
 		if !ok {
-			s.Refuse(ctx, fmt.Errorf("store: reservation %s holds unknown variant %s", r.ID, l.VariantID))
+			s.Fail(ctx, fmt.Errorf("store: reservation %s holds unknown variant %s", r.ID, l.VariantID))
 			return
 		}
 		level := StockLevel{VariantID: vr.ID, OnHand: vr.OnHand, Reserved: vr.Reserved - l.Quantity}
@@ -253,10 +278,10 @@ func (s *Store) finishReservation(ctx actor.Context, commandID string, r *Reserv
 	if _, ok := reply.(*messages.Reservation); ok {
 		out = s.state.reservationProto(&done)
 	}
-	s.commit(ctx, Commit{
+	s.Apply(ctx, Commit{
 		CommandID: commandID,
 		Domain:    vayva.DomainCatalog,
-		Changes: []any{
+		Changes: []Change{
 			ReservationChange{Reservation: done},
 			StockChange{StoreID: s.id, Levels: levels},
 		},
@@ -278,7 +303,7 @@ func (s *Store) reminderFired(ctx actor.Context, m *messages.ReminderFired) {
 			return
 		}
 	}
-	s.commit(ctx, Commit{
+	s.Apply(ctx, Commit{
 		CommandID:       commandID,
 		Domain:          vayva.DomainCatalog,
 		CancelReminders: []string{m.GetName()},

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/vayvahq/vayva/actors"
 )
 
 // Provider names a membership provider.
@@ -62,6 +64,9 @@ type Kind struct {
 	// IdleTimeout passivates an activation that received nothing for this
 	// long. Zero disables passivation.
 	IdleTimeout time.Duration
+	// Changes are the change types the kind commits. The node refuses to
+	// start when its journal cannot apply one of them.
+	Changes []actors.Change
 }
 
 func (c *Config) setDefaults() {

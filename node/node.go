@@ -171,6 +171,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			kinds = append(kinds, k(n.Journal))
 		}
 	}
+	// A kind whose writes the journal cannot apply would fail its first
+	// commit; refuse to start instead.
+	for _, k := range kinds {
+		if err := n.Journal.CheckChanges(k.Changes); err != nil {
+			return fmt.Errorf("node: kind %s: %w", k.Name, err)
+		}
+	}
 	n.Member, err = cluster.New(cluster.Config{
 		Name:     cfg.ClusterName,
 		Provider: cluster.Provider(cfg.ClusterProvider),
@@ -335,6 +342,7 @@ func (n *Node) productKinds() []cluster.Kind {
 			Name:        actors.StoreKind,
 			Producer:    actors.NewStoreProducer(n.Journal, postgres.NewCatalog(n.DB), n.log),
 			IdleTimeout: actors.StoreIdleTimeout,
+			Changes:     actors.StoreChanges,
 		},
 	}
 }

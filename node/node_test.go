@@ -10,12 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/vayvahq/vayva/actors"
+	"github.com/vayvahq/vayva/actors/actortest"
+	"github.com/vayvahq/vayva/cluster"
 
 	vhttp "github.com/vayvahq/vayva/http"
 	"github.com/vayvahq/vayva/node"
 	"github.com/vayvahq/vayva/node/nodetest"
+	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/postgres/pgtest"
 )
 
@@ -192,4 +198,25 @@ func TestStopIsIdempotent(t *testing.T) {
 	require.NoError(t, n.Stop(ctx))
 	_, err := nethttp.Get(n.BaseURL + "/healthz")
 	require.Error(t, err, "the edge no longer accepts connections")
+}
+
+func TestNodeRefusesToStartWhenAKindsChangeHasNoApplier(t *testing.T) {
+	t.Parallel()
+	cfg := nodetest.Config(t, nodetest.Options{})
+	n := node.New(cfg, zerolog.Nop())
+	n.ExtraKinds = append(n.ExtraKinds, func(j *postgres.Journal) cluster.Kind {
+		return cluster.Kind{
+			Name:     actortest.Kind,
+			Producer: actortest.NewProducer(j, func() string { return "" }, zerolog.Nop()),
+			Changes:  []actors.Change{actortest.AddToCounter{}, actortest.Unapplied{}},
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := n.Start(ctx)
+	require.ErrorContains(t, err, "kind probe")
+	require.ErrorContains(t, err, "actortest.AddToCounter, actortest.Unapplied")
+	require.Nil(t, n.Member, "the cluster was not joined")
+	require.Nil(t, n.HTTP, "nothing serves")
+	require.NoError(t, n.Stop(ctx), "stopping a node that failed to start is a no-op")
 }

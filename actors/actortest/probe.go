@@ -1,15 +1,19 @@
-// Package actortest holds the probe actor kind: a fenced counter with no
-// business logic, used by tests and drills to exercise placement, fencing
-// and recovery of the actor runtime.
+// Package actortest holds the probe actor kind, a fenced counter with no
+// business logic written on the actor kit, used by tests and drills to
+// exercise placement, fencing and recovery of the actor runtime; and change
+// types for tests of journals.
 package actortest
 
 import (
+	"context"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/actors"
+	"github.com/vayvahq/vayva/actors/internal/seal"
 	"github.com/vayvahq/vayva/messages"
 )
 
@@ -18,7 +22,7 @@ const Kind = "probe"
 
 // Probe is a fenced counter. Its state is a snapshot in the journal.
 type Probe struct {
-	actors.Fenced
+	*actors.Processor
 	member string
 	value  int64
 }
@@ -26,83 +30,78 @@ type Probe struct {
 // NewProducer returns a producer of probes that persist through j and report
 // member as where they run.
 func NewProducer(j actors.Journal, member func() string, log zerolog.Logger) actor.Producer {
-	return func() actor.Actor {
-		return &Probe{Fenced: actors.Fenced{Journal: j, Log: log}, member: member()}
-	}
+	return actors.Producer(j, log, func(p *actors.Processor) actors.Behavior {
+		return &Probe{Processor: p, member: member()}
+	})
 }
 
-// Receive handles one message.
-func (p *Probe) Receive(ctx actor.Context) {
-	switch msg := ctx.Message().(type) {
-	case *actor.Started:
-		if p.Activate(ctx) {
-			var st messages.ProbeState
-			if err := proto.Unmarshal(p.Activation().Snapshot, &st); err == nil {
-				p.value = st.GetValue()
-			}
-		}
+// Load reads the counter from the activation's snapshot.
+func (p *Probe) Load(_ context.Context, a *actors.Activation) error {
+	var st messages.ProbeState
+	if err := proto.Unmarshal(a.Snapshot, &st); err != nil {
+		return err
+	}
+	p.value = st.GetValue()
+	return nil
+}
+
+// Receive handles one command.
+func (p *Probe) Receive(ctx actor.Context, msg any) {
+	switch msg := msg.(type) {
 	case *messages.ProbeAdd:
-		if !p.Ready(ctx) {
-			return
-		}
 		p.add(ctx, msg)
 	case *messages.ProbeGet:
-		if !p.Ready(ctx) {
-			return
-		}
-		ctx.Respond(p.state(false))
+		ctx.Respond(p.state(p.value))
 	default:
-		if !actors.IsLifecycle(msg) {
-			p.Log.Warn().Str("message", protoName(msg)).Msg("unhandled message")
-		}
+		p.Unhandled(ctx, msg)
 	}
 }
 
 func (p *Probe) add(ctx actor.Context, msg *messages.ProbeAdd) {
 	next := p.value + msg.GetAmount()
+	reply := p.state(next)
+	// A duplicate is answered with the value this command produced, marked
+	// as a replay.
+	replay := p.state(next)
+	replay.Replayed = true
 	snapshot, err := proto.Marshal(&messages.ProbeState{Value: next})
-	if err != nil {
-		p.Refuse(ctx, err)
-		return
-	}
-	reply, err := proto.Marshal(&messages.ProbeState{Value: next})
-	if err != nil {
-		p.Refuse(ctx, err)
-		return
-	}
-	stored, replayed, err := p.Commit(ctx, actors.Commit{
-		CommandID: msg.GetCommandId(),
-		Domain:    vayva.DomainRuntime,
-		Reply:     reply,
-		Snapshot:  snapshot,
-	})
-	if err != nil {
-		p.Refuse(ctx, err)
-		return
-	}
-	if replayed {
-		var first messages.ProbeState
-		if err := proto.Unmarshal(stored, &first); err != nil {
-			p.Refuse(ctx, err)
+	if err == nil {
+		var stored []byte
+		if stored, err = proto.Marshal(replay); err == nil {
+			p.Apply(ctx, actors.Commit{
+				CommandID: msg.GetCommandId(),
+				Domain:    vayva.DomainRuntime,
+				Reply:     stored,
+				Snapshot:  snapshot,
+			}, reply, func() {
+				p.value = next
+				// The reply reports the version this commit produced.
+				reply.Version = p.Activation().Version
+			})
 			return
 		}
-		out := p.state(true)
-		out.Value = first.GetValue()
-		ctx.Respond(out)
-		return
 	}
-	p.value = next
-	ctx.Respond(p.state(false))
+	p.Fail(ctx, err)
 }
 
-func (p *Probe) state(replayed bool) *messages.ProbeState {
+func (p *Probe) state(value int64) *messages.ProbeState {
 	a := p.Activation()
-	return &messages.ProbeState{Value: p.value, Epoch: a.Epoch, Version: a.Version, Member: p.member, Replayed: replayed}
+	return &messages.ProbeState{Value: value, Epoch: a.Epoch, Version: a.Version, Member: p.member}
 }
 
-func protoName(msg any) string {
-	if m, ok := msg.(proto.Message); ok {
-		return string(m.ProtoReflect().Descriptor().FullName())
-	}
-	return "non-proto message"
+// AddToCounter is a change for tests of journals: it adds N to the counter
+// with id ID in a table the test creates and applies (postgres.HandleChange).
+type AddToCounter struct {
+	ID string
+	N  int64
 }
+
+// IsChange marks AddToCounter as a Change.
+func (AddToCounter) IsChange(seal.Token) {}
+
+// Unapplied is a change type no journal applies, for tests that a node
+// refuses to start when a kind commits a change its journal cannot write.
+type Unapplied struct{}
+
+// IsChange marks Unapplied as a Change.
+func (Unapplied) IsChange(seal.Token) {}

@@ -53,6 +53,37 @@ type Node struct {
 // Start starts a node and stops it when the test ends.
 func Start(t testing.TB, opts Options) *Node {
 	t.Helper()
+	cfg, opts := config(t, opts)
+	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	n := node.New(cfg, log)
+	if opts.Configure != nil {
+		opts.Configure(n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatalf("nodetest: start node: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			t.Logf("nodetest: stop node: %v", err)
+		}
+	})
+	return &Node{Node: n, BaseURL: "http://" + n.HTTP.Addr(), DatabaseURL: opts.DatabaseURL, RedisPrefix: opts.RedisPrefix, OpsToken: opts.OpsToken}
+}
+
+// Config returns the configuration Start would run a node with, for tests
+// that start a node themselves (e.g. to see it refuse to start).
+func Config(t testing.TB, opts Options) node.Config {
+	t.Helper()
+	cfg, _ := config(t, opts)
+	return cfg
+}
+
+func config(t testing.TB, opts Options) (node.Config, Options) {
+	t.Helper()
 	if opts.DatabaseURL == "" {
 		_, opts.DatabaseURL = pgtest.New(t)
 	}
@@ -95,22 +126,5 @@ func Start(t testing.TB, opts Options) *Node {
 		cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", port)
 		cfg.PublicURL = "http://" + cfg.HTTPAddr
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	n := node.New(cfg, log)
-	if opts.Configure != nil {
-		opts.Configure(n)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatalf("nodetest: start node: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Logf("nodetest: stop node: %v", err)
-		}
-	})
-	return &Node{Node: n, BaseURL: "http://" + n.HTTP.Addr(), DatabaseURL: opts.DatabaseURL, RedisPrefix: opts.RedisPrefix, OpsToken: opts.OpsToken}
+	return cfg, opts
 }

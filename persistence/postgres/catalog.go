@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -362,21 +361,4 @@ func (c *Catalog) LoadReservation(ctx context.Context, storeID, reservationID st
 		return nil, vayva.Errorf(vayva.ENOTFOUND, "No reservation %q.", reservationID)
 	}
 	return out[0], nil
-}
-
-// StoredReply returns the reply the journal recorded for a command already
-// applied to the identity.
-func (c *Catalog) StoredReply(ctx context.Context, kind, identity, commandID string) ([]byte, bool, error) {
-	var reply []byte
-	err := c.db.pool.QueryRow(ctx,
-		`SELECT reply FROM runtime.inbox WHERE kind = $1 AND identity = $2 AND command_id = $3`,
-		kind, identity, commandID,
-	).Scan(&reply)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, false, nil
-	case err != nil:
-		return nil, false, fmt.Errorf("postgres: stored reply: %w", interpretError(err))
-	}
-	return reply, true, nil
 }

@@ -36,7 +36,7 @@ func TestCatalogChangesRoundTripAndKeepStockInvariant(t *testing.T) {
 		Variants: []*actors.Variant{{ID: "var_1", ProductID: "prod_1", SKU: "S-1", Title: "S", Price: 500, OnHand: 5, CreatedAt: now, UpdatedAt: now}}}
 	r := actors.Reservation{ID: "ord_1", StoreID: storeID, Status: actors.ReservationActive, ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now,
 		Lines: []actors.ReservationLine{{VariantID: "var_1", Quantity: 2, UnitPrice: 500}}}
-	_, _, err = j.Commit(ctx, a, actors.Commit{CommandID: "c1", Domain: vayva.DomainCatalog, Changes: []any{
+	_, _, err = j.Commit(ctx, a, actors.Commit{CommandID: "c1", Domain: vayva.DomainCatalog, Changes: []actors.Change{
 		actors.ProductChange{Product: p},
 		actors.CollectionChange{Collection: actors.Collection{ID: "col_1", StoreID: storeID, Seq: 1, Title: "All", ProductIDs: []string{"prod_1"}, CreatedAt: now, UpdatedAt: now}},
 		actors.ReservationChange{Reservation: r},
@@ -59,7 +59,7 @@ func TestCatalogChangesRoundTripAndKeepStockInvariant(t *testing.T) {
 
 	// A change that would break on_hand >= reserved >= 0 fails the whole
 	// commit: the fence, the inbox and the other changes are not written.
-	_, _, err = j.Commit(ctx, a, actors.Commit{CommandID: "c2", Domain: vayva.DomainCatalog, Changes: []any{
+	_, _, err = j.Commit(ctx, a, actors.Commit{CommandID: "c2", Domain: vayva.DomainCatalog, Changes: []actors.Change{
 		actors.AdjustmentRecord{ID: "adj_1", StoreID: storeID, VariantID: "var_1", Delta: -4, Reason: "x", OnHand: 1, Reserved: 2, CreatedAt: now},
 		actors.StockChange{StoreID: storeID, Levels: []actors.StockLevel{{VariantID: "var_1", OnHand: 1, Reserved: 2}}},
 	}})
@@ -71,9 +71,9 @@ func TestCatalogChangesRoundTripAndKeepStockInvariant(t *testing.T) {
 	// Finishing a reservation twice is refused by the applier.
 	done := r
 	done.Status = actors.ReservationReleased
-	_, _, err = j.Commit(ctx, a, actors.Commit{Domain: vayva.DomainCatalog, Changes: []any{actors.ReservationChange{Reservation: done}}})
+	_, _, err = j.Commit(ctx, a, actors.Commit{Domain: vayva.DomainCatalog, Changes: []actors.Change{actors.ReservationChange{Reservation: done}}})
 	require.NoError(t, err)
-	_, _, err = j.Commit(ctx, a, actors.Commit{Domain: vayva.DomainCatalog, Changes: []any{actors.ReservationChange{Reservation: done}}})
+	_, _, err = j.Commit(ctx, a, actors.Commit{Domain: vayva.DomainCatalog, Changes: []actors.Change{actors.ReservationChange{Reservation: done}}})
 	require.ErrorContains(t, err, "not active")
 	got, err := repo.LoadReservation(ctx, storeID, "ord_1")
 	require.NoError(t, err)
@@ -81,17 +81,17 @@ func TestCatalogChangesRoundTripAndKeepStockInvariant(t *testing.T) {
 	_, err = repo.LoadReservation(ctx, storeID, "ord_2")
 	require.Equal(t, vayva.ENOTFOUND, vayva.ErrorCode(err))
 
-	reply, ok, err := repo.StoredReply(ctx, actors.StoreKind, storeID, "c1")
+	reply, ok, err := j.StoredReply(ctx, actors.StoreKind, storeID, "c1")
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Empty(t, reply)
-	_, ok, err = repo.StoredReply(ctx, actors.StoreKind, storeID, "c2")
+	_, ok, err = j.StoredReply(ctx, actors.StoreKind, storeID, "c2")
 	require.NoError(t, err)
 	require.False(t, ok)
 
 	// The catalog role may not write the profile: it is the merchant
 	// domain's table.
-	_, _, err = j.Commit(ctx, a, actors.Commit{Domain: vayva.DomainCatalog, Changes: []any{
+	_, _, err = j.Commit(ctx, a, actors.Commit{Domain: vayva.DomainCatalog, Changes: []actors.Change{
 		actors.ProfileChange{StoreID: storeID, Name: "X", Currency: "NGN", UpdatedAt: now},
 	}})
 	require.ErrorIs(t, err, postgres.ErrPermissionDenied)

@@ -116,9 +116,23 @@ func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx context.
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: commit: %w", err)
+		return commitError(err)
 	}
 	return nil
+}
+
+// commitError classifies a failed COMMIT. When the server answered it with
+// an error, the transaction rolled back and the error says why. Any other
+// failure (the connection broke, the context ended while COMMIT was in
+// flight) leaves the outcome unknown: the server may have committed before
+// the answer was lost. That is vayva.ErrCommitUncertain, so callers never
+// mistake it for a refusal.
+func commitError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) {
+		return fmt.Errorf("postgres: commit: %w", err)
+	}
+	return fmt.Errorf("postgres: commit: %w: %w", vayva.ErrCommitUncertain, err)
 }
 
 // retryable reports whether a transaction that failed with err may succeed

@@ -12,25 +12,31 @@
 //   - Activate runs one upsert that increments the identity's epoch and
 //     returns it with the current version and snapshot. The newest
 //     activation always wins; every older one is stale from that moment.
-//   - Commit runs one transaction that updates the identity's row with
-//     "WHERE epoch = mine AND version = mine", incrementing the version. A
-//     stale activation matches no row and gets vayva.ErrStaleEpoch before
-//     it has written anything; it stops itself and the caller retries,
-//     reaching the current owner, which reloads state from the database.
-//     The row lock this UPDATE takes also orders the commit against a
-//     concurrent Activate: whichever comes second sees the other's result.
-//   - In the same transaction the commit applies the command's domain
-//     changes, records the command id and reply in runtime.inbox (a
-//     redelivered command is answered from there and not applied again),
-//     appends its events to runtime.outbox, and sets or cancels its
-//     reminders. Either all of it is written or none.
+//   - CommitBatch (Commit is a batch of one) runs one transaction that
+//     looks the commands up in runtime.inbox and updates the identity's row
+//     with "WHERE epoch = mine AND version = mine", incrementing the
+//     version, in one round trip. A stale activation matches no row and gets
+//     vayva.ErrStaleEpoch before it has written anything; it stops itself
+//     and the caller retries, reaching the current owner, which reloads
+//     state from the database. The row lock this UPDATE takes also orders
+//     the commit against a concurrent Activate: whichever comes second sees
+//     the other's result.
+//   - In the same transaction the commit applies the commands' domain
+//     changes, records their ids and replies in runtime.inbox (a redelivered
+//     command is answered from there and not applied again), appends their
+//     events to runtime.outbox, and sets or cancels their reminders. Either
+//     all of it is written or none.
+//   - An error from inside the transaction means it rolled back. A failure
+//     at COMMIT that the server did not answer is vayva.ErrCommitUncertain:
+//     the transaction may have committed, so the caller must reload.
 //   - The actor replies only after the commit, so nothing acknowledged is
 //     lost, whichever node dies.
 //
-// Domain writes reach the journal as values in actors.Commit.Changes. Each
-// value's dynamic type selects an applier registered with HandleChange (or,
-// from files of this package, with registerChange in an init function); a
-// type without an applier fails the commit before it starts.
+// Domain writes reach the journal as actors.Change values. Each value's
+// dynamic type selects an applier registered with HandleChange (or, from
+// files of this package, with registerChange in an init function); a type
+// without an applier fails the commit before it starts, and CheckChanges
+// lets a node refuse to start with a kind whose changes it cannot write.
 //
 // # Roles and grants
 //

@@ -1,11 +1,13 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +21,7 @@ import (
 var _ actors.Journal = (*Journal)(nil)
 
 // applyFunc writes one domain change inside a commit's transaction.
-type applyFunc func(ctx context.Context, tx pgx.Tx, change any) error
+type applyFunc func(ctx context.Context, tx pgx.Tx, change actors.Change) error
 
 // packageAppliers are the change appliers every Journal starts with. Files
 // of this package that own a domain's tables register theirs from init with
@@ -31,14 +33,14 @@ var (
 
 // registerChange makes every Journal created afterwards apply changes of
 // type T with apply. It is meant for init functions of this package.
-func registerChange[T any](apply func(ctx context.Context, tx pgx.Tx, change T) error) {
+func registerChange[T actors.Change](apply func(ctx context.Context, tx pgx.Tx, change T) error) {
 	packageAppliersMu.Lock()
 	defer packageAppliersMu.Unlock()
 	packageAppliers[reflect.TypeFor[T]()] = wrapApply(apply)
 }
 
-func wrapApply[T any](apply func(ctx context.Context, tx pgx.Tx, change T) error) applyFunc {
-	return func(ctx context.Context, tx pgx.Tx, change any) error {
+func wrapApply[T actors.Change](apply func(ctx context.Context, tx pgx.Tx, change T) error) applyFunc {
+	return func(ctx context.Context, tx pgx.Tx, change actors.Change) error {
 		return apply(ctx, tx, change.(T))
 	}
 }
@@ -72,10 +74,44 @@ func NewJournal(db *DB, owner string) *Journal {
 // (a struct type and a pointer to it are different types) by calling apply
 // inside the commit's transaction, which runs as the commit's domain role.
 // Registering T again replaces the earlier applier.
-func HandleChange[T any](j *Journal, apply func(ctx context.Context, tx pgx.Tx, change T) error) {
+func HandleChange[T actors.Change](j *Journal, apply func(ctx context.Context, tx pgx.Tx, change T) error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.appliers[reflect.TypeFor[T]()] = wrapApply(apply)
+}
+
+// CheckChanges reports every change type in changes that j has no applier
+// for. A node calls it with the change types of the kinds it hosts before
+// it starts, so a kind whose writes cannot be persisted never runs.
+func (j *Journal) CheckChanges(changes []actors.Change) error {
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	var missing []string
+	for _, c := range changes {
+		if _, ok := j.appliers[reflect.TypeOf(c)]; !ok {
+			missing = append(missing, fmt.Sprintf("%T", c))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("postgres: journal has no applier for change types %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// StoredReply returns the reply the journal recorded for a command already
+// applied to the identity, and whether there is one.
+func (j *Journal) StoredReply(ctx context.Context, kind, identity, commandID string) ([]byte, bool, error) {
+	var reply []byte
+	err := j.db.Pool().QueryRow(ctx,
+		`SELECT reply FROM runtime.inbox WHERE kind = $1 AND identity = $2 AND command_id = $3`,
+		kind, identity, commandID).Scan(&reply)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("postgres: stored reply: %w", interpretError(err))
+	}
+	return reply, true, nil
 }
 
 // Activate claims a new epoch for the identity, superseding every earlier
@@ -102,126 +138,235 @@ func (j *Journal) Activate(ctx context.Context, kind, identity string) (*actors.
 	return a, nil
 }
 
-// Commit applies c in one transaction run as c.Domain's role, if a still
-// holds the identity's epoch and version. In order, it:
-//
-//  1. returns the stored reply, writing nothing, when c.CommandID was
-//     already applied to this identity;
-//  2. advances the identity's version, checking epoch and version in the
-//     same UPDATE (no row means a is stale: vayva.ErrStaleEpoch); the row
-//     lock it takes also orders the commit against a concurrent Activate;
-//  3. applies c.Changes through the registered appliers;
-//  4. records c.CommandID and c.Reply in the inbox;
-//  5. appends c.Events to the outbox, filling in missing IDs and times;
-//  6. deletes c.CancelReminders, then creates or moves c.SetReminders.
-//
-// After the transaction has committed it increments a.Version and, when
-// c.Snapshot is non-nil, sets a.Snapshot. One Activation must not be used by
-// concurrent commits.
+// Commit applies c in one transaction; see CommitBatch.
 func (j *Journal) Commit(ctx context.Context, a *actors.Activation, c actors.Commit) (reply []byte, replayed bool, err error) {
-	if a == nil {
-		return nil, false, errors.New("postgres: commit: nil activation")
-	}
-	events, err := outboxRows(c.Events)
+	out, err := j.CommitBatch(ctx, a, []actors.Commit{c})
 	if err != nil {
-		return nil, false, fmt.Errorf("postgres: commit %s/%s: %w", a.Kind, a.Identity, err)
+		return nil, false, err
 	}
-	if err := checkReminders(a, c.SetReminders, c.CancelReminders); err != nil {
-		return nil, false, fmt.Errorf("postgres: commit %s/%s: %w", a.Kind, a.Identity, err)
-	}
-	appliers, err := j.appliersFor(c.Changes)
-	if err != nil {
-		return nil, false, fmt.Errorf("postgres: commit %s/%s: %w", a.Kind, a.Identity, err)
-	}
-
-	err = j.db.InDomain(ctx, c.Domain, func(ctx context.Context, tx pgx.Tx) error {
-		reply, replayed = nil, false
-		if c.CommandID != "" {
-			var stored []byte
-			err := tx.QueryRow(ctx,
-				`SELECT reply FROM runtime.inbox WHERE kind = $1 AND identity = $2 AND command_id = $3`,
-				a.Kind, a.Identity, c.CommandID,
-			).Scan(&stored)
-			switch {
-			case err == nil:
-				reply, replayed = stored, true
-				return nil
-			case !errors.Is(err, pgx.ErrNoRows):
-				return fmt.Errorf("inbox: %w", err)
-			}
-		}
-
-		tag, err := tx.Exec(ctx, `
-			UPDATE runtime.actors
-			SET version = version + 1, snapshot = COALESCE($5, snapshot), updated_at = now()
-			WHERE kind = $1 AND identity = $2 AND epoch = $3 AND version = $4`,
-			a.Kind, a.Identity, a.Epoch, a.Version, c.Snapshot,
-		)
-		if err != nil {
-			return fmt.Errorf("fence: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("epoch %d version %d: %w", a.Epoch, a.Version, vayva.ErrStaleEpoch)
-		}
-
-		for i, change := range c.Changes {
-			if err := appliers[i](ctx, tx, change); err != nil {
-				return fmt.Errorf("apply %T: %w", change, err)
-			}
-		}
-
-		return writeRest(ctx, tx, a, c, events)
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("postgres: commit %s/%s: %w", a.Kind, a.Identity, err)
-	}
-	if replayed {
-		return reply, true, nil
-	}
-	a.Version++
-	if c.Snapshot != nil {
-		a.Snapshot = c.Snapshot
-	}
-	return c.Reply, false, nil
+	return out[0].Reply, out[0].Replayed, nil
 }
 
-// writeRest writes the inbox row, the outbox rows and the reminder changes
-// of a commit in one round trip.
-func writeRest(ctx context.Context, tx pgx.Tx, a *actors.Activation, c actors.Commit, events []outboxRow) error {
+// errOnlyReplays aborts a batch transaction all of whose commands were
+// already applied: nothing is written, not even the version step.
+var errOnlyReplays = errors.New("postgres: every command of the batch is a replay")
+
+// CommitBatch applies cs in one transaction run as their domain's role, if a
+// still holds the identity's epoch and version. In order, it:
+//
+//  1. looks up the batch's command ids in the inbox and advances the
+//     identity's version, checking epoch and version in the same UPDATE,
+//     both in one round trip. Commands already applied (or repeated within
+//     the batch) are replays: nothing of them is written and their outcome
+//     carries the first reply. When every command is a replay the
+//     transaction is rolled back. Otherwise no row updated means a is stale
+//     (vayva.ErrStaleEpoch); the row lock the UPDATE takes also orders the
+//     commit against a concurrent Activate;
+//  2. applies each remaining commit's Changes through the registered
+//     appliers;
+//  3. records their command ids and replies in the inbox, appends their
+//     events to the outbox (filling in missing IDs and times), deletes their
+//     CancelReminders and creates or moves their SetReminders, in one round
+//     trip.
+//
+// After the transaction has committed it increments a.Version once and sets
+// a.Snapshot to the last non-nil Snapshot written. An error from inside the
+// transaction means it rolled back; an error at COMMIT whose outcome is
+// unknown is vayva.ErrCommitUncertain. One Activation must not be used by
+// concurrent commits.
+func (j *Journal) CommitBatch(ctx context.Context, a *actors.Activation, cs []actors.Commit) ([]actors.Outcome, error) {
+	if a == nil {
+		return nil, errors.New("postgres: commit: nil activation")
+	}
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	plan, err := j.planBatch(a, cs)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: commit %s/%s: %w", a.Kind, a.Identity, err)
+	}
+
+	outcomes := make([]actors.Outcome, len(cs))
+	var snapshot []byte
+	err = j.db.InDomain(ctx, cs[0].Domain, func(ctx context.Context, tx pgx.Tx) error {
+		fresh, err := fence(ctx, tx, a, cs, plan, outcomes, &snapshot)
+		if err != nil {
+			return err
+		}
+		for _, i := range fresh {
+			for k, change := range cs[i].Changes {
+				if err := plan.appliers[i][k](ctx, tx, change); err != nil {
+					return fmt.Errorf("apply %T: %w", change, err)
+				}
+			}
+		}
+		return writeRest(ctx, tx, a, cs, fresh, plan.events)
+	})
+	switch {
+	case errors.Is(err, errOnlyReplays):
+		return outcomes, nil
+	case err != nil:
+		return nil, fmt.Errorf("postgres: commit %s/%s: %w", a.Kind, a.Identity, err)
+	}
+	a.Version++
+	if snapshot != nil {
+		a.Snapshot = snapshot
+	}
+	return outcomes, nil
+}
+
+// batchPlan is what CommitBatch prepares before its transaction starts.
+type batchPlan struct {
+	appliers [][]applyFunc
+	events   [][]outboxRow
+	ids      []string
+}
+
+// planBatch checks every commit and looks up its appliers and outbox rows
+// before the transaction starts, so a malformed commit fails without
+// touching the database.
+func (j *Journal) planBatch(a *actors.Activation, cs []actors.Commit) (*batchPlan, error) {
+	p := &batchPlan{appliers: make([][]applyFunc, len(cs)), events: make([][]outboxRow, len(cs))}
+	for i, c := range cs {
+		if c.Domain != cs[0].Domain {
+			return nil, fmt.Errorf("commit %d runs in domain %q, the batch in %q", i, c.Domain, cs[0].Domain)
+		}
+		var err error
+		if p.events[i], err = outboxRows(c.Events); err != nil {
+			return nil, err
+		}
+		if err := checkReminders(a, c.SetReminders, c.CancelReminders); err != nil {
+			return nil, err
+		}
+		if p.appliers[i], err = j.appliersFor(c.Changes); err != nil {
+			return nil, err
+		}
+		if c.CommandID != "" {
+			p.ids = append(p.ids, c.CommandID)
+		}
+	}
+	return p, nil
+}
+
+// fence runs step 1 of CommitBatch: it fills in the outcomes, returns the
+// indexes of the commits to write and sets *snapshot to the snapshot the
+// version step wrote.
+func fence(ctx context.Context, tx pgx.Tx, a *actors.Activation, cs []actors.Commit, plan *batchPlan, outcomes []actors.Outcome, snapshot *[]byte) ([]int, error) {
+	for i := len(cs) - 1; i >= 0 && *snapshot == nil; i-- {
+		*snapshot = cs[i].Snapshot
+	}
 	var b pgx.Batch
-	if c.CommandID != "" {
-		b.Queue(`
-			INSERT INTO runtime.inbox (kind, identity, command_id, reply) VALUES ($1, $2, $3, $4)
-			ON CONFLICT DO NOTHING`,
-			a.Kind, a.Identity, c.CommandID, c.Reply,
-		).Exec(func(tag pgconn.CommandTag) error {
-			// The version check passed, so no other activation can have
-			// recorded this command since; finding it anyway means the
-			// fence was bypassed, and the commit must not proceed.
-			if tag.RowsAffected() == 0 {
-				return fmt.Errorf("inbox: command %q already recorded: %w", c.CommandID, vayva.ErrStaleEpoch)
+	stored := map[string][]byte{}
+	if len(plan.ids) > 0 {
+		b.Queue(`SELECT command_id, reply FROM runtime.inbox WHERE kind = $1 AND identity = $2 AND command_id = ANY($3)`,
+			a.Kind, a.Identity, plan.ids,
+		).Query(func(rows pgx.Rows) error {
+			var id string
+			var reply []byte
+			_, err := pgx.ForEachRow(rows, []any{&id, &reply}, func() error {
+				stored[id] = reply
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("inbox: %w", err)
 			}
 			return nil
 		})
 	}
-	for _, e := range events {
-		b.Queue(`
-			INSERT INTO runtime.outbox (event_id, aggregate_kind, aggregate_id, queue, key, type, merchant_id, payload)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			e.id, a.Kind, a.Identity, e.queue, e.key, e.typ, e.merchantID, e.payload,
-		)
+	var fenced int64
+	b.Queue(`
+		UPDATE runtime.actors
+		SET version = version + 1, snapshot = COALESCE($5, snapshot), updated_at = now()
+		WHERE kind = $1 AND identity = $2 AND epoch = $3 AND version = $4`,
+		a.Kind, a.Identity, a.Epoch, a.Version, *snapshot,
+	).Exec(func(tag pgconn.CommandTag) error {
+		fenced = tag.RowsAffected()
+		return nil
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, fmt.Errorf("fence: %w", err)
 	}
-	if len(c.CancelReminders) > 0 {
-		b.Queue(`DELETE FROM runtime.reminders WHERE kind = $1 AND identity = $2 AND name = ANY($3)`,
-			a.Kind, a.Identity, c.CancelReminders)
+
+	fresh := make([]int, 0, len(cs))
+	for i, c := range cs {
+		if c.CommandID != "" {
+			if reply, ok := stored[c.CommandID]; ok {
+				outcomes[i] = actors.Outcome{Reply: reply, Replayed: true}
+				continue
+			}
+			// Applied earlier in this batch: a replay of that one.
+			stored[c.CommandID] = c.Reply
+		}
+		outcomes[i] = actors.Outcome{Reply: c.Reply}
+		fresh = append(fresh, i)
 	}
-	for _, r := range c.SetReminders {
-		b.Queue(`
-			INSERT INTO runtime.reminders (kind, identity, name, due_at, payload) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (kind, identity, name) DO UPDATE
-				SET due_at = excluded.due_at, payload = excluded.payload, lease_until = NULL, attempts = 0`,
-			a.Kind, a.Identity, r.Name, r.DueAt, r.Payload,
-		)
+	if len(fresh) == 0 {
+		return nil, errOnlyReplays
+	}
+	if fenced == 0 {
+		return nil, fmt.Errorf("epoch %d version %d: %w", a.Epoch, a.Version, vayva.ErrStaleEpoch)
+	}
+	if len(fresh) < len(cs) && *snapshot != nil {
+		// The version step wrote the batch's last snapshot, which may be a
+		// replay's: the identity's snapshot must be the last one written
+		// by a fresh commit, or stay as it was.
+		want := a.Snapshot
+		for _, i := range fresh {
+			if cs[i].Snapshot != nil {
+				want = cs[i].Snapshot
+			}
+		}
+		if !bytes.Equal(want, *snapshot) {
+			if _, err := tx.Exec(ctx, `UPDATE runtime.actors SET snapshot = $3 WHERE kind = $1 AND identity = $2`,
+				a.Kind, a.Identity, want); err != nil {
+				return nil, fmt.Errorf("fence: %w", err)
+			}
+		}
+		*snapshot = want
+	}
+	return fresh, nil
+}
+
+// writeRest writes the inbox rows, the outbox rows and the reminder
+// changes of the fresh commits of a batch in one round trip.
+func writeRest(ctx context.Context, tx pgx.Tx, a *actors.Activation, cs []actors.Commit, fresh []int, events [][]outboxRow) error {
+	var b pgx.Batch
+	for _, i := range fresh {
+		c := cs[i]
+		if c.CommandID != "" {
+			b.Queue(`
+				INSERT INTO runtime.inbox (kind, identity, command_id, reply) VALUES ($1, $2, $3, $4)
+				ON CONFLICT DO NOTHING`,
+				a.Kind, a.Identity, c.CommandID, c.Reply,
+			).Exec(func(tag pgconn.CommandTag) error {
+				// The version check passed, so no other activation can have
+				// recorded this command since; finding it anyway means the
+				// fence was bypassed, and the commit must not proceed.
+				if tag.RowsAffected() == 0 {
+					return fmt.Errorf("inbox: command %q already recorded: %w", c.CommandID, vayva.ErrStaleEpoch)
+				}
+				return nil
+			})
+		}
+		for _, e := range events[i] {
+			b.Queue(`
+				INSERT INTO runtime.outbox (event_id, aggregate_kind, aggregate_id, queue, key, type, merchant_id, payload)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				e.id, a.Kind, a.Identity, e.queue, e.key, e.typ, e.merchantID, e.payload,
+			)
+		}
+		if len(c.CancelReminders) > 0 {
+			b.Queue(`DELETE FROM runtime.reminders WHERE kind = $1 AND identity = $2 AND name = ANY($3)`,
+				a.Kind, a.Identity, c.CancelReminders)
+		}
+		for _, r := range c.SetReminders {
+			b.Queue(`
+				INSERT INTO runtime.reminders (kind, identity, name, due_at, payload) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (kind, identity, name) DO UPDATE
+					SET due_at = excluded.due_at, payload = excluded.payload, lease_until = NULL, attempts = 0`,
+				a.Kind, a.Identity, r.Name, r.DueAt, r.Payload,
+			)
+		}
 	}
 	if b.Len() == 0 {
 		return nil
@@ -234,7 +379,7 @@ func writeRest(ctx context.Context, tx pgx.Tx, a *actors.Activation, c actors.Co
 
 // appliersFor looks up the applier of every change before the transaction
 // starts, so an unregistered type fails without touching the database.
-func (j *Journal) appliersFor(changes []any) ([]applyFunc, error) {
+func (j *Journal) appliersFor(changes []actors.Change) ([]applyFunc, error) {
 	if len(changes) == 0 {
 		return nil, nil
 	}

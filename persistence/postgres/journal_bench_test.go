@@ -11,6 +11,7 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/actors"
+	"github.com/vayvahq/vayva/actors/actortest"
 	"github.com/vayvahq/vayva/persistence/postgres/pgtest"
 )
 
@@ -54,7 +55,7 @@ func BenchmarkJournalCommit(b *testing.B) {
 			CommandID: fmt.Sprintf("cmd-%d-%d", i, n),
 			Domain:    vayva.DomainCatalog,
 			Reply:     []byte("ok"),
-			Changes:   []any{addToCounter{ID: fmt.Sprint(i), N: 1}},
+			Changes:   []actors.Change{actortest.AddToCounter{ID: fmt.Sprint(i), N: 1}},
 			Events:    []vayva.Event{{Type: "bench.added", Queue: vayva.QueueOrdersSync, Data: []byte(`{}`)}},
 		})
 		return err

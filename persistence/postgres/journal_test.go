@@ -16,19 +16,13 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/actors"
+	"github.com/vayvahq/vayva/actors/actortest"
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/postgres/pgtest"
 )
 
-// addToCounter is a domain change of the tests: it adds N to the counter
-// row ID of catalog.test_counters.
-type addToCounter struct {
-	ID string
-	N  int64
-}
-
 // newCounterJournal returns a fresh database with a counter table in the
-// catalog schema and a journal that applies addToCounter changes to it.
+// catalog schema and a journal that applies actortest.AddToCounter changes to it.
 func newCounterJournal(t *testing.T, owner string) (*postgres.DB, *postgres.Journal) {
 	t.Helper()
 	db, _ := pgtest.New(t)
@@ -39,7 +33,7 @@ func newCounterJournal(t *testing.T, owner string) (*postgres.DB, *postgres.Jour
 
 func counterJournal(db *postgres.DB, owner string) *postgres.Journal {
 	j := postgres.NewJournal(db, owner)
-	postgres.HandleChange(j, func(ctx context.Context, tx pgx.Tx, c addToCounter) error {
+	postgres.HandleChange(j, func(ctx context.Context, tx pgx.Tx, c actortest.AddToCounter) error {
 		tag, err := tx.Exec(ctx, `UPDATE catalog.test_counters SET n = n + $2 WHERE id = $1`, c.ID, c.N)
 		if err != nil {
 			return err
@@ -85,7 +79,7 @@ func TestJournalStaleActivationWritesNothing(t *testing.T) {
 		Domain:    vayva.DomainCatalog,
 		Reply:     []byte("ok"),
 		Snapshot:  []byte("state-1"),
-		Changes:   []any{addToCounter{ID: "c", N: 1}},
+		Changes:   []actors.Change{actortest.AddToCounter{ID: "c", N: 1}},
 		Events: []vayva.Event{{
 			Type: "product.created", Queue: "webhook-delivery", Key: "sto_1", MerchantID: "mer_1",
 			Data: json.RawMessage(`{"product_id":"prd_1"}`),
@@ -131,7 +125,7 @@ func TestJournalStaleActivationWritesNothing(t *testing.T) {
 	require.Empty(t, commit.Events[0].ID, "the caller's events are not modified")
 
 	// The old activation stays stale; a new one sees the committed state.
-	_, _, err = nodeA.Commit(ctx, old, actors.Commit{Domain: vayva.DomainCatalog, Changes: []any{addToCounter{ID: "c", N: 1}}})
+	_, _, err = nodeA.Commit(ctx, old, actors.Commit{Domain: vayva.DomainCatalog, Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}}})
 	require.ErrorIs(t, err, vayva.ErrStaleEpoch)
 	again, err := nodeA.Activate(ctx, "store", "sto_1")
 	require.NoError(t, err)
@@ -159,7 +153,7 @@ func TestJournalDuplicateCommandAppliedOnce(t *testing.T) {
 	require.NoError(t, err)
 	first := actors.Commit{
 		CommandID: "req_1", Domain: vayva.DomainCatalog, Reply: []byte("first"),
-		Changes: []any{addToCounter{ID: "c", N: 1}},
+		Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}},
 		Events:  []vayva.Event{{Type: "product.updated", Queue: "webhook-delivery"}},
 	}
 	reply, replayed, err := j.Commit(ctx, a, first)
@@ -193,7 +187,7 @@ func TestJournalDuplicateCommandAppliedOnce(t *testing.T) {
 
 	// Commands without an id are not deduplicated.
 	for range 2 {
-		_, replayed, err := j.Commit(ctx, b, actors.Commit{Domain: vayva.DomainCatalog, Changes: []any{addToCounter{ID: "c", N: 1}}})
+		_, replayed, err := j.Commit(ctx, b, actors.Commit{Domain: vayva.DomainCatalog, Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}}})
 		require.NoError(t, err)
 		require.False(t, replayed)
 	}
@@ -210,17 +204,16 @@ func TestJournalRefusesUnknownChangesAndForeignReminders(t *testing.T) {
 
 	bad := []actors.Commit{
 		// Registered for the value type only.
-		{Domain: vayva.DomainCatalog, Changes: []any{addToCounter{ID: "c", N: 1}, &addToCounter{ID: "c", N: 1}}},
-		{Domain: vayva.DomainCatalog, Changes: []any{"a string"}},
-		{Domain: vayva.DomainCatalog, Changes: []any{nil}},
+		{Domain: vayva.DomainCatalog, Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}, &actortest.AddToCounter{ID: "c", N: 1}}},
+		{Domain: vayva.DomainCatalog, Changes: []actors.Change{nil}},
 		{Domain: vayva.DomainCatalog, SetReminders: []vayva.Reminder{{Kind: "order", Identity: "ord_1", Name: "x", DueAt: time.Now()}}},
 		{Domain: vayva.DomainCatalog, SetReminders: []vayva.Reminder{{Name: "no-due-time"}}},
 		{Domain: vayva.DomainCatalog, Events: []vayva.Event{{Type: "no.queue"}}},
-		{Domain: "", Changes: []any{addToCounter{ID: "c", N: 1}}},
+		{Domain: "", Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}}},
 		// The applier fails inside the transaction.
-		{Domain: vayva.DomainCatalog, Changes: []any{addToCounter{ID: "c", N: 1}, addToCounter{ID: "missing", N: 1}}},
+		{Domain: vayva.DomainCatalog, Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}, actortest.AddToCounter{ID: "missing", N: 1}}},
 		// The domain role may not write the table the applier writes.
-		{Domain: vayva.DomainOrders, Changes: []any{addToCounter{ID: "c", N: 1}}},
+		{Domain: vayva.DomainOrders, Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}}},
 	}
 	for i, c := range bad {
 		_, _, err := j.Commit(ctx, a, c)
@@ -235,7 +228,7 @@ func TestJournalRefusesUnknownChangesAndForeignReminders(t *testing.T) {
 	require.Zero(t, queryInt(t, db, `SELECT version FROM runtime.actors`))
 
 	// The activation still works.
-	_, _, err = j.Commit(ctx, a, actors.Commit{Domain: vayva.DomainCatalog, Changes: []any{addToCounter{ID: "c", N: 1}}})
+	_, _, err = j.Commit(ctx, a, actors.Commit{Domain: vayva.DomainCatalog, Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}}})
 	require.NoError(t, err)
 	require.Equal(t, int64(1), counter(t, db))
 }
@@ -272,7 +265,7 @@ func TestJournalNoLostUpdateUnderContention(t *testing.T) {
 				_, _, err := j.Commit(ctx, a, actors.Commit{
 					Domain:       vayva.DomainCatalog,
 					Snapshot:     encodeCount(next),
-					Changes:      []any{addToCounter{ID: "c", N: 1}},
+					Changes:      []actors.Change{actortest.AddToCounter{ID: "c", N: 1}},
 					Events:       []vayva.Event{{Type: "counter.incremented", Queue: "orders-sync"}},
 					SetReminders: []vayva.Reminder{{Name: fmt.Sprintf("w%d-%d", w, done), DueAt: time.Now().Add(time.Hour)}},
 				})
@@ -321,4 +314,161 @@ func decodeCount(b []byte) int64 {
 		return 0
 	}
 	return int64(binary.BigEndian.Uint64(b))
+}
+
+func TestJournalBatchCommitsOnceWithReplays(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, j := newCounterJournal(t, "node-a")
+	a, err := j.Activate(ctx, "ledger", "mer_1")
+	require.NoError(t, err)
+
+	add := func(id string, n int64) actors.Commit {
+		return actors.Commit{
+			CommandID: id, Domain: vayva.DomainCatalog, Reply: []byte("reply-" + id),
+			Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: n}},
+			Events:  []vayva.Event{{Type: "counter.added", Queue: vayva.QueueOrdersSync}},
+		}
+	}
+	_, _, err = j.Commit(ctx, a, add("cmd_0", 1))
+	require.NoError(t, err)
+	require.Equal(t, int64(1), a.Version)
+
+	// cmd_0 was applied before; cmd_2 appears twice; an id-less commit is
+	// never a replay.
+	second := add("cmd_2", 100)
+	second.Reply = []byte("ignored")
+	batch := []actors.Commit{add("cmd_0", 1000), add("cmd_1", 10), add("cmd_2", 100), second, {Domain: vayva.DomainCatalog, Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 5}}}}
+	out, err := j.CommitBatch(ctx, a, batch)
+	require.NoError(t, err)
+	require.Equal(t, []actors.Outcome{
+		{Reply: []byte("reply-cmd_0"), Replayed: true},
+		{Reply: []byte("reply-cmd_1")},
+		{Reply: []byte("reply-cmd_2")},
+		{Reply: []byte("reply-cmd_2"), Replayed: true},
+		{},
+	}, out)
+	require.Equal(t, int64(1+10+100+5), counter(t, db))
+	require.Equal(t, int64(2), a.Version, "one batch is one version step")
+	require.Equal(t, int64(2), queryInt(t, db, `SELECT version FROM runtime.actors WHERE identity = 'mer_1'`))
+	require.Equal(t, int64(3), queryInt(t, db, `SELECT count(*) FROM runtime.inbox`))
+	require.Equal(t, int64(3), queryInt(t, db, `SELECT count(*) FROM runtime.outbox`))
+
+	// A batch of replays only writes nothing, not even the version step.
+	out, err = j.CommitBatch(ctx, a, []actors.Commit{add("cmd_1", 1), add("cmd_2", 1)})
+	require.NoError(t, err)
+	require.True(t, out[0].Replayed && out[1].Replayed)
+	require.Equal(t, int64(2), a.Version)
+	require.Equal(t, int64(2), queryInt(t, db, `SELECT version FROM runtime.actors WHERE identity = 'mer_1'`))
+
+	// A refusal inside the transaction rolls the whole batch back; it is
+	// neither stale nor uncertain, and the activation goes on.
+	_, err = j.CommitBatch(ctx, a, []actors.Commit{add("cmd_3", 1), {
+		CommandID: "cmd_4", Domain: vayva.DomainCatalog, Changes: []actors.Change{actortest.AddToCounter{ID: "missing", N: 1}},
+	}})
+	require.Error(t, err)
+	require.NotErrorIs(t, err, vayva.ErrStaleEpoch)
+	require.NotErrorIs(t, err, vayva.ErrCommitUncertain)
+	require.Equal(t, int64(116), counter(t, db))
+	_, err = j.CommitBatch(ctx, a, []actors.Commit{add("cmd_3", 1)})
+	require.NoError(t, err)
+	require.Equal(t, int64(117), counter(t, db))
+
+	// Mixed domains are refused before the transaction starts.
+	_, err = j.CommitBatch(ctx, a, []actors.Commit{add("cmd_5", 1), {Domain: vayva.DomainOrders}})
+	require.ErrorContains(t, err, "domain")
+
+	// A stale activation writes nothing of its batch.
+	b, err := j.Activate(ctx, "ledger", "mer_1")
+	require.NoError(t, err)
+	_, err = j.CommitBatch(ctx, a, []actors.Commit{add("cmd_6", 1), add("cmd_7", 1)})
+	require.ErrorIs(t, err, vayva.ErrStaleEpoch)
+	require.Equal(t, int64(117), counter(t, db))
+	// ... but a replay is answered from the inbox, whoever asks.
+	out, err = j.CommitBatch(ctx, a, []actors.Commit{add("cmd_1", 1)})
+	require.NoError(t, err)
+	require.True(t, out[0].Replayed)
+	_, err = j.CommitBatch(ctx, b, []actors.Commit{add("cmd_6", 1), add("cmd_7", 1)})
+	require.NoError(t, err)
+	require.Equal(t, int64(119), counter(t, db))
+}
+
+func TestJournalBatchSnapshotIsTheLastFreshOne(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, j := newCounterJournal(t, "node-a")
+	a, err := j.Activate(ctx, "probe", "p")
+	require.NoError(t, err)
+	_, _, err = j.Commit(ctx, a, actors.Commit{CommandID: "s1", Domain: vayva.DomainRuntime, Snapshot: []byte("one")})
+	require.NoError(t, err)
+	// The batch's last commit is a replay of s1: its snapshot must not win.
+	_, err = j.CommitBatch(ctx, a, []actors.Commit{
+		{CommandID: "s2", Domain: vayva.DomainRuntime, Snapshot: []byte("two")},
+		{CommandID: "s1", Domain: vayva.DomainRuntime, Snapshot: []byte("stale")},
+	})
+	require.NoError(t, err)
+	require.Equal(t, []byte("two"), a.Snapshot)
+	require.Equal(t, "two", queryString(t, db, `SELECT convert_from(snapshot, 'UTF8') FROM runtime.actors WHERE identity = 'p'`))
+	// And when no fresh commit carries one, the snapshot stays.
+	_, err = j.CommitBatch(ctx, a, []actors.Commit{
+		{CommandID: "s3", Domain: vayva.DomainRuntime},
+		{CommandID: "s2", Domain: vayva.DomainRuntime, Snapshot: []byte("stale")},
+	})
+	require.NoError(t, err)
+	require.Equal(t, []byte("two"), a.Snapshot)
+	require.Equal(t, "two", queryString(t, db, `SELECT convert_from(snapshot, 'UTF8') FROM runtime.actors WHERE identity = 'p'`))
+}
+
+// TestJournalConnectionLostAtCommitIsUncertain breaks the connection exactly
+// at COMMIT, once before the server sees it (rolled back) and once after it
+// committed: both are vayva.ErrCommitUncertain to the caller, and a retry
+// on a fresh activation applies the command exactly once either way.
+func TestJournalConnectionLostAtCommitIsUncertain(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		mode      pgtest.CutMode
+		committed bool
+	}{
+		{"before the server saw it", pgtest.CutBeforeCommit, false},
+		{"after the server committed", pgtest.CutAfterCommit, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			direct, dbURL := pgtest.New(t)
+			mustExec(t, direct, `CREATE TABLE catalog.test_counters (id text PRIMARY KEY, n bigint NOT NULL DEFAULT 0)`)
+			mustExec(t, direct, `INSERT INTO catalog.test_counters (id) VALUES ('c')`)
+			proxy, proxied := pgtest.NewProxy(t, dbURL)
+			db, err := postgres.Open(ctx, proxied)
+			require.NoError(t, err)
+			t.Cleanup(db.Close)
+			j := counterJournal(db, "node-a")
+
+			a, err := j.Activate(ctx, "store", "sto_1")
+			require.NoError(t, err)
+			c := actors.Commit{CommandID: "cmd_1", Domain: vayva.DomainCatalog, Reply: []byte("first"),
+				Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}}}
+			proxy.CutNextCommit(tc.mode)
+			_, _, err = j.Commit(ctx, a, c)
+			require.ErrorIs(t, err, vayva.ErrCommitUncertain)
+			require.Equal(t, vayva.EUNAVAILABLE, vayva.ErrorCode(err))
+			require.Equal(t, 1, proxy.Cuts())
+			require.Zero(t, a.Version, "an uncertain commit does not advance the activation")
+			want := int64(0)
+			if tc.committed {
+				want = 1
+			}
+			require.Equal(t, want, counter(t, direct))
+
+			// The caller's retry lands on a fresh activation.
+			b, err := j.Activate(ctx, "store", "sto_1")
+			require.NoError(t, err)
+			reply, replayed, err := j.Commit(ctx, b, c)
+			require.NoError(t, err)
+			require.Equal(t, tc.committed, replayed)
+			require.Equal(t, []byte("first"), reply)
+			require.Equal(t, int64(1), counter(t, direct))
+		})
+	}
 }

@@ -1,0 +1,361 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/messages"
+)
+
+// storageTimeout bounds one journal call made from inside an actor turn.
+const storageTimeout = 5 * time.Second
+
+// errReplan answers a command of a batch that was not committed because an
+// earlier command of the same batch was refused: it was planned against
+// state that did not come to be. It is retryable, so the caller sends it
+// again and it is planned afresh.
+var errReplan = &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "command was planned with a refused one; retry"}
+
+// Behavior is one persistent actor kind written on the kit: its state, how
+// it loads, and a type switch over its commands.
+type Behavior interface {
+	// Load reads the identity's state once the activation's epoch is
+	// claimed: from the claim on no older activation can commit, so what is
+	// loaded stays current until this activation commits. An ENOTFOUND
+	// error answers every command with it; any other error answers them
+	// retryable. Either way the activation stops after answering.
+	Load(ctx context.Context, a *Activation) error
+	// Receive handles one command. It is a type switch whose default calls
+	// Processor.Unhandled, and it is only called on a ready activation.
+	Receive(ctx actor.Context, msg any)
+}
+
+// Processor is the fenced command processor every persistent actor kind
+// runs on. It claims the activation's epoch and loads the kind when the
+// actor starts, refuses commands while it is not ready, and commits
+// commands through the Journal: the reply is installed and sent only after
+// the commit, a redelivered command gets its first reply, a refusal keeps
+// the activation, and a stale epoch or an uncertain commit stops it.
+type Processor struct {
+	journal Journal
+	log     zerolog.Logger
+	kind    Behavior
+
+	act *Activation
+	// failure answers every command when the activation could not start
+	// (its claim or its load failed) or has been stopped.
+	failure error
+}
+
+// Producer returns a producer of activations of a kind: each activation gets
+// its own Processor, and newKind builds the kind's behaviour on it.
+func Producer(j Journal, log zerolog.Logger, newKind func(p *Processor) Behavior) actor.Producer {
+	return func() actor.Actor {
+		p := &Processor{journal: j, log: log}
+		p.kind = newKind(p)
+		return p
+	}
+}
+
+// Log is the activation's logger, with kind, identity and epoch.
+func (p *Processor) Log() *zerolog.Logger { return &p.log }
+
+// Activation returns the current activation; nil before the epoch is
+// claimed and after the activation stopped.
+func (p *Processor) Activation() *Activation { return p.act }
+
+// Receive implements actor.Actor.
+func (p *Processor) Receive(ctx actor.Context) {
+	msg := ctx.Message()
+	if _, ok := msg.(*actor.Started); ok {
+		p.start(ctx)
+		return
+	}
+	if IsLifecycle(msg) {
+		return
+	}
+	if p.act == nil || p.failure != nil {
+		p.refuseNotReady(ctx)
+		return
+	}
+	p.kind.Receive(ctx, msg)
+}
+
+func (p *Processor) start(ctx actor.Context) {
+	ci := pcluster.GetClusterIdentity(ctx)
+	if ci == nil {
+		p.failure = vayva.Errorf(vayva.EINTERNAL, "actor has no cluster identity")
+		return
+	}
+	p.log = p.log.With().Str("kind", ci.Kind).Str("identity", ci.Identity).Logger()
+	c, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	defer cancel()
+	act, err := p.journal.Activate(c, ci.Kind, ci.Identity)
+	if err != nil {
+		p.log.Error().Err(err).Msg("activation failed")
+		p.failure = &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "actor storage unavailable"}
+		return
+	}
+	p.act = act
+	p.log = p.log.With().Int64("epoch", act.Epoch).Logger()
+	if err := p.kind.Load(c, act); err != nil {
+		if vayva.ErrorCode(err) == vayva.ENOTFOUND {
+			p.failure = err
+			return
+		}
+		p.log.Error().Err(err).Msg("load failed")
+		p.failure = &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "actor state could not be loaded; retry"}
+	}
+}
+
+// refuseNotReady answers a command the activation cannot handle and stops
+// the activation, so that the next message activates the identity afresh.
+// Only a missing identity is final; everything else is retryable.
+func (p *Processor) refuseNotReady(ctx actor.Context) {
+	err := p.failure
+	reply := ErrorReply(err)
+	if err == nil {
+		reply = ErrorReply(vayva.ErrStaleEpoch)
+	}
+	if vayva.ErrorCode(err) != vayva.ENOTFOUND {
+		reply.Retry = true
+	}
+	if ctx.Sender() != nil {
+		ctx.Respond(reply)
+	}
+	ctx.Stop(ctx.Self())
+}
+
+// Apply commits c with reply as the command's answer and, only once the
+// transaction has committed, runs apply (which installs the change in
+// memory) and responds with reply. A command already applied under the same
+// id is answered with its first reply and apply does not run. c.Reply, when
+// set, is what a later duplicate gets instead of reply. A refusal from the
+// transaction is answered with its code and the activation keeps serving;
+// a stale epoch or an uncertain commit stops the activation and is answered
+// retryable.
+func (p *Processor) Apply(ctx actor.Context, c Commit, reply proto.Message, apply func()) {
+	p.ApplyBatch(ctx, []Pending{{Commit: c, Reply: reply, Apply: apply, Sender: ctx.Sender()}})
+}
+
+// Pending is one command of a batch handed to ApplyBatch: its commit, its
+// reply, the change to install once committed and who to answer.
+type Pending struct {
+	Commit Commit
+	Reply  proto.Message
+	Apply  func()
+	// Sender gets the reply; nil answers nobody.
+	Sender *actor.PID
+}
+
+// ApplyBatch commits several commands of this identity, all in one domain,
+// in one transaction and answers each as Apply would. Each command was
+// planned against the state including the commands before it, so their
+// Apply functions run in order. When the transaction is refused, the
+// commands are committed one at a time up to the first refusal, which is
+// answered with its error; the commands after it were planned on a state
+// that did not come to be and are answered retryable, so their callers send
+// them again.
+func (p *Processor) ApplyBatch(ctx actor.Context, batch []Pending) {
+	if len(batch) == 0 {
+		return
+	}
+	commits := make([]Commit, len(batch))
+	for i := range batch {
+		c := batch[i].Commit
+		if c.Reply == nil {
+			b, err := proto.Marshal(batch[i].Reply)
+			if err != nil {
+				p.answerAll(ctx, batch, err)
+				return
+			}
+			c.Reply = b
+		}
+		commits[i] = c
+	}
+	outcomes, err := p.commit(ctx, commits)
+	switch {
+	case err == nil:
+		for i := range batch {
+			p.finish(ctx, batch[i], outcomes[i])
+		}
+	case p.act == nil:
+		// Stale or uncertain: the activation has stopped.
+		p.answerAll(ctx, batch, err)
+	case len(batch) == 1:
+		p.answer(ctx, batch[0].Sender, ErrorReply(err))
+	default:
+		for i := range batch {
+			outcomes, err := p.commit(ctx, commits[i:i+1])
+			if err != nil {
+				p.answer(ctx, batch[i].Sender, ErrorReply(err))
+				if p.act == nil {
+					p.answerAll(ctx, batch[i+1:], err)
+				} else {
+					p.answerAll(ctx, batch[i+1:], errReplan)
+				}
+				return
+			}
+			p.finish(ctx, batch[i], outcomes[0])
+		}
+	}
+}
+
+// commit runs one journal batch. On a stale epoch or an uncertain outcome it
+// stops the activation before returning the error.
+func (p *Processor) commit(ctx actor.Context, cs []Commit) ([]Outcome, error) {
+	c, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	defer cancel()
+	outcomes, err := p.journal.CommitBatch(c, p.act, cs)
+	switch {
+	case err == nil:
+		return outcomes, nil
+	case errors.Is(err, vayva.ErrStaleEpoch):
+		p.log.Warn().Msg("activation is stale; stopping")
+		p.stop(ctx, vayva.ErrStaleEpoch)
+		return nil, vayva.ErrStaleEpoch
+	case errors.Is(err, vayva.ErrCommitUncertain):
+		// The transaction may have committed although the driver reported
+		// an error, so memory may now differ from the database: stop, and
+		// let the retry reload the identity.
+		p.log.Error().Err(err).Str("command_id", cs[0].CommandID).Msg("commit outcome unknown; stopping to reload")
+		p.stop(ctx, vayva.ErrCommitUncertain)
+		return nil, vayva.ErrCommitUncertain
+	default:
+		// Rolled back: nothing was written and memory is still current.
+		if vayva.ErrorCode(err) == vayva.EINTERNAL {
+			p.log.Error().Err(err).Str("command_id", cs[0].CommandID).Msg("commit refused")
+		}
+		return nil, err
+	}
+}
+
+func (p *Processor) stop(ctx actor.Context, why error) {
+	p.act = nil
+	p.failure = why
+	ctx.Stop(ctx.Self())
+}
+
+func (p *Processor) finish(ctx actor.Context, pd Pending, o Outcome) {
+	if o.Replayed {
+		out, err := unmarshalLike(o.Reply, pd.Reply)
+		if err != nil {
+			p.log.Error().Err(err).Msg("stored reply unreadable")
+			p.answer(ctx, pd.Sender, ErrorReply(err))
+			return
+		}
+		p.answer(ctx, pd.Sender, out)
+		return
+	}
+	if pd.Apply != nil {
+		pd.Apply()
+	}
+	p.answer(ctx, pd.Sender, pd.Reply)
+}
+
+func (p *Processor) answerAll(ctx actor.Context, batch []Pending, err error) {
+	for _, pd := range batch {
+		p.answer(ctx, pd.Sender, ErrorReply(err))
+	}
+}
+
+func (p *Processor) answer(ctx actor.Context, to *actor.PID, msg proto.Message) {
+	if to != nil {
+		ctx.Send(to, msg)
+	}
+}
+
+// Refuse answers a command the current state refuses. A command already
+// applied under the same id gets its first reply instead, decoded as the
+// type of like: it is a redelivery, and the state has since moved on in a
+// way that would refuse it now (its SKU exists, its stock is reserved).
+func (p *Processor) Refuse(ctx actor.Context, commandID string, like proto.Message, err error) {
+	if commandID != "" {
+		c, cancel := context.WithTimeout(context.Background(), storageTimeout)
+		stored, ok, lerr := p.journal.StoredReply(c, p.act.Kind, p.act.Identity, commandID)
+		cancel()
+		switch {
+		case lerr != nil:
+			p.log.Error().Err(lerr).Str("command_id", commandID).Msg("look up stored reply")
+			err = &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "actor storage unavailable"}
+		case ok:
+			out, uerr := unmarshalLike(stored, like)
+			if uerr == nil {
+				ctx.Respond(out)
+				return
+			}
+			p.log.Error().Err(uerr).Msg("stored reply unreadable")
+			err = uerr
+		}
+	}
+	ctx.Respond(ErrorReply(err))
+}
+
+// Fail answers the sender with err, for a command that has no stored reply
+// to look for (a read, or a failure that is not a refusal of the command).
+func (p *Processor) Fail(ctx actor.Context, err error) {
+	if ctx.Sender() != nil {
+		ctx.Respond(ErrorReply(err))
+	}
+}
+
+// Unhandled answers a message the kind does not handle: the default case of
+// every kind's type switch.
+func (p *Processor) Unhandled(ctx actor.Context, msg any) {
+	p.log.Warn().Str("message", protoName(msg)).Msg("unhandled message")
+	if ctx.Sender() != nil {
+		ctx.Respond(ErrorReply(vayva.Errorf(vayva.EBADREQUEST, "This actor does not handle %s.", protoName(msg))))
+	}
+}
+
+func unmarshalLike(b []byte, like proto.Message) (proto.Message, error) {
+	out := like.ProtoReflect().New().Interface()
+	if err := proto.Unmarshal(b, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ErrorReply converts err into the error reply a grain sends. Stale
+// activations, uncertain commits and replans are marked retryable so the
+// caller's request helper retries them on the identity's current owner.
+func ErrorReply(err error) *messages.Error {
+	var e *vayva.Error
+	if !errors.As(err, &e) {
+		return &messages.Error{Code: vayva.EINTERNAL, Message: "internal error"}
+	}
+	out := &messages.Error{
+		Code:    e.Code,
+		Message: e.Message,
+		Retry:   errors.Is(err, vayva.ErrStaleEpoch) || errors.Is(err, vayva.ErrCommitUncertain) || errors.Is(err, errReplan),
+	}
+	for _, f := range e.Fields {
+		out.Fields = append(out.Fields, &messages.FieldError{Field: f.Field, Message: f.Message})
+	}
+	return out
+}
+
+// IsLifecycle reports whether msg is an actor or cluster lifecycle message
+// that a kind's Receive may ignore.
+func IsLifecycle(msg any) bool {
+	switch msg.(type) {
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting,
+		*pcluster.ClusterInit, *actor.ReceiveTimeout:
+		return true
+	}
+	return false
+}
+
+func protoName(msg any) string {
+	if m, ok := msg.(proto.Message); ok {
+		return string(m.ProtoReflect().Descriptor().FullName())
+	}
+	return "non-proto message"
+}
