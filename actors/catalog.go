@@ -46,6 +46,10 @@ const (
 	MaxReservationItems = 100
 	// MaxReservationTTL bounds how far ahead a reservation may expire.
 	MaxReservationTTL = 7 * 24 * time.Hour
+	// DefaultFeeBps is the platform fee of a new store: 1.5%.
+	DefaultFeeBps = 150
+	// MaxFeeBps is a fee of 100%.
+	MaxFeeBps = 10000
 	// MaxSettingsSize bounds a store's settings object, serialised.
 	MaxSettingsSize = 16 << 10
 	// DefaultPageLimit and MaxPageLimit bound list pages.
@@ -69,9 +73,14 @@ type StoreProfile struct {
 	Currency   string
 	Status     string
 	// Settings is a JSON object.
-	Settings  json.RawMessage
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Settings json.RawMessage
+	// FeeBps is the platform fee in basis points of each captured payment.
+	FeeBps int32
+	// WhatsAppPhoneNumberID routes that Meta phone number's messages to the
+	// store; empty when none is set.
+	WhatsAppPhoneNumberID string
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
 
 // Product is a product of a store's catalog. Seq orders a store's products
@@ -183,11 +192,13 @@ func (ReservationChange) IsChange(seal.Token) {}
 // ProfileChange sets a store's name, currency and settings
 // (merchant.stores); it is committed in the merchant domain.
 type ProfileChange struct {
-	StoreID   string
-	Name      string
-	Currency  string
-	Settings  json.RawMessage
-	UpdatedAt time.Time
+	StoreID               string
+	Name                  string
+	Currency              string
+	Settings              json.RawMessage
+	FeeBps                int32
+	WhatsAppPhoneNumberID string
+	UpdatedAt             time.Time
 }
 
 // ProductChange inserts or updates a product and its variants. Stock of

@@ -114,6 +114,18 @@ func (s *Store) updateStore(ctx actor.Context, m *messages.UpdateStore) {
 	if len(m.GetSettingsPatchJson()) > 0 {
 		p.Settings = mergeSettings(&v, p.Settings, m.GetSettingsPatchJson())
 	}
+	if m.WhatsappPhoneNumberId != nil {
+		p.WhatsAppPhoneNumberID = strings.TrimSpace(m.GetWhatsappPhoneNumberId())
+		if p.WhatsAppPhoneNumberID != "" && !validPhoneNumberID(p.WhatsAppPhoneNumberID) {
+			v.Add("whatsapp_phone_number_id", "must be the digits of a WhatsApp Cloud API phone number id, or empty to remove it")
+		}
+	}
+	if m.FeeBps != nil {
+		p.FeeBps = m.GetFeeBps()
+		if p.FeeBps < 0 || p.FeeBps > MaxFeeBps {
+			v.Add("fee_bps", "must be between 0 and %d", MaxFeeBps)
+		}
+	}
 	if err := v.Err(); err != nil {
 		s.Refuse(ctx, m.GetCommandId(), &messages.StoreProfile{}, err)
 		return
@@ -128,7 +140,8 @@ func (s *Store) updateStore(ctx actor.Context, m *messages.UpdateStore) {
 	s.Apply(ctx, Commit{
 		CommandID: m.GetCommandId(),
 		Domain:    vayva.DomainMerchant,
-		Changes:   []Change{ProfileChange{StoreID: p.ID, Name: p.Name, Currency: p.Currency, Settings: p.Settings, UpdatedAt: p.UpdatedAt}},
+		Changes: []Change{ProfileChange{StoreID: p.ID, Name: p.Name, Currency: p.Currency, Settings: p.Settings,
+			FeeBps: p.FeeBps, WhatsAppPhoneNumberID: p.WhatsAppPhoneNumberID, UpdatedAt: p.UpdatedAt}},
 	}, s.state.profileProto(p), func() {
 		s.state.profile = p
 		s.state.changed()
@@ -139,4 +152,18 @@ func (s *Store) updateStore(ctx actor.Context, m *messages.UpdateStore) {
 // says whether the id exists elsewhere.
 func errNotFound(what, id string) error {
 	return vayva.Errorf(vayva.ENOTFOUND, "No %s %q in this store.", what, id)
+}
+
+// validPhoneNumberID reports whether id looks like a Meta phone number id:
+// 1 to 32 digits.
+func validPhoneNumberID(id string) bool {
+	if len(id) == 0 || len(id) > 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -119,15 +119,17 @@ func (s *storeState) profileProto(p StoreProfile) *messages.StoreProfile {
 		settings = []byte("{}")
 	}
 	return &messages.StoreProfile{
-		Id:              p.ID,
-		MerchantId:      p.MerchantID,
-		Slug:            p.Slug,
-		Name:            p.Name,
-		Currency:        p.Currency,
-		Status:          p.Status,
-		SettingsJson:    settings,
-		CreatedAtUnixMs: p.CreatedAt.UnixMilli(),
-		UpdatedAtUnixMs: p.UpdatedAt.UnixMilli(),
+		Id:                    p.ID,
+		MerchantId:            p.MerchantID,
+		Slug:                  p.Slug,
+		Name:                  p.Name,
+		Currency:              p.Currency,
+		Status:                p.Status,
+		SettingsJson:          settings,
+		FeeBps:                p.FeeBps,
+		WhatsappPhoneNumberId: p.WhatsAppPhoneNumberID,
+		CreatedAtUnixMs:       p.CreatedAt.UnixMilli(),
+		UpdatedAtUnixMs:       p.UpdatedAt.UnixMilli(),
 	}
 }
 

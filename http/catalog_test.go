@@ -146,6 +146,22 @@ func TestCatalogThroughTheEdge(t *testing.T) {
 	apiCall(t, n.BaseURL, "PATCH", "/v1/store", m.token, map[string]any{"currency": "GHS"}).requireProblem(t, 409, "conflict")
 	apiCall(t, n.BaseURL, "PATCH", "/v1/store", m.token, map[string]any{"slug": "other"}).requireProblem(t, 422, "validation_failed")
 
+	// Platform settings: the fee is shown, never set by the merchant; the
+	// WhatsApp number is the merchant's and unique across stores.
+	require.EqualValues(t, 150, st.Body["fee_bps"])
+	require.Nil(t, st.Body["whatsapp_phone_number_id"])
+	apiCall(t, n.BaseURL, "PATCH", "/v1/store", m.token, map[string]any{"fee_bps": 0}).requireProblem(t, 422, "validation_failed")
+	st = apiCall(t, n.BaseURL, "PATCH", "/v1/store", m.token, map[string]any{"whatsapp_phone_number_id": "106540352242922"}).requireStatus(t, 200)
+	require.Equal(t, "106540352242922", st.str("whatsapp_phone_number_id"))
+	other := signup(t, n.BaseURL, "Other Prints")
+	r := apiCall(t, n.BaseURL, "PATCH", "/v1/store", other.token, map[string]any{"whatsapp_phone_number_id": "106540352242922"}).requireProblem(t, 409, "conflict")
+	require.Equal(t, []string{"whatsapp_phone_number_id"}, r.fieldNames())
+	apiCall(t, n.BaseURL, "PATCH", "/v1/store", other.token, map[string]any{"whatsapp_phone_number_id": "+234 80"}).requireProblem(t, 422, "validation_failed")
+	apiCall(t, n.BaseURL, "PATCH", "/v1/store", m.token, map[string]any{"whatsapp_phone_number_id": ""}).requireStatus(t, 200)
+	st = apiCall(t, n.BaseURL, "PATCH", "/v1/store", other.token, map[string]any{"whatsapp_phone_number_id": "106540352242922"}).requireStatus(t, 200)
+	require.Equal(t, "106540352242922", st.str("whatsapp_phone_number_id"))
+	require.Nil(t, apiCall(t, n.BaseURL, "GET", "/v1/store", m.token, nil).requireStatus(t, 200).Body["whatsapp_phone_number_id"])
+
 	// Without credentials nothing of the merchant side answers.
 	apiCall(t, n.BaseURL, "GET", "/v1/products", "", nil).requireProblem(t, 401, "unauthorized")
 	apiCall(t, n.BaseURL, "GET", "/v1/store", "not-a-token", nil).requireProblem(t, 401, "unauthorized")

@@ -11,9 +11,10 @@ import (
 )
 
 type updateStoreRequest struct {
-	Name     *string         `json:"name"`
-	Currency *string         `json:"currency"`
-	Settings json.RawMessage `json:"settings"`
+	Name                  *string         `json:"name"`
+	Currency              *string         `json:"currency"`
+	Settings              json.RawMessage `json:"settings"`
+	WhatsAppPhoneNumberID *string         `json:"whatsapp_phone_number_id"`
 }
 
 func decodeUpdateStore(body []byte) (*messages.UpdateStore, error) {
@@ -21,7 +22,7 @@ func decodeUpdateStore(body []byte) (*messages.UpdateStore, error) {
 	if err := decodeJSONBytes(body, &req); err != nil {
 		return nil, err
 	}
-	m := &messages.UpdateStore{Name: req.Name, Currency: req.Currency}
+	m := &messages.UpdateStore{Name: req.Name, Currency: req.Currency, WhatsappPhoneNumberId: req.WhatsAppPhoneNumberID}
 	if req.Settings != nil {
 		m.SettingsPatchJson = req.Settings
 	}
@@ -36,8 +37,11 @@ type storeJSON struct {
 	Currency   string          `json:"currency"`
 	Status     string          `json:"status"`
 	Settings   json.RawMessage `json:"settings"`
-	CreatedAt  string          `json:"created_at"`
-	UpdatedAt  string          `json:"updated_at"`
+	// FeeBps is the platform fee in basis points (150 = 1.5%).
+	FeeBps                int32   `json:"fee_bps"`
+	WhatsAppPhoneNumberID *string `json:"whatsapp_phone_number_id"`
+	CreatedAt             string  `json:"created_at"`
+	UpdatedAt             string  `json:"updated_at"`
 }
 
 func storeView(p *messages.StoreProfile) storeJSON {
@@ -45,9 +49,14 @@ func storeView(p *messages.StoreProfile) storeJSON {
 	if len(settings) == 0 {
 		settings = json.RawMessage("{}")
 	}
+	var whatsapp *string
+	if id := p.GetWhatsappPhoneNumberId(); id != "" {
+		whatsapp = &id
+	}
 	return storeJSON{
-		ID: p.GetId(), MerchantID: p.GetMerchantId(), Slug: p.GetSlug(), Name: p.GetName(), Currency: p.GetCurrency(),
-		Status: p.GetStatus(), Settings: settings,
+		WhatsAppPhoneNumberID: whatsapp,
+		ID:                    p.GetId(), MerchantID: p.GetMerchantId(), Slug: p.GetSlug(), Name: p.GetName(), Currency: p.GetCurrency(),
+		Status: p.GetStatus(), Settings: settings, FeeBps: p.GetFeeBps(),
 		CreatedAt: rfc3339(p.GetCreatedAtUnixMs()), UpdatedAt: rfc3339(p.GetUpdatedAtUnixMs()),
 	}
 }

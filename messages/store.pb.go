@@ -35,8 +35,14 @@ type StoreProfile struct {
 	SettingsJson    []byte `protobuf:"bytes,7,opt,name=settings_json,json=settingsJson,proto3" json:"settings_json,omitempty"`
 	CreatedAtUnixMs int64  `protobuf:"varint,8,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
 	UpdatedAtUnixMs int64  `protobuf:"varint,9,opt,name=updated_at_unix_ms,json=updatedAtUnixMs,proto3" json:"updated_at_unix_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// fee_bps is the platform fee taken from each captured payment, in basis
+	// points of the amount (150 = 1.5%).
+	FeeBps int32 `protobuf:"varint,10,opt,name=fee_bps,json=feeBps,proto3" json:"fee_bps,omitempty"`
+	// whatsapp_phone_number_id is the Meta Cloud API phone number id whose
+	// inbound messages reach this store; empty when none is set.
+	WhatsappPhoneNumberId string `protobuf:"bytes,11,opt,name=whatsapp_phone_number_id,json=whatsappPhoneNumberId,proto3" json:"whatsapp_phone_number_id,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *StoreProfile) Reset() {
@@ -132,6 +138,20 @@ func (x *StoreProfile) GetUpdatedAtUnixMs() int64 {
 	return 0
 }
 
+func (x *StoreProfile) GetFeeBps() int32 {
+	if x != nil {
+		return x.FeeBps
+	}
+	return 0
+}
+
+func (x *StoreProfile) GetWhatsappPhoneNumberId() string {
+	if x != nil {
+		return x.WhatsappPhoneNumberId
+	}
+	return ""
+}
+
 // GetStore asks for the store's profile; the reply is a StoreProfile.
 type GetStore struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -179,8 +199,15 @@ type UpdateStore struct {
 	// settings_patch_json, when set, is a JSON object merged into the
 	// settings: each key replaces the stored one, a null value removes it.
 	SettingsPatchJson []byte `protobuf:"bytes,4,opt,name=settings_patch_json,json=settingsPatchJson,proto3" json:"settings_patch_json,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// whatsapp_phone_number_id, when set, routes that number's WhatsApp
+	// messages to the store; "" removes the number. A number another store
+	// uses is refused as a conflict.
+	WhatsappPhoneNumberId *string `protobuf:"bytes,5,opt,name=whatsapp_phone_number_id,json=whatsappPhoneNumberId,proto3,oneof" json:"whatsapp_phone_number_id,omitempty"`
+	// fee_bps, when set, changes the platform fee (0 to 10000). Only
+	// operators send it; the merchant API never does.
+	FeeBps        *int32 `protobuf:"varint,6,opt,name=fee_bps,json=feeBps,proto3,oneof" json:"fee_bps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateStore) Reset() {
@@ -239,6 +266,20 @@ func (x *UpdateStore) GetSettingsPatchJson() []byte {
 		return x.SettingsPatchJson
 	}
 	return nil
+}
+
+func (x *UpdateStore) GetWhatsappPhoneNumberId() string {
+	if x != nil && x.WhatsappPhoneNumberId != nil {
+		return *x.WhatsappPhoneNumberId
+	}
+	return ""
+}
+
+func (x *UpdateStore) GetFeeBps() int32 {
+	if x != nil && x.FeeBps != nil {
+		return *x.FeeBps
+	}
+	return 0
 }
 
 // Variant is one purchasable variant of a product with its stock.
@@ -1758,7 +1799,7 @@ var File_store_proto protoreflect.FileDescriptor
 
 const file_store_proto_rawDesc = "" +
 	"\n" +
-	"\vstore.proto\x12\x0evayva.messages\"\x9a\x02\n" +
+	"\vstore.proto\x12\x0evayva.messages\"\xec\x02\n" +
 	"\fStoreProfile\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vmerchant_id\x18\x02 \x01(\tR\n" +
@@ -1769,17 +1810,25 @@ const file_store_proto_rawDesc = "" +
 	"\x06status\x18\x06 \x01(\tR\x06status\x12#\n" +
 	"\rsettings_json\x18\a \x01(\fR\fsettingsJson\x12+\n" +
 	"\x12created_at_unix_ms\x18\b \x01(\x03R\x0fcreatedAtUnixMs\x12+\n" +
-	"\x12updated_at_unix_ms\x18\t \x01(\x03R\x0fupdatedAtUnixMs\"\n" +
+	"\x12updated_at_unix_ms\x18\t \x01(\x03R\x0fupdatedAtUnixMs\x12\x17\n" +
+	"\afee_bps\x18\n" +
+	" \x01(\x05R\x06feeBps\x127\n" +
+	"\x18whatsapp_phone_number_id\x18\v \x01(\tR\x15whatsappPhoneNumberId\"\n" +
 	"\n" +
-	"\bGetStore\"\xac\x01\n" +
+	"\bGetStore\"\xb1\x02\n" +
 	"\vUpdateStore\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x1f\n" +
 	"\bcurrency\x18\x03 \x01(\tH\x01R\bcurrency\x88\x01\x01\x12.\n" +
-	"\x13settings_patch_json\x18\x04 \x01(\fR\x11settingsPatchJsonB\a\n" +
+	"\x13settings_patch_json\x18\x04 \x01(\fR\x11settingsPatchJson\x12<\n" +
+	"\x18whatsapp_phone_number_id\x18\x05 \x01(\tH\x02R\x15whatsappPhoneNumberId\x88\x01\x01\x12\x1c\n" +
+	"\afee_bps\x18\x06 \x01(\x05H\x03R\x06feeBps\x88\x01\x01B\a\n" +
 	"\x05_nameB\v\n" +
-	"\t_currency\"\xc6\x01\n" +
+	"\t_currencyB\x1b\n" +
+	"\x19_whatsapp_phone_number_idB\n" +
+	"\n" +
+	"\b_fee_bps\"\xc6\x01\n" +
 	"\aVariant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03sku\x18\x02 \x01(\tR\x03sku\x12\x14\n" +

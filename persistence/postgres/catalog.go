@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -42,9 +43,15 @@ func applyProfileChange(ctx context.Context, tx pgx.Tx, c actors.ProfileChange) 
 		settings = []byte("{}")
 	}
 	tag, err := tx.Exec(ctx, `
-		UPDATE merchant.stores SET name = $2, currency = $3, settings = $4::jsonb, updated_at = $5
+		UPDATE merchant.stores SET name = $2, currency = $3, settings = $4::jsonb, fee_bps = $5,
+			whatsapp_phone_number_id = NULLIF($6, ''), updated_at = $7
 		WHERE id = $1`,
-		c.StoreID, c.Name, c.Currency, string(settings), c.UpdatedAt)
+		c.StoreID, c.Name, c.Currency, string(settings), c.FeeBps, c.WhatsAppPhoneNumberID, c.UpdatedAt)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "stores_whatsapp_phone_number_id_key" {
+		return &vayva.Error{Code: vayva.ECONFLICT, Message: "Another store already uses this WhatsApp phone number id.",
+			Fields: []vayva.FieldError{{Field: "whatsapp_phone_number_id", Message: "is used by another store"}}}
+	}
 	if err != nil {
 		return err
 	}
@@ -177,9 +184,10 @@ func (c *Catalog) LoadStore(ctx context.Context, storeID string) (*actors.StoreS
 		var settings []byte
 		err := tx.QueryRow(ctx, `
 			SELECT id, merchant_id, slug, name, currency, COALESCE(status, ''), COALESCE(settings, '{}'::jsonb)::text,
-				created_at, updated_at
+				fee_bps, COALESCE(whatsapp_phone_number_id, ''), created_at, updated_at
 			FROM merchant.stores WHERE id = $1`, storeID,
-		).Scan(&p.ID, &p.MerchantID, &p.Slug, &p.Name, &p.Currency, &p.Status, &settings, &p.CreatedAt, &p.UpdatedAt)
+		).Scan(&p.ID, &p.MerchantID, &p.Slug, &p.Name, &p.Currency, &p.Status, &settings,
+			&p.FeeBps, &p.WhatsAppPhoneNumberID, &p.CreatedAt, &p.UpdatedAt)
 		if err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
