@@ -17,7 +17,8 @@ import (
 // Numbering is split by area so that migrations written side by side never
 // collide: 00001–00009 the foundation (schemas, roles, runtime tables),
 // 00010–00019 auth, merchant and catalog, 00020–00029 queues, comm and
-// webhooks.
+// webhooks, 00030–00039 accounts and team, 00040–00049 orders, 00050–00059
+// the ledger, 00060–00069 WhatsApp conversations, 00070–00079 delivery.
 //
 //go:embed migrations/*.sql
 var migrationsFS embed.FS
