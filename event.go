@@ -57,6 +57,7 @@ const (
 	EmailVerification      = "verification"
 	EmailWelcome           = "welcome"
 	EmailOrderConfirmation = "order_confirmation"
+	EmailInvitation        = "invitation"
 )
 
 // SendEmail is the data of an EventSendEmail event.

@@ -17,7 +17,7 @@ import (
 // Numbering is split by area so that migrations written side by side never
 // collide: 00001–00009 the foundation (schemas, roles, runtime tables),
 // 00010–00019 auth, merchant and catalog, 00020–00029 queues, comm and
-// webhooks.
+// webhooks, 00030–00039 accounts and teams.
 //
 //go:embed migrations/*.sql
 var migrationsFS embed.FS
