@@ -200,6 +200,9 @@ func writePageError(rc *fasthttp.RequestCtx, d pageData, err error) error {
 	d.Error = vayva.ErrorMessage(err)
 	var e *vayva.Error
 	if errors.As(err, &e) {
+		if e.Code == vayva.EINVALID && len(e.Fields) > 0 && d.Error == "The request has invalid fields." {
+			d.Error = "Please check the following."
+		}
 		for _, f := range e.Fields {
 			label, ok := pageFieldLabels[f.Field]
 			if !ok {
