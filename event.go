@@ -61,6 +61,7 @@ const (
 	EmailOrderReceived = "order_received"
 	// EmailOrderRefunded tells the customer a refund was processed.
 	EmailOrderRefunded = "order_refunded"
+	EmailInvitation    = "invitation"
 )
 
 // SendEmail is the data of an EventSendEmail event.

@@ -73,15 +73,18 @@ func storeCall[T proto.Message](ctx context.Context, a *CatalogArea, storeID str
 }
 
 // commandID derives the store command's idempotency id from the request.
-// With an Idempotency-Key the same request (operation, path and body)
-// always maps to the same command, so a retry after an unknown outcome is
-// applied once; without one each request is a new command.
+// With an Idempotency-Key the same request (operation, path and body) of
+// the same principal (idempotencyScope) always maps to the same command, so
+// a retry after an unknown outcome is applied once; without one each
+// request is a new command.
 func commandID(rc *fasthttp.RequestCtx, op string) string {
 	key := rc.Request.Header.Peek("Idempotency-Key")
 	if len(key) == 0 {
 		return vayva.NewID("cmd")
 	}
 	h := sha256.New()
+	h.Write([]byte(idempotencyScope(rc)))
+	h.Write([]byte{0})
 	h.Write(rc.Path())
 	h.Write([]byte{0})
 	h.Write(rc.PostBody())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 
+	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 
 	"github.com/vayvahq/vayva"
@@ -14,8 +15,8 @@ import (
 // Idempotency-Key.
 type IdempotencyRecord = postgres.IdempotencyRecord
 
-// IdempotencyStore keeps responses by (scope, key). Implemented by
-// *postgres.DB.
+// IdempotencyStore keeps responses by (scope, key), scope being the
+// caller's (idempotencyScope). Implemented by *postgres.DB.
 type IdempotencyStore interface {
 	// BeginIdempotent claims (scope, key) for a request with the given hash.
 	// It returns claimed=true when this request owns the key, else the
@@ -52,7 +53,7 @@ func (s *Server) withIdempotency(ctx context.Context, rc *fasthttp.RequestCtx, r
 	if store == nil {
 		return vayva.Errorf(vayva.EUNAVAILABLE, "Idempotency keys are not available on this node.")
 	}
-	scope := idempotencyScope(ctx, rc)
+	scope := idempotencyScope(rc)
 	sum := sha256.New()
 	sum.Write(rc.Method())
 	sum.Write([]byte{0})
@@ -107,13 +108,26 @@ func (s *Server) withIdempotency(ctx context.Context, rc *fasthttp.RequestCtx, r
 	return nil
 }
 
-// idempotencyScope keeps keys of different tenants (and of anonymous
-// storefront callers per route) apart.
-func idempotencyScope(ctx context.Context, rc *fasthttp.RequestCtx) string {
-	if t, ok := vayva.TenantFromContext(ctx); ok {
-		return "merchant:" + t.MerchantID
+// idempotencyScope is whose an Idempotency-Key is. A signed-in caller's
+// keys belong to its principal: the credential's user in its store of its
+// merchant, so two users of one store, and two tenants, never share a key
+// whatever they send. Anonymous callers (storefront checkout, email
+// verification) cannot be told apart; their keys belong to the route and,
+// on storefront routes, the store's slug, and the request hash (method,
+// path and body) makes a key replay only for a byte-identical request.
+func idempotencyScope(rc *fasthttp.RequestCtx) string {
+	if t, ok := rc.UserValue(tenantKey).(vayva.Tenant); ok {
+		return "tenant:" + t.MerchantID + ":" + t.StoreID + ":" + t.UserID
 	}
-	return "public:" + string(rc.Path())
+	route, _ := rc.UserValue(router.MatchedRoutePathParam).(string)
+	if route == "" {
+		route = string(rc.Path())
+	}
+	scope := "public:" + route
+	if slug, ok := rc.UserValue("slug").(string); ok {
+		scope += ":" + slug
+	}
+	return scope
 }
 
 func printableASCII(s string) bool {

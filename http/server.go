@@ -36,6 +36,10 @@ type Config struct {
 	OpsToken string
 	// RequestTimeout bounds the work of one request. Defaults to 10s.
 	RequestTimeout time.Duration
+	// Listener, when set, is served instead of listening on Addr, so that
+	// a node can bind its port before it builds the clients that call
+	// it. Stop closes it.
+	Listener net.Listener
 }
 
 // Access says who may call a route.
@@ -185,10 +189,13 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.ln != nil {
 		return errors.New("http: already started")
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("VAYVA_HTTP_ADDR: listen on %s: %w", s.cfg.Addr, err)
+	ln := s.cfg.Listener
+	if ln == nil {
+		var lc net.ListenConfig
+		var err error
+		if ln, err = lc.Listen(ctx, "tcp", s.cfg.Addr); err != nil {
+			return fmt.Errorf("VAYVA_HTTP_ADDR: listen on %s: %w", s.cfg.Addr, err)
+		}
 	}
 	s.ln = ln
 	s.serveErr = make(chan error, 1)

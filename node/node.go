@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -41,8 +42,9 @@ type Node struct {
 	// drills add the probe kind). Set before Start.
 	ExtraKinds []func(j *postgres.Journal) cluster.Kind
 	// AuthConfig adjusts the accounts service (password hashing cost, rate
-	// limits, token cache); zero fields take their defaults, and PublicURL
-	// and Registerer come from the node. Set before Start.
+	// limits, token cache); zero fields take their defaults (the sign-up
+	// limit VAYVA_SIGNUP_RATE_LIMIT's), and PublicURL and Registerer come
+	// from the node. Set before Start.
 	AuthConfig auth.Config
 	// Auth is the accounts and credentials service, on edge nodes.
 	Auth *auth.Service
@@ -60,6 +62,9 @@ type Node struct {
 	// Sandbox holds the fake providers when cfg.Providers is "sandbox";
 	// nil in live mode.
 	Sandbox *sandbox.Sandbox
+	// listenURL is where this machine reaches the node's HTTP listener
+	// (edge nodes); the node's clients of the mounted sandbox call it.
+	listenURL string
 
 	// Webhooks is the store of merchants' outbound webhook endpoints and
 	// deliveries.
@@ -103,6 +108,33 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.Registry = prometheus.NewRegistry()
 	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// The edge binds its port first: the clients built below call this
+	// node's own listener (sandbox providers), so they must know its real
+	// address, also when VAYVA_HTTP_ADDR asks for any free port.
+	var ln net.Listener
+	if cfg.Roles["edge"] {
+		var lc net.ListenConfig
+		if ln, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("VAYVA_HTTP_ADDR: listen on %s: %w", cfg.HTTPAddr, err)
+		}
+		n.onStop(func(context.Context) error {
+			if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return nil
+		})
+		host, _, _ := net.SplitHostPort(cfg.HTTPAddr)
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		cfg.HTTPAddr = net.JoinHostPort(host, port)
+		n.listenURL = ListenURL(cfg.HTTPAddr)
+		if cfg.PublicURL == "" {
+			cfg.PublicURL = n.listenURL
+		}
+		n.cfg = cfg
+	} else if cfg.PublicURL == "" {
+		return errors.New("VAYVA_PUBLIC_URL: required when VAYVA_HTTP_ADDR has port 0 and the node runs no edge")
+	}
+
 	if cfg.MigrateOnStart {
 		if err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
 			return fmt.Errorf("VAYVA_DATABASE_URL: migrate: %w", err)
@@ -126,7 +158,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	if cfg.Providers == "sandbox" {
 		n.Sandbox = sandbox.New(sandbox.Config{
-			PublicURL:           cfg.PublicURL,
+			PublicURL: cfg.PublicURL,
+			// The node's clients and the sandbox's webhooks go to the
+			// listener; a node without an edge serves no sandbox, and its
+			// clients reach an edge's through the public URL.
+			NodeURL:             n.listenURL,
 			PaystackSecret:      cfg.PaystackSecretKey,
 			WhatsAppAppSecret:   cfg.WhatsAppAppSecret,
 			WhatsAppAccessToken: cfg.WhatsAppAccessToken,
@@ -146,7 +182,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return used
 		}
 		sc := n.Sandbox.Config()
-		n.log.Info().Str("public_url", sc.PublicURL).
+		n.log.Info().Str("public_url", sc.PublicURL).Str("node_url", sc.NodeURL).
 			Str("paystack_secret_key", shown(cfg.PaystackSecretKey, sc.PaystackSecret)).
 			Str("whatsapp_app_secret", shown(cfg.WhatsAppAppSecret, sc.WhatsAppAppSecret)).
 			Str("whatsapp_access_token", shown(cfg.WhatsAppAccessToken, sc.WhatsAppAccessToken)).
@@ -218,6 +254,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if cfg.Roles["edge"] {
 		acfg := n.AuthConfig
 		acfg.PublicURL, acfg.Registerer = cfg.PublicURL, n.Registry
+		if acfg.SignupPerAddress == (auth.Rate{}) {
+			acfg.SignupPerAddress = cfg.SignupLimit
+		}
 		n.Auth, err = auth.NewService(acfg, postgres.NewAccounts(n.DB), redis.NewRateLimiter(n.Redis), redis.NewRevocations(n.Redis, n.log), n.log)
 		if err != nil {
 			return err
@@ -226,7 +265,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return err
 		}
 		n.onStop(n.Auth.Stop)
-		n.HTTP = vhttp.NewServer(vhttp.Config{Addr: cfg.HTTPAddr, OpsToken: cfg.OpsToken}, vhttp.Deps{
+		n.HTTP = vhttp.NewServer(vhttp.Config{Addr: cfg.HTTPAddr, OpsToken: cfg.OpsToken, Listener: ln}, vhttp.Deps{
 			Log:         n.log,
 			Registry:    n.Registry,
 			Auth:        n.Auth,

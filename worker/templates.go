@@ -21,6 +21,7 @@ var requiredVars = map[string][]string{
 	vayva.EmailVerification:      {"verify_url"},
 	vayva.EmailWelcome:           nil,
 	vayva.EmailOrderConfirmation: {"order_number"},
+	vayva.EmailInvitation:        {"accept_url"},
 }
 
 // Rendered is an email ready to send.

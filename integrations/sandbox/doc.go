@@ -3,7 +3,8 @@
 // paths, bodies, bearer authentication, idempotency and webhook signatures.
 //
 // With no provider keys configured the node mounts Handler under /sandbox/
-// and points its real clients at BaseURLs, so checkout, payment webhooks,
+// and points its real clients at BaseURLs (below Config.NodeURL, the node's
+// own listener; links for people use Config.PublicURL), so checkout, payment webhooks,
 // email, WhatsApp conversations and deliveries all run offline on one
 // machine; tests serve the same handler with httptest. The fakes enforce
 // authentication and validate requests the way the providers do, so a client

@@ -389,7 +389,7 @@ func (p *paystackFake) handlePay(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 
 	if body != nil {
-		d := p.webhooks.record("paystack", "charge.success", p.cfg.PublicURL+PaystackWebhookPath, body, p.signedHeader(body))
+		d := p.webhooks.record("paystack", "charge.success", p.cfg.NodeURL+PaystackWebhookPath, body, p.signedHeader(body))
 		status, err := p.webhooks.sendNow(r.Context(), d)
 		result["webhook_status"] = status
 		result["webhook_id"] = d.ID
@@ -437,7 +437,7 @@ func (p *paystackFake) emit(event string, data func() map[string]any) {
 			return
 		}
 		body, _ := json.Marshal(map[string]any{"event": event, "data": d})
-		wd := p.webhooks.record("paystack", event, p.cfg.PublicURL+PaystackWebhookPath, body, p.signedHeader(body))
+		wd := p.webhooks.record("paystack", event, p.cfg.NodeURL+PaystackWebhookPath, body, p.signedHeader(body))
 		p.webhooks.deliver(ctx, wd)
 	})
 }

@@ -310,7 +310,7 @@ func (f *whatsappFake) handleSend(w http.ResponseWriter, r *http.Request) {
 			msg.Status = st
 			f.mu.Unlock()
 			body := f.statusPayload(msg, st)
-			d := f.webhooks.record("whatsapp", "status."+st, f.cfg.PublicURL+WhatsAppWebhookPath, body, f.signedHeader(body))
+			d := f.webhooks.record("whatsapp", "status."+st, f.cfg.NodeURL+WhatsAppWebhookPath, body, f.signedHeader(body))
 			f.webhooks.deliver(ctx, d)
 			if ctx.Err() != nil {
 				return
@@ -437,7 +437,7 @@ func (f *whatsappFake) handleInbound(w http.ResponseWriter, r *http.Request) {
 	f.lastInbound.put(in.PhoneNumberID+"/"+in.From, now)
 	f.mu.Unlock()
 
-	d := f.webhooks.record("whatsapp", "messages", f.cfg.PublicURL+WhatsAppWebhookPath, body, f.signedHeader(body))
+	d := f.webhooks.record("whatsapp", "messages", f.cfg.NodeURL+WhatsAppWebhookPath, body, f.signedHeader(body))
 	status, err := f.webhooks.sendNow(r.Context(), d)
 	out := map[string]any{"wamid": wamid, "webhook_status": status, "webhook_id": d.ID}
 	if err != nil {
@@ -458,7 +458,7 @@ func firstNonEmpty(a, b string) string {
 func (f *whatsappFake) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	challenge := strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 10)
 	q := url.Values{"hub.mode": {"subscribe"}, "hub.verify_token": {f.cfg.WhatsAppVerifyToken}, "hub.challenge": {challenge}}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, f.cfg.PublicURL+WhatsAppWebhookPath+"?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, f.cfg.NodeURL+WhatsAppWebhookPath+"?"+q.Encode(), nil)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
