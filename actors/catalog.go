@@ -142,10 +142,10 @@ type Reservation struct {
 	// reservation.
 	OrderNumber int64
 	Status      string
-	Lines     []ReservationLine
-	ExpiresAt time.Time
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Lines       []ReservationLine
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // ReservationLine is the quantity of one variant a reservation holds, with

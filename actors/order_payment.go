@@ -291,7 +291,7 @@ func (o *OrderActor) orderVars(ord *Order) map[string]string {
 		"amount":       strconv.FormatInt(ord.Total, 10),
 		"currency":     ord.Currency,
 		"store_name":   ord.StoreName,
-		"customer":     ord.Customer.Name,
+		"name":         ord.Customer.Name,
 		"order_url":    o.orderPageURL(ord, false),
 		"items":        fmt.Sprint(len(ord.Lines)),
 	}

@@ -50,6 +50,8 @@ type pageData struct {
 	Role      string
 	InvitedBy string
 	ExpiresAt string
+	// Order fills the order page.
+	Order *pageOrder
 }
 
 // pageForm is what a page's form posts.

@@ -48,6 +48,9 @@ type Config struct {
 	// RetryScale multiplies every retry and backoff delay (VAYVA_RETRY_SCALE,
 	// default 1).
 	RetryScale float64
+	// CheckoutTTL is how long checkout reserves stock before an unpaid
+	// order expires (VAYVA_CHECKOUT_TTL, default 30m, at most 24h).
+	CheckoutTTL time.Duration
 	// Providers is sandbox or live (VAYVA_PROVIDERS, default "sandbox").
 	Providers string
 	// Roles are the parts this node runs (VAYVA_ROLES, default all of
@@ -87,7 +90,8 @@ var Settings = [][2]string{
 	{"VAYVA_CLUSTER_ADDR", "host:port of this member's actor transport (default 127.0.0.1:0)"},
 	{"VAYVA_PUBLIC_URL", "base of links the node hands out: payment pages, links in emails (default http://127.0.0.1:<port of VAYVA_HTTP_ADDR>, or its host when it names one)"},
 	{"VAYVA_SIGNUP_RATE_LIMIT", `sign-ups per client address and window, as "<count>/<duration>", or off (default 20/1m)`},
-	{"VAYVA_RETRY_SCALE", "factor on every retry and backoff delay (default 1)"},
+	{"VAYVA_RETRY_SCALE", "factor on every retry and backoff delay (queues, webhooks, payment reconciliation; default 1)"},
+	{"VAYVA_CHECKOUT_TTL", "how long checkout reserves stock before an unpaid order expires (default 30m, at most 24h)"},
 	{"VAYVA_PROVIDERS", "sandbox (fake providers mounted on this node) or live (default sandbox)"},
 	{"VAYVA_ROLES", "comma-separated parts to run: edge,actors,ingestors,relay,workers (default all)"},
 	{"VAYVA_MIGRATE_ON_START", "apply migrations when serve starts (default true)"},
@@ -159,6 +163,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("VAYVA_RETRY_SCALE: %q must be a number greater than 0 and at most 1000", getenv("VAYVA_RETRY_SCALE"))
 	}
 	c.RetryScale = scale
+	ttl := get("VAYVA_CHECKOUT_TTL", "30m")
+	if c.CheckoutTTL, err = time.ParseDuration(ttl); err != nil || c.CheckoutTTL < time.Second || c.CheckoutTTL > 24*time.Hour {
+		return c, fmt.Errorf("VAYVA_CHECKOUT_TTL: %q must be a duration from 1s to 24h, e.g. 30m", ttl)
+	}
 	switch c.Providers {
 	case "sandbox", "live":
 	default:

@@ -71,6 +71,9 @@ type Node struct {
 	Webhooks *postgres.Webhooks
 	// Relay publishes the outbox, on nodes with the relay role.
 	Relay *worker.Relay
+	// PaymentsIngestor routes Paystack's webhooks to orders, on nodes with
+	// the ingestors role.
+	PaymentsIngestor *worker.Payments
 	// EmailWorker and WebhookWorker run on nodes with the workers role.
 	EmailWorker   *worker.Email
 	WebhookWorker *worker.Webhooks
@@ -202,7 +205,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 
 	var kinds []cluster.Kind
 	if cfg.Roles["actors"] {
-		kinds = append(kinds, n.productKinds()...)
+		product, err := n.productKinds()
+		if err != nil {
+			return err
+		}
+		kinds = append(kinds, product...)
 		for _, k := range n.ExtraKinds {
 			kinds = append(kinds, k(n.Journal))
 		}
@@ -301,6 +308,18 @@ func (n *Node) startBackground(ctx context.Context) error {
 		}
 		n.onStop(n.Relay.Stop)
 	}
+	if cfg.Roles["ingestors"] {
+		n.PaymentsIngestor, err = worker.NewPayments(worker.PaymentsConfig{
+			ConsumerName: n.consumerBase() + "-payments", Registerer: n.Registry, Logger: n.log,
+		}, n.Queues, orderCommands{n.member})
+		if err != nil {
+			return err
+		}
+		if err := n.PaymentsIngestor.Start(ctx); err != nil {
+			return err
+		}
+		n.onStop(n.PaymentsIngestor.Stop)
+	}
 	if !cfg.Roles["workers"] {
 		return nil
 	}
@@ -317,10 +336,7 @@ func (n *Node) startBackground(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("VAYVA_RESEND_API_KEY: %w", err)
 	}
-	// Consumer names must be stable across restarts and unique among live
-	// processes: host and listen address.
-	host, _ := os.Hostname()
-	base := consumerName(host + "-" + cfg.HTTPAddr)
+	base := n.consumerBase()
 	n.EmailWorker, err = worker.NewEmail(worker.EmailConfig{
 		ConsumerName: base + "-email", RetryScale: cfg.RetryScale, Registerer: n.Registry, Logger: n.log,
 	}, n.Queues, postgres.NewEmailLogs(n.DB), sender)
@@ -355,12 +371,23 @@ func (n *Node) killBackground() {
 	if n.WebhookWorker != nil {
 		_ = n.WebhookWorker.Stop(ctx)
 	}
+	if n.PaymentsIngestor != nil {
+		_ = n.PaymentsIngestor.Stop(ctx)
+	}
 	if n.EmailWorker != nil {
 		_ = n.EmailWorker.Stop(ctx)
 	}
 	if n.Relay != nil {
 		_ = n.Relay.Stop(ctx)
 	}
+}
+
+// consumerBase is the prefix of this node's queue consumer names. They must
+// be stable across restarts and unique among live processes: host and
+// listen address.
+func (n *Node) consumerBase() string {
+	host, _ := os.Hostname()
+	return consumerName(host + "-" + n.cfg.HTTPAddr)
 }
 
 // consumerName keeps the characters queue consumer names allow.
@@ -375,7 +402,12 @@ func consumerName(s string) string {
 }
 
 // productKinds are the actor kinds of the product.
-func (n *Node) productKinds() []cluster.Kind {
+func (n *Node) productKinds() ([]cluster.Kind, error) {
+	ps, err := n.paystackClient()
+	if err != nil {
+		return nil, err
+	}
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * n.cfg.RetryScale) }
 	return []cluster.Kind{
 		{
 			Name:        actors.StoreKind,
@@ -383,8 +415,25 @@ func (n *Node) productKinds() []cluster.Kind {
 			IdleTimeout: actors.StoreIdleTimeout,
 			Changes:     actors.StoreChanges,
 		},
-	}
+		{
+			Name: actors.OrderKind,
+			Producer: actors.NewOrderProducer(n.Journal, actors.OrderDeps{
+				Repo:     postgres.NewOrders(n.DB),
+				Payments: paymentGateway{ps},
+				Stores:   storeClient{n.member},
+			}, actors.OrderConfig{
+				PublicURL:      n.cfg.PublicURL,
+				ReconcileAfter: scale(3 * time.Minute),
+				RetryAfter:     scale(30 * time.Second),
+			}, n.log),
+			IdleTimeout: actors.OrderIdleTimeout,
+			Changes:     actors.OrderChanges,
+		},
+	}, nil
 }
+
+// member is the node's cluster member, for collaborators built before it.
+func (n *Node) member() *cluster.Member { return n.Member }
 
 // areas are the HTTP feature areas of the product.
 func (n *Node) areas() []vhttp.Area {
@@ -392,7 +441,9 @@ func (n *Node) areas() []vhttp.Area {
 	if n.Auth != nil {
 		areas = append(areas, vhttp.NewAuthArea(n.Auth))
 	}
-	areas = append(areas, vhttp.NewCatalogArea(n.Member, postgres.NewStoreDirectory(n.DB, postgres.StoreDirectoryConfig{})))
+	stores := postgres.NewStoreDirectory(n.DB, postgres.StoreDirectoryConfig{})
+	areas = append(areas, vhttp.NewCatalogArea(n.Member, stores),
+		vhttp.NewOrdersArea(vhttp.OrdersConfig{CheckoutTTL: n.cfg.CheckoutTTL}, n.Member, stores, postgres.NewOrders(n.DB), n.log))
 	// Webhooks verify with the configured secrets; in sandbox mode with the
 	// sandbox's, which are the configured ones or its defaults.
 	hooks := vhttp.WebhookConfig{PaystackSecretKey: n.cfg.PaystackSecretKey, WhatsAppAppSecret: n.cfg.WhatsAppAppSecret, WhatsAppVerifyToken: n.cfg.WhatsAppVerifyToken}

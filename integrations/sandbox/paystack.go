@@ -78,6 +78,8 @@ type paystackFake struct {
 	txs        *store[*psTransaction]
 	recipients *store[*psRecipient]
 	transfers  *store[*psTransfer]
+	// refunds holds each refund's answer data, by refund id.
+	refunds *store[map[string]any]
 }
 
 func newPaystackFake(cfg Config, wl *webhookLog) *paystackFake {
@@ -86,6 +88,7 @@ func newPaystackFake(cfg Config, wl *webhookLog) *paystackFake {
 		txs:        newStore[*psTransaction](cfg.MaxRecords),
 		recipients: newStore[*psRecipient](cfg.MaxRecords),
 		transfers:  newStore[*psTransfer](cfg.MaxRecords),
+		refunds:    newStore[map[string]any](cfg.MaxRecords),
 	}
 }
 
@@ -94,6 +97,7 @@ func (p *paystackFake) routes(mux *routeMux) {
 	mux.HandleFunc("POST "+api+"/transaction/initialize", p.auth(p.handleInitialize))
 	mux.HandleFunc("GET "+api+"/transaction/verify/{reference}", p.auth(p.handleVerify))
 	mux.HandleFunc("POST "+api+"/refund", p.auth(p.handleRefund))
+	mux.HandleFunc("GET "+api+"/refund", p.auth(p.handleListRefunds))
 	mux.HandleFunc("POST "+api+"/transferrecipient", p.auth(p.handleRecipient))
 	mux.HandleFunc("POST "+api+"/transfer", p.auth(p.handleTransfer))
 	mux.HandleFunc("GET "+api+"/transfer/verify/{reference}", p.auth(p.handleVerifyTransfer))
@@ -514,6 +518,7 @@ func (p *paystackFake) handleRefund(w http.ResponseWriter, r *http.Request) {
 		"currency": tx.Currency, "domain": "test", "amount": amt, "fully_deducted": false, "id": id,
 		"createdAt": now.Format(time.RFC3339Nano), "updatedAt": now.Format(time.RFC3339Nano),
 	}
+	p.refunds.put(strconv.FormatInt(id, 10), data)
 	txRef, currency, email, customerCode := tx.Reference, tx.Currency, tx.Email, tx.CustomerCode
 	p.emit("refund.processed", func() map[string]any {
 		return map[string]any{
@@ -523,6 +528,27 @@ func (p *paystackFake) handleRefund(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	psOK(w, http.StatusOK, "Refund has been queued for processing", data)
+}
+
+// handleListRefunds answers GET /refund?transaction=<id>: the refunds of
+// one transaction (or of all, without the parameter), newest first.
+func (p *paystackFake) handleListRefunds(w http.ResponseWriter, r *http.Request) {
+	want := r.URL.Query().Get("transaction")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := []map[string]any{}
+	for i := len(p.refunds.order) - 1; i >= 0; i-- {
+		d, ok := p.refunds.get(p.refunds.order[i])
+		if !ok {
+			continue
+		}
+		tx, _ := d["transaction"].(map[string]any)
+		if want != "" && fmt.Sprint(tx["id"]) != want {
+			continue
+		}
+		out = append(out, d)
+	}
+	psOK(w, http.StatusOK, "Refunds retrieved", out)
 }
 
 func recipientJSON(rc *psRecipient) map[string]any {

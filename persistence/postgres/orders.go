@@ -326,3 +326,15 @@ func (r *Orders) ListOrders(ctx context.Context, storeID, status string, limit i
 	}
 	return out, next, nil
 }
+
+// MerchantEmail returns the email address of the merchant's owner, where
+// order notices go; "" when the owner has none.
+func (r *Orders) MerchantEmail(ctx context.Context, merchantID string) (string, error) {
+	var email string
+	err := r.db.Pool().QueryRow(ctx, `SELECT coalesce(u.email, '') FROM merchant.merchants m
+		LEFT JOIN auth.users u ON u.id = m.owner_user_id WHERE m.id = $1`, merchantID).Scan(&email)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("postgres: merchant email: %w", interpretError(err))
+	}
+	return email, nil
+}
