@@ -23,20 +23,22 @@ type problem struct {
 
 // statuses maps error codes to HTTP statuses; it is the only such table.
 var statuses = map[string]int{
-	vayva.EBADREQUEST:        fasthttp.StatusBadRequest,
-	vayva.EINVALID:           fasthttp.StatusUnprocessableEntity,
-	vayva.EIDEMPOTENCYREUSED: fasthttp.StatusUnprocessableEntity,
-	vayva.EINSUFFICIENTFUNDS: fasthttp.StatusUnprocessableEntity,
-	vayva.EUNAUTHORIZED:      fasthttp.StatusUnauthorized,
-	vayva.EFORBIDDEN:         fasthttp.StatusForbidden,
-	vayva.ENOTFOUND:          fasthttp.StatusNotFound,
-	vayva.EMETHODNOTALLOWED:  fasthttp.StatusMethodNotAllowed,
-	vayva.ECONFLICT:          fasthttp.StatusConflict,
-	vayva.EINSUFFICIENTSTOCK: fasthttp.StatusConflict,
-	vayva.ETOOLARGE:          fasthttp.StatusRequestEntityTooLarge,
-	vayva.ERATELIMITED:       fasthttp.StatusTooManyRequests,
-	vayva.EUNAVAILABLE:       fasthttp.StatusServiceUnavailable,
-	vayva.EINTERNAL:          fasthttp.StatusInternalServerError,
+	vayva.EBADREQUEST:           fasthttp.StatusBadRequest,
+	vayva.EINVALID:              fasthttp.StatusUnprocessableEntity,
+	vayva.EIDEMPOTENCYREUSED:    fasthttp.StatusUnprocessableEntity,
+	vayva.EINSUFFICIENTFUNDS:    fasthttp.StatusUnprocessableEntity,
+	vayva.EUNAUTHORIZED:         fasthttp.StatusUnauthorized,
+	vayva.EFORBIDDEN:            fasthttp.StatusForbidden,
+	vayva.ENOTFOUND:             fasthttp.StatusNotFound,
+	vayva.EMETHODNOTALLOWED:     fasthttp.StatusMethodNotAllowed,
+	vayva.ECONFLICT:             fasthttp.StatusConflict,
+	vayva.EINSUFFICIENTSTOCK:    fasthttp.StatusConflict,
+	vayva.ETOOLARGE:             fasthttp.StatusRequestEntityTooLarge,
+	vayva.EUNSUPPORTEDMEDIATYPE: fasthttp.StatusUnsupportedMediaType,
+	vayva.EHEADERSTOOLARGE:      fasthttp.StatusRequestHeaderFieldsTooLarge,
+	vayva.ERATELIMITED:          fasthttp.StatusTooManyRequests,
+	vayva.EUNAVAILABLE:          fasthttp.StatusServiceUnavailable,
+	vayva.EINTERNAL:             fasthttp.StatusInternalServerError,
 }
 
 // statusOf returns the HTTP status for err's code; unknown codes are 400 if
@@ -72,7 +74,10 @@ func writeProblem(rc *fasthttp.RequestCtx, err error) {
 	var fields []vayva.FieldError
 	var e *vayva.Error
 	if errors.As(err, &e) {
-		fields = e.Fields
+		// However the error was built, the answer lists a bounded number
+		// of fields.
+		e = vayva.CapFields(e)
+		fields, detail = e.Fields, e.Message
 	}
 	var rl *RateLimitedError
 	if errors.As(err, &rl) {
@@ -80,9 +85,7 @@ func writeProblem(rc *fasthttp.RequestCtx, err error) {
 		rc.Response.Header.Set("Retry-After", strconv.Itoa(max(rl.RetryAfterSeconds, 1)))
 	}
 	if status == fasthttp.StatusServiceUnavailable || status == fasthttp.StatusTooManyRequests {
-		if len(rc.Response.Header.Peek("Retry-After")) == 0 {
-			rc.Response.Header.Set("Retry-After", strconv.Itoa(retryAfter))
-		}
+		setRetryAfter(rc)
 	}
 	p := problem{
 		Type:      "https://docs.vayva.ng/problems/" + code,
@@ -97,4 +100,12 @@ func writeProblem(rc *fasthttp.RequestCtx, err error) {
 	rc.Response.SetStatusCode(status)
 	rc.Response.Header.SetContentType("application/problem+json")
 	rc.Response.SetBodyRaw(body)
+}
+
+// setRetryAfter gives a 503 or 429 answer the default Retry-After unless
+// it has its own.
+func setRetryAfter(rc *fasthttp.RequestCtx) {
+	if len(rc.Response.Header.Peek("Retry-After")) == 0 {
+		rc.Response.Header.Set("Retry-After", strconv.Itoa(retryAfter))
+	}
 }
