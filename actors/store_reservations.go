@@ -44,21 +44,21 @@ func (s *Store) reserveItems(ctx actor.Context, m *messages.ReserveItems) {
 	case expires.Sub(now) > MaxReservationTTL:
 		v.Add("expires_at", "must be at most %s ahead", MaxReservationTTL)
 	}
-	switch n := len(m.GetItems()); {
+	items := m.GetItems()
+	switch n := len(items); {
 	case n == 0:
 		v.Add("items", "must have at least one item")
 	case n > MaxReservationItems:
+		// One error for the list, none per entry.
 		v.Add("items", "must have at most %d items", MaxReservationItems)
+		items = nil
 	}
 	// Lines in the order of first mention; a variant named twice is
 	// reserved once with the quantities added up.
 	var lines []ReservationLine
 	index := map[string]int{}
 	first := map[string]int{}
-	for i, it := range m.GetItems() {
-		if i >= MaxReservationItems {
-			break
-		}
+	for i, it := range items {
 		f := func(name string) string { return fmt.Sprintf("items[%d].%s", i, name) }
 		if it == nil {
 			v.Add(fmt.Sprintf("items[%d]", i), "must be an object")
