@@ -1,8 +1,10 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -53,6 +55,18 @@ func statusOf(err error) int {
 		return fasthttp.StatusBadRequest
 	}
 	return fasthttp.StatusInternalServerError
+}
+
+// coded gives an error without a vayva code the code the edge answers it
+// with. A request that ran out of time waiting for a dependency is
+// unavailable (503 with Retry-After), not an internal error; storage
+// adapters translate their own timeouts, this covers the rest.
+func coded(err error) error {
+	var e *vayva.Error
+	if err == nil || errors.As(err, &e) || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", vayva.Errorf(vayva.EUNAVAILABLE, "The request did not finish in time; retry."), err)
 }
 
 // retryAfter is the Retry-After value (seconds) sent with 503 and 429

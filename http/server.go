@@ -373,9 +373,13 @@ func bearer(rc *fasthttp.RequestCtx) (string, bool) {
 // finish writes err (if any) as a problem, logs and records metrics.
 func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, err error) {
 	if err != nil {
+		err = coded(err)
 		status := statusOf(err)
-		if status >= 500 && vayva.ErrorCode(err) == vayva.EINTERNAL {
+		switch {
+		case status >= 500 && vayva.ErrorCode(err) == vayva.EINTERNAL:
 			s.log.Error().Err(err).Str("request_id", requestID(rc)).Str("route", route).Msg("request failed")
+		case status == fasthttp.StatusServiceUnavailable:
+			s.log.Warn().Err(err).Str("request_id", requestID(rc)).Str("route", route).Msg("request answered unavailable")
 		}
 		writeProblem(rc, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -46,6 +47,9 @@ func (testArea) Register(r *Routes) {
 	r.Handle("POST", "/test/bodiless", Public, func(_ context.Context, rc *fasthttp.RequestCtx) error {
 		rc.SetStatusCode(fasthttp.StatusNoContent)
 		return nil
+	})
+	r.Handle("GET", "/test/deadline", Public, func(context.Context, *fasthttp.RequestCtx) error {
+		return fmt.Errorf("read model: %w", context.DeadlineExceeded)
 	})
 	r.Handle("GET", "/test/unavailable", Public, func(context.Context, *fasthttp.RequestCtx) error {
 		return vayva.Errorf(vayva.EUNAVAILABLE, "down")
@@ -156,6 +160,11 @@ func TestProblemsForEveryFailure(t *testing.T) {
 	requireProblem(t, resp, body, 503, "unavailable")
 	require.NotEmpty(t, resp.Header.Get("Retry-After"))
 
+	// A deadline no adapter translated is still unavailable, not internal.
+	resp, body = do(t, "GET", base+"/test/deadline", nil)
+	requireProblem(t, resp, body, 503, "unavailable")
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+
 	resp, body = do(t, "GET", base+"/test/merchant", nil)
 	requireProblem(t, resp, body, 401, "unauthorized")
 	resp, body = do(t, "GET", base+"/test/merchant", nil, "Authorization", "Bearer bad")
@@ -251,6 +260,19 @@ func TestBodiesMustBeLabelledJSON(t *testing.T) {
 	// The media type is checked after the credentials.
 	resp, body := do(t, "POST", base+"/test/echo", strings.NewReader(`{}`), "Content-Type", "text/plain", "Authorization", "Bearer good")
 	requireProblem(t, resp, body, 415, "unsupported_media_type")
+}
+
+// Every 503 carries Retry-After, also the ones that are not problems.
+func TestEvery503HasRetryAfter(t *testing.T) {
+	t.Parallel()
+	s := NewServer(Config{Addr: "127.0.0.1:0"}, Deps{Log: zerolog.Nop(), Readiness: []ReadinessCheck{
+		{Name: "never", Check: func(context.Context) error { return errors.New("down") }},
+	}})
+	require.NoError(t, s.Start(context.Background()))
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	resp, body := do(t, "GET", "http://"+s.Addr()+"/readyz", nil)
+	require.Equal(t, 503, resp.StatusCode, "%v", body)
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
 }
 
 // oversized announces a body over the limit on a raw connection (a client
