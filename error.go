@@ -30,6 +30,12 @@ const (
 	EHEADERSTOOLARGE = "headers_too_large"
 )
 
+// ProblemType returns the RFC 9457 "type" URI of the problem documents
+// whose code is code; every problem the node answers uses it.
+func ProblemType(code string) string {
+	return "https://docs.vayva.ng/problems/" + code
+}
+
 // Error is the runtime's one coded error. Code is a stable snake_case word
 // that clients may branch on; Message is meant for people. Fields lists the
 // offending fields of a validation failure.

@@ -102,7 +102,7 @@ func writeProblem(rc *fasthttp.RequestCtx, err error) {
 		setRetryAfter(rc)
 	}
 	p := problem{
-		Type:      "https://docs.vayva.ng/problems/" + code,
+		Type:      vayva.ProblemType(code),
 		Title:     fasthttp.StatusMessage(status),
 		Status:    status,
 		Detail:    detail,
