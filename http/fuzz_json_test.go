@@ -3,7 +3,9 @@ package http
 import (
 	"bytes"
 	stdjson "encoding/json"
+	"mime"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/vayvahq/vayva"
@@ -87,4 +89,26 @@ func canonical(t *testing.T, v fuzzBody) any {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// FuzzJSONMediaType checks that no Content-Type header makes the check
+// panic and that only application/json, with at most a utf-8 charset,
+// passes.
+func FuzzJSONMediaType(f *testing.F) {
+	for _, s := range []string{"application/json", "application/json; charset=utf-8", `APPLICATION/JSON;CHARSET="UTF-8"`,
+		"text/plain", "application/json; charset=latin1", "application/json;;", "application/jsonp", "", ";", "application/json; a=b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ct string) {
+		if !jsonMediaType(ct) {
+			return
+		}
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" || len(params) > 1 {
+			t.Fatalf("%q passed: %q %v %v", ct, mt, params, err)
+		}
+		if cs, ok := params["charset"]; len(params) == 1 && (!ok || !strings.EqualFold(cs, "utf-8")) {
+			t.Fatalf("%q passed with %v", ct, params)
+		}
+	})
 }
