@@ -104,17 +104,17 @@ func planReservation(st *storeState, m *messages.ReserveItems, now time.Time) (*
 	case req.expires.Sub(now) > MaxReservationTTL:
 		v.Add("expires_at", "must be at most %s ahead", MaxReservationTTL)
 	}
-	switch n := len(m.GetItems()); {
+	items := m.GetItems()
+	switch n := len(items); {
 	case n == 0:
 		v.Add("items", "must have at least one item")
 	case n > MaxReservationItems:
+		// One error for the list, none per entry.
 		v.Add("items", "must have at most %d items", MaxReservationItems)
+		items = nil
 	}
 	index := map[string]int{}
-	for i, it := range m.GetItems() {
-		if i >= MaxReservationItems {
-			break
-		}
+	for i, it := range items {
 		f := func(name string) string { return fmt.Sprintf("items[%d].%s", i, name) }
 		if it == nil {
 			v.Add(fmt.Sprintf("items[%d]", i), "must be an object")

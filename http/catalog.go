@@ -135,8 +135,13 @@ type collectionRequest struct {
 
 // decodeElements decodes each element of a JSON list on its own, so that a
 // mistyped or unknown field is named with its index ("variants[1].price").
-// Problems are added to v; the result has one element per list element.
-func decodeElements[T any](v *vayva.Validation, list string, raws []json.RawMessage) []*T {
+// Problems are added to v; the result has one element per list element. A
+// list longer than max is one problem, and none of its elements is decoded.
+func decodeElements[T any](v *vayva.Validation, list string, raws []json.RawMessage, max int) []*T {
+	if len(raws) > max {
+		v.Add(list, "must have at most %d %s", max, list)
+		return nil
+	}
 	out := make([]*T, len(raws))
 	for i, raw := range raws {
 		out[i] = new(T)
@@ -166,7 +171,7 @@ func decodeCreateProduct(body []byte) (*messages.CreateProduct, error) {
 		return nil, err
 	}
 	var v vayva.Validation
-	variants := decodeElements[newVariantRequest](&v, "variants", req.Variants)
+	variants := decodeElements[newVariantRequest](&v, "variants", req.Variants, actors.MaxVariants)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -185,7 +190,7 @@ func decodeUpdateProduct(body []byte) (*messages.UpdateProduct, error) {
 		return nil, err
 	}
 	var v vayva.Validation
-	patches := decodeElements[variantPatchRequest](&v, "variants", req.Variants)
+	patches := decodeElements[variantPatchRequest](&v, "variants", req.Variants, actors.MaxVariants)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}

@@ -79,20 +79,29 @@ func (s *Server) withIdempotency(ctx context.Context, rc *fasthttp.RequestCtx, r
 		rc.Response.SetBody(rec.Body)
 		return nil
 	}
+	// Releasing or storing the key must happen even when the handler used
+	// up the request's time, but must not wait forever on a stuck database
+	// either: it gets a deadline of its own.
+	storeCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+	}
 	// A panicking handler must not leave the key claimed.
 	defer func() {
 		if v := recover(); v != nil {
-			_ = store.AbandonIdempotent(context.WithoutCancel(ctx), scope, key)
+			sctx, cancel := storeCtx()
+			_ = store.AbandonIdempotent(sctx, scope, key)
+			cancel()
 			panic(v)
 		}
 	}()
 	herr := h(ctx, rc)
 	if herr != nil {
-		writeProblem(rc, herr)
+		writeProblem(rc, coded(herr))
 	}
 	status := rc.Response.StatusCode()
 	// Server-side failures are not remembered: the client may retry them.
-	store2ctx := context.WithoutCancel(ctx)
+	store2ctx, cancel := storeCtx()
+	defer cancel()
 	if status >= 500 {
 		if err := store.AbandonIdempotent(store2ctx, scope, key); err != nil {
 			s.log.Warn().Err(err).Msg("releasing idempotency key")
@@ -103,7 +112,9 @@ func (s *Server) withIdempotency(ctx context.Context, rc *fasthttp.RequestCtx, r
 		RequestHash: hash, Done: true, Status: status,
 		ContentType: string(rc.Response.Header.ContentType()), Body: append([]byte(nil), rc.Response.Body()...),
 	}); err != nil {
-		s.log.Error().Err(err).Msg("storing idempotent response")
+		// The answer stands: its work is done. The key stays claimed, so
+		// a retry with it is 409 until the claim expires and is taken over.
+		s.log.Error().Err(err).Str("request_id", requestID(rc)).Msg("storing idempotent response")
 	}
 	return nil
 }

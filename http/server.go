@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -138,7 +139,14 @@ func NewServer(cfg Config, deps Deps, areas ...Area) *Server {
 		s.finish(rc, "unmatched", time.Now(), vayva.Errorf(vayva.EMETHODNOTALLOWED, "Method %s is not allowed here.", rc.Method()))
 	}
 	s.router.PanicHandler = func(rc *fasthttp.RequestCtx, v any) {
-		s.log.Error().Str("request_id", requestID(rc)).Interface("panic", v).Str("stack", string(debug.Stack())).Msg("handler panicked")
+		// The panic value may have been built from the request (a body, a
+		// header), so only its type and the runtime's own messages are
+		// logged; the stack says where it happened.
+		e := s.log.Error().Str("request_id", requestID(rc)).Str("panic_type", fmt.Sprintf("%T", v))
+		if re, ok := v.(runtime.Error); ok {
+			e = e.Str("panic", re.Error())
+		}
+		e.Str("stack", string(debug.Stack())).Msg("handler panicked")
 		writeProblem(rc, errors.New("panic"))
 	}
 	r := &Routes{s: s}
@@ -154,14 +162,27 @@ func NewServer(cfg Config, deps Deps, areas ...Area) *Server {
 		ReadTimeout:        30 * time.Second,
 		WriteTimeout:       30 * time.Second,
 		IdleTimeout:        2 * time.Minute,
+		// No route takes multipart forms; a multipart body is answered
+		// 415 like any other body that is not JSON.
+		DisablePreParseMultipartForm: true,
+		// The answer to a request fasthttp could not parse never repeats
+		// the error, which quotes the request's bytes.
 		ErrorHandler: func(rc *fasthttp.RequestCtx, err error) {
-			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			var small *fasthttp.ErrSmallBuffer
+			switch {
+			case errors.Is(err, fasthttp.ErrBodyTooLarge):
 				writeProblem(rc, vayva.Errorf(vayva.ETOOLARGE, "Request bodies are limited to %d bytes.", MaxBodySize))
-				return
+			case errors.As(err, &small):
+				writeProblem(rc, vayva.Errorf(vayva.EHEADERSTOOLARGE, "The request headers are too large."))
+			default:
+				writeProblem(rc, vayva.Errorf(vayva.EBADREQUEST, "The request could not be read."))
 			}
-			writeProblem(rc, vayva.Errorf(vayva.EBADREQUEST, "The request could not be read."))
 		},
-		Logger: zerologPrinter{s.log},
+		// fasthttp's parse errors embed the request buffer (credentials
+		// and bodies included); the printer logs none of it, and fasthttp
+		// is asked to leave the buffer out of its errors as well.
+		Logger:                zerologPrinter{s.log},
+		SecureErrorLogMessage: true,
 	}
 	return s
 }
@@ -304,6 +325,9 @@ func (r *Routes) Handle(method, path string, access Access, h Handler, opts ...R
 		ctx = vayva.WithRequestID(ctx, requestID(rc))
 		ctx, err := s.authorize(ctx, rc, access)
 		if err == nil {
+			err = requireJSONBody(rc)
+		}
+		if err == nil {
 			if method == fasthttp.MethodPost && !rcfg.secretResponse {
 				err = s.withIdempotency(ctx, rc, rcfg.idempotencyRequired, h)
 			} else {
@@ -356,13 +380,20 @@ func bearer(rc *fasthttp.RequestCtx) (string, bool) {
 // finish writes err (if any) as a problem, logs and records metrics.
 func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, err error) {
 	if err != nil {
+		err = coded(err)
 		status := statusOf(err)
-		if status >= 500 && vayva.ErrorCode(err) == vayva.EINTERNAL {
+		switch {
+		case status >= 500 && vayva.ErrorCode(err) == vayva.EINTERNAL:
 			s.log.Error().Err(err).Str("request_id", requestID(rc)).Str("route", route).Msg("request failed")
+		case status == fasthttp.StatusServiceUnavailable:
+			s.log.Warn().Err(err).Str("request_id", requestID(rc)).Str("route", route).Msg("request answered unavailable")
 		}
 		writeProblem(rc, err)
 	}
 	status := rc.Response.StatusCode()
+	if status == fasthttp.StatusServiceUnavailable {
+		setRetryAfter(rc)
+	}
 	s.metrics.observe(string(rc.Method()), route, status, time.Since(start))
 	if e := s.log.Debug(); e.Enabled() {
 		e.Str("request_id", requestID(rc)).Str("method", string(rc.Method())).Str("route", route).
@@ -370,10 +401,64 @@ func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, 
 	}
 }
 
+// zerologPrinter is the fasthttp server's Logger. fasthttp formats the
+// request's raw bytes into the arguments of its messages (a header parse
+// error quotes the whole header buffer, Authorization included), so the
+// printer never formats them: it logs the constant format string, the
+// client's address and a class of the error.
 type zerologPrinter struct{ log zerolog.Logger }
 
 func (p zerologPrinter) Printf(format string, args ...any) {
-	p.log.Warn().Msg(fmt.Sprintf(format, args...))
+	e := p.log.Warn().Str("event", format)
+	var remote net.Addr
+	for _, a := range args {
+		switch v := a.(type) {
+		case error:
+			e = e.Str("error_class", connErrorClass(v))
+		case net.Addr:
+			// The first address of a connection error is ours, the last
+			// the client's.
+			remote = v
+		}
+	}
+	if remote != nil {
+		e = e.Str("remote_addr", remote.String())
+	}
+	e.Msg("http: the edge could not serve a connection")
+}
+
+// connErrorClass names the kind of a fasthttp connection error from its
+// type and sentinels alone, never from its text.
+func connErrorClass(err error) string {
+	var small *fasthttp.ErrSmallBuffer
+	var chunk fasthttp.ErrBrokenChunk
+	var nothing fasthttp.ErrNothingRead
+	var netErr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return "body_too_large"
+	case errors.As(err, &small), errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		return "headers_too_large"
+	case errors.As(err, &chunk):
+		return "broken_chunk"
+	case errors.Is(err, fasthttp.ErrBadTrailer):
+		return "bad_trailer"
+	case errors.Is(err, fasthttp.ErrMissingRequestMethod), errors.Is(err, fasthttp.ErrUnsupportedRequestMethod),
+		errors.Is(err, fasthttp.ErrExtraWhitespaceInRequestLine), errors.Is(err, fasthttp.ErrEmptyRequestURI):
+		return "bad_request_line"
+	case errors.Is(err, fasthttp.ErrDuplicateContentLength), errors.Is(err, fasthttp.ErrNonNumericChars),
+		errors.Is(err, fasthttp.ErrUnsupportedTransferEncoding):
+		return "bad_framing"
+	case errors.As(err, &nothing):
+		return "nothing_read"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	case errors.As(err, &netErr):
+		return "network"
+	case strings.HasPrefix(err.Error(), "error when reading request headers"):
+		return "bad_headers"
+	}
+	return "unreadable_request"
 }
 
 type httpMetrics struct {

@@ -16,7 +16,11 @@
 // /webhooks/paystack, a mailbox of sent emails, an outbox of WhatsApp
 // messages and a way to simulate a customer writing in (a signed Meta
 // webhook to /webhooks/whatsapp), a way to advance a Kwik delivery, and a
-// log of every webhook the sandbox sent.
+// log of every webhook the sandbox sent. These control routes answer every
+// failure as the node's own routes do, with an RFC 9457 problem document
+// (application/problem+json and the node's error codes), and take JSON
+// bodies labelled application/json (the pay route also takes the checkout
+// page's form); the provider APIs answer in their provider's error format.
 //
 // State lives in memory, bounded per list (Config.MaxRecords), and is safe
 // for concurrent use. Webhooks that cannot be sent at once (transfer and

@@ -9,13 +9,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vayvahq/vayva"
 )
 
 // failingAccountNumber is the account number whose transfers fail, so
@@ -327,7 +329,7 @@ func (p *paystackFake) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 	if !ok {
-		http.Error(w, "Transaction reference not found", http.StatusNotFound)
+		writeProblem(w, vayva.ENOTFOUND, "No sandbox transaction has this reference.")
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -335,26 +337,35 @@ func (p *paystackFake) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	_ = checkoutPage.Execute(w, view)
 }
 
-// handlePay settles a checkout. A form post from the checkout page is
-// redirected to the callback URL; a script gets JSON.
+// handlePay settles a checkout. It takes the checkout page's form, a JSON
+// body ({"outcome": "failed"}) or no body at all. A form post from the
+// checkout page is redirected to the callback URL; a script gets JSON.
 func (p *paystackFake) handlePay(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("reference")
-	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
 	fromPage := false
 	outcome := r.URL.Query().Get("outcome")
-	switch ct := r.Header.Get("Content-Type"); {
-	case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
-		if err := r.ParseForm(); err == nil {
-			fromPage = r.PostForm.Get("via") == "checkout"
-			if o := r.PostForm.Get("outcome"); o != "" {
-				outcome = o
-			}
+	raw, ok := readControlBody(w, r)
+	if !ok {
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); len(raw) > 0 && mt == "application/x-www-form-urlencoded" {
+		form, err := url.ParseQuery(string(raw))
+		if err != nil {
+			writeProblem(w, vayva.EBADREQUEST, "The form could not be read.")
+			return
 		}
-	case strings.HasPrefix(ct, "application/json"):
+		fromPage = form.Get("via") == "checkout"
+		if o := form.Get("outcome"); o != "" {
+			outcome = o
+		}
+	} else {
 		var in struct {
 			Outcome string `json:"outcome"`
 		}
-		if body, err := io.ReadAll(r.Body); err == nil && len(bytes.TrimSpace(body)) > 0 && json.Unmarshal(body, &in) == nil && in.Outcome != "" {
+		if !decodeControlJSON(w, r, raw, &in, true) {
+			return
+		}
+		if in.Outcome != "" {
 			outcome = in.Outcome
 		}
 	}
@@ -362,7 +373,7 @@ func (p *paystackFake) handlePay(w http.ResponseWriter, r *http.Request) {
 		outcome = "success"
 	}
 	if outcome != "success" && outcome != "failed" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "outcome must be success or failed"})
+		invalidField(w, "outcome", "must be success or failed")
 		return
 	}
 
@@ -370,7 +381,7 @@ func (p *paystackFake) handlePay(w http.ResponseWriter, r *http.Request) {
 	tx, ok := p.txs.get(ref)
 	if !ok {
 		p.mu.Unlock()
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "transaction reference not found", "reference": ref})
+		writeProblem(w, vayva.ENOTFOUND, "No sandbox transaction has this reference.")
 		return
 	}
 	already := tx.Status == "success" || tx.Status == "reversed"
