@@ -69,7 +69,7 @@ func decodePageForm(contentType, body []byte) (pageForm, error) {
 	var f pageForm
 	mediaType, _, _ := strings.Cut(string(contentType), ";")
 	if !strings.EqualFold(strings.TrimSpace(mediaType), "application/x-www-form-urlencoded") {
-		return f, vayva.Errorf(vayva.EBADREQUEST, "The form must be sent as application/x-www-form-urlencoded.")
+		return f, vayva.Errorf(vayva.EUNSUPPORTEDMEDIATYPE, "The form must be sent as application/x-www-form-urlencoded.")
 	}
 	if len(body) > maxPageFormLen {
 		return f, vayva.Errorf(vayva.EBADREQUEST, "The form is too long.")
@@ -92,9 +92,9 @@ func decodePageForm(contentType, body []byte) (pageForm, error) {
 
 func (a AuthArea) registerPages(r *Routes) {
 	r.Handle("GET", "/verify-email", Public, a.verifyEmailPage)
-	r.Handle("POST", "/verify-email", Public, a.verifyEmailForm)
+	r.Handle("POST", "/verify-email", Public, a.verifyEmailForm, FormBody())
 	r.Handle("GET", "/accept-invitation", Public, a.invitationPage)
-	r.Handle("POST", "/accept-invitation", Public, a.invitationForm)
+	r.Handle("POST", "/accept-invitation", Public, a.invitationForm, FormBody())
 }
 
 func (a AuthArea) verifyEmailPage(_ context.Context, rc *fasthttp.RequestCtx) error {

@@ -293,6 +293,14 @@ type RouteOption func(*routeConfig)
 type routeConfig struct {
 	idempotencyRequired bool
 	secretResponse      bool
+	formBody            bool
+}
+
+// FormBody marks a route whose body is an HTML form
+// (application/x-www-form-urlencoded) instead of JSON: the pages that links
+// in emails open.
+func FormBody() RouteOption {
+	return func(c *routeConfig) { c.formBody = true }
 }
 
 // RequireIdempotencyKey makes the Idempotency-Key header mandatory on the
@@ -324,7 +332,7 @@ func (r *Routes) Handle(method, path string, access Access, h Handler, opts ...R
 		defer cancel()
 		ctx = vayva.WithRequestID(ctx, requestID(rc))
 		ctx, err := s.authorize(ctx, rc, access)
-		if err == nil {
+		if err == nil && !rcfg.formBody {
 			err = requireJSONBody(rc)
 		}
 		if err == nil {
