@@ -14,6 +14,8 @@
 //     status table (statusOf); a *vayva.Error's code is the problem's code.
 //   - decodeJSON refuses malformed JSON with 400 and unknown or mistyped
 //     fields with 422; writeJSON writes a JSON body.
-//   - Every route must be described in openapi.yaml; a test fails when the
-//     router and the document disagree.
+//   - Every route must be described in openapi.yaml, with its access as the
+//     operation's security, its statuses and their bodies as component
+//     schemas; tests fail when the router and the document disagree, and
+//     http/openapitest validates every answer the HTTP tests receive.
 package http
