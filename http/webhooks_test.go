@@ -65,6 +65,7 @@ func hookDo(t testing.TB, method, url string, body []byte, headers ...string) ho
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
+	checkDocumented(t, req, body, res, b)
 	return hookResp{status: res.StatusCode, header: res.Header, body: b}
 }
 
