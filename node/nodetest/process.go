@@ -51,6 +51,7 @@ type Process struct {
 	MemberID    string
 	DatabaseURL string
 	RedisPrefix string
+	ClusterName string
 	OpsToken    string
 
 	env    []string
@@ -66,7 +67,7 @@ type Process struct {
 func StartProcess(t testing.TB, opts Options) *Process {
 	t.Helper()
 	env, opts := environment(t, opts)
-	p := &Process{DatabaseURL: opts.DatabaseURL, RedisPrefix: opts.RedisPrefix, OpsToken: opts.OpsToken}
+	p := &Process{DatabaseURL: opts.DatabaseURL, RedisPrefix: opts.RedisPrefix, ClusterName: opts.ClusterName, OpsToken: opts.OpsToken}
 	for k, v := range env {
 		p.env = append(p.env, k+"="+v)
 	}
@@ -155,6 +156,9 @@ func (p *Process) Restart(t testing.TB) {
 	p.Kill()
 	p.start(t)
 }
+
+// Pid is the operating-system process id of the running node.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Log is what the process wrote to stderr so far.
 func (p *Process) Log() string { return p.stderr.String() }
