@@ -248,7 +248,8 @@ type Order struct {
 	Refunds           []*Refund
 	Payments          []*Payment
 
-	// Read from the store, not stored with the order.
+	// Read from the store and the merchant, not stored with the order;
+	// MerchantEmail is looked up when the first notice goes out.
 	StoreSlug     string
 	StoreName     string
 	MerchantEmail string
@@ -299,6 +300,9 @@ type OrderRepository interface {
 	// LoadOrder returns the order with its lines, timeline, payments and
 	// refunds, or a vayva.ENOTFOUND error.
 	LoadOrder(ctx context.Context, id string) (*Order, error)
+	// MerchantEmail returns where the merchant's order notices go: the
+	// owner's email, "" when there is none.
+	MerchantEmail(ctx context.Context, merchantID string) (string, error)
 }
 
 // OrderChanges are the change types the order kind commits.
