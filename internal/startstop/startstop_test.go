@@ -56,7 +56,7 @@ type server struct {
 	gate   chan struct{} // nil: start at once
 	atGate chan struct{} // closed when Start waits at the gate (with gate)
 	ln     net.Listener
-	done chan struct{}
+	done   chan struct{}
 }
 
 func (c *server) Start(ctx context.Context) (err error) {
