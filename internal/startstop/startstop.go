@@ -151,10 +151,8 @@ func (s *BaseStartStop) StopWith(ctx context.Context, work func(ctx context.Cont
 
 	// A Start in progress sees its start-up context end (StartupContext)
 	// and returns; what it left running is stopped below.
-	select {
-	case <-started:
-	case <-ctx.Done():
-		return fmt.Errorf("startstop: stop: %w", ctx.Err())
+	if err := wait(ctx, started); err != nil {
+		return err
 	}
 	select {
 	case <-stopped:
@@ -171,12 +169,42 @@ func (s *BaseStartStop) StopWith(ctx context.Context, work func(ctx context.Cont
 		s.markStopped()
 		return err
 	}
+	return wait(ctx, stopped)
+}
+
+// wait waits for ch to be closed or ctx to end. A closed ch wins over an
+// ended ctx, so a Stop with an expired context (a crash-style stop) still
+// sees what has already happened.
+func wait(ctx context.Context, ch <-chan struct{}) error {
 	select {
-	case <-stopped:
+	case <-ch:
+		return nil
+	default:
+	}
+	select {
+	case <-ch:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("startstop: stop: %w", ctx.Err())
 	}
+}
+
+// StopWithAbort is Stop for a component that drains in-flight work when it
+// stops: it cancels the run context (the component stops taking new work)
+// and waits for the component's goroutine to call stopped. If ctx ends
+// first, it calls abort, which must make the work in flight return
+// promptly (cancel its context), waits for stopped, and returns an error
+// wrapping ctx's: the component has stopped, not cleanly.
+func (s *BaseStartStop) StopWithAbort(ctx context.Context, abort func()) error {
+	return s.StopWith(ctx, func(ctx context.Context) error {
+		stopped := s.Stopped()
+		err := wait(ctx, stopped)
+		if err != nil {
+			abort()
+			<-stopped
+		}
+		return err
+	})
 }
 
 // StartupContext returns the context for a component's start-up work
