@@ -21,8 +21,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vayvahq/vayva"
-	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/integrations/standardwebhooks"
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
