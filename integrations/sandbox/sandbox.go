@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/vayvahq/vayva/internal/startstop"
 )
 
 // Secrets the sandbox uses when Config leaves them empty. They are
@@ -147,8 +149,11 @@ type BaseURLs struct {
 }
 
 // Sandbox is the set of fake providers. Create it with New, serve Handler,
-// and Start it so that deferred webhooks go out.
+// and Start it so that deferred webhooks go out. It is a long-lived
+// component with the semantics of package startstop.
 type Sandbox struct {
+	startstop.BaseStartStop
+
 	cfg Config
 	mux *routeMux
 
@@ -218,15 +223,22 @@ func (s *Sandbox) BaseURLs() BaseURLs {
 }
 
 // Start lets deferred webhooks go out, including those queued before it.
-// Deliveries run on goroutines the Sandbox owns until Stop.
+// Deliveries run on goroutines the Sandbox owns until Stop; ctx bounds
+// only the start.
 func (s *Sandbox) Start(ctx context.Context) error {
-	return s.webhooks.start(ctx)
+	run, started, _, err := s.StartInit(ctx)
+	if err != nil {
+		return err
+	}
+	s.webhooks.start(run)
+	started()
+	return nil
 }
 
 // Stop cancels pending webhook deliveries and waits for their goroutines to
-// end. It is safe to call more than once.
+// end.
 func (s *Sandbox) Stop(ctx context.Context) error {
-	return s.webhooks.stop(ctx)
+	return s.StopWith(ctx, s.webhooks.stop)
 }
 
 func (s *Sandbox) handleIndex(w http.ResponseWriter, r *http.Request) {
