@@ -53,6 +53,32 @@ type Node struct {
 // Start starts a node and stops it when the test ends.
 func Start(t testing.TB, opts Options) *Node {
 	t.Helper()
+	cfg := Config(t, &opts)
+	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	n := node.New(cfg, log)
+	if opts.Configure != nil {
+		opts.Configure(n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatalf("nodetest: start node: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			t.Logf("nodetest: stop node: %v", err)
+		}
+	})
+	return &Node{Node: n, BaseURL: "http://" + n.HTTP.Addr(), DatabaseURL: opts.DatabaseURL, RedisPrefix: opts.RedisPrefix, OpsToken: opts.OpsToken}
+}
+
+// Config returns the configuration Start would run a node with, for tests
+// that start and stop nodes themselves. It fills in opts' defaults (a fresh
+// database and Redis prefix unless given) and ignores opts.Configure.
+func Config(t testing.TB, opts *Options) node.Config {
+	t.Helper()
 	if opts.DatabaseURL == "" {
 		_, opts.DatabaseURL = pgtest.New(t)
 	}
@@ -90,27 +116,10 @@ func Start(t testing.TB, opts Options) *Node {
 	}
 	// The public URL must point at this node, whose port is known only
 	// once it listens; reserve it first.
-	if env["VAYVA_PUBLIC_URL"] == "" {
+	if env["VAYVA_PUBLIC_URL"] == "" && env["VAYVA_HTTP_ADDR"] == "127.0.0.1:0" {
 		port := freePort(t)
 		cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", port)
 		cfg.PublicURL = "http://" + cfg.HTTPAddr
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	n := node.New(cfg, log)
-	if opts.Configure != nil {
-		opts.Configure(n)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatalf("nodetest: start node: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Logf("nodetest: stop node: %v", err)
-		}
-	})
-	return &Node{Node: n, BaseURL: "http://" + n.HTTP.Addr(), DatabaseURL: opts.DatabaseURL, RedisPrefix: opts.RedisPrefix, OpsToken: opts.OpsToken}
+	return cfg
 }
