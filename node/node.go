@@ -165,7 +165,10 @@ func (n *Node) openStorage(ctx context.Context) error {
 			return fmt.Errorf("VAYVA_DATABASE_URL: migrate: %w", err)
 		}
 	}
-	n.DB, err = postgres.Open(ctx, cfg.DatabaseURL)
+	n.DB, err = postgres.Open(ctx, cfg.DatabaseURL,
+		postgres.WithLockTimeout(cfg.DatabaseLockTimeout),
+		postgres.WithStatementTimeout(cfg.DatabaseStatementTimeout),
+		postgres.WithIdleInTransactionTimeout(cfg.DatabaseIdleInTransactionTimeout))
 	if err != nil {
 		return fmt.Errorf("VAYVA_DATABASE_URL: %w", err)
 	}
