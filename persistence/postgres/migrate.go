@@ -2,10 +2,13 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"sort"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -47,6 +50,28 @@ func Migrate(ctx context.Context, url string) error {
 		return fmt.Errorf("postgres: migrate: %w", interpretError(err))
 	}
 	return nil
+}
+
+// MigrationsChecksum returns a hex SHA-256 over the names and contents of
+// the embedded migrations: two binaries with the same checksum build the
+// same schema. Test helpers name their migrated template databases by it.
+func MigrationsChecksum() (string, error) {
+	files, err := fs.Glob(migrationsFS, "migrations/*.sql")
+	if err != nil {
+		return "", fmt.Errorf("postgres: migrations: %w", err)
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	for _, name := range files {
+		b, err := migrationsFS.ReadFile(name)
+		if err != nil {
+			return "", fmt.Errorf("postgres: migrations: %w", err)
+		}
+		// Length-prefixed, so no two file sets hash alike by concatenation.
+		fmt.Fprintf(h, "%d:%s%d:", len(name), name, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // MigrationsCurrent reports whether every migration embedded in this binary
