@@ -101,19 +101,20 @@ func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
 }
 
 // openSQL opens the connections migrations run on. They run without the
-// session timeouts of Open (and override any the URL, the role or the
-// database sets): a migration may rewrite a large table or wait its turn
-// for a lock, and failing half way through a deploy is worse than waiting.
-// The caller's context still bounds the run.
+// session timeouts of Open: a migration may rewrite a large table or wait
+// its turn for a lock, and failing half way through a deploy is worse than
+// waiting. The caller's context still bounds the run. Settings sent at
+// connection start up override the URL's options=-c switches and the
+// role's and database's defaults, so no timeout of those applies either.
 func openSQL(url string) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", err)
 	}
-	return stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(ctx context.Context, conn *pgx.Conn) error {
-		_, err := conn.Exec(ctx, `SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0`)
-		return err
-	})), nil
+	for _, name := range []string{"statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"} {
+		cfg.RuntimeParams[name] = "0"
+	}
+	return stdlib.OpenDB(*cfg), nil
 }
 
 // newProvider returns a goose provider over the embedded migrations.
