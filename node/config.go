@@ -136,7 +136,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		KwikDomain:          getenv("VAYVA_KWIK_DOMAIN"),
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		return c, fmt.Errorf("VAYVA_HTTP_ADDR: %q is not host:port: %v", c.HTTPAddr, err)
+		return c, fmt.Errorf("VAYVA_HTTP_ADDR: %q is not host:port: %w", c.HTTPAddr, err)
 	}
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return c, fmt.Errorf("VAYVA_DATABASE_URL: %q is not a postgres:// URL", c.DatabaseURL)

@@ -178,7 +178,7 @@ func (n *Node) openStorage(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("VAYVA_REDIS_URL: %w", err)
 	}
-	n.onStop("redis", func(context.Context) error { n.Redis.Close(); return nil }, nil)
+	n.onStop("redis", func(context.Context) error { return n.Redis.Close() }, nil)
 
 	n.Queues, err = queue.New(n.Redis, queue.Config{RetryScale: cfg.RetryScale, Registerer: n.Registry, Logger: n.log})
 	if err != nil {

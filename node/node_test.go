@@ -74,7 +74,7 @@ func TestNodeServesHealthReadinessMetricsAndOps(t *testing.T) {
 	require.True(t, ops.Members[0].Self)
 	require.NotContains(t, ops.Members[0].Kinds, "prototopic", "internal kinds are not listed")
 
-	status, body = get(t, n.BaseURL+"/ops/ledger/check")
+	status, _ = get(t, n.BaseURL+"/ops/ledger/check")
 	require.Equal(t, 401, status)
 	status, body = get(t, n.BaseURL+"/ops/ledger/check", "Authorization", "Bearer "+n.OpsToken)
 	require.Equal(t, 200, status, string(body))

@@ -19,6 +19,8 @@ import (
 
 // Secrets the sandbox uses when Config leaves them empty. They are
 // development values only: print them at start-up so scripts can use them.
+//
+//nolint:gosec // G101: public development values of the offline sandbox, not credentials.
 const (
 	DefaultPaystackSecret        = "sk_test_vayva_sandbox_paystack"
 	DefaultWhatsAppAppSecret     = "vayva_sandbox_whatsapp_app_secret"
@@ -284,8 +286,6 @@ func (st *store[V]) newest(limit int, keep func(V) bool) []V {
 	}
 	return out
 }
-
-func (st *store[V]) len() int { return len(st.order) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -101,7 +101,8 @@ func Check(t *testing.T, newService func(t *testing.T) Service) {
 		// Start either won the race (and was stopped) or gave up; either
 		// way it returns and the component ends stopped.
 		select {
-		case <-startErr:
+		case err := <-startErr:
+			t.Logf("Start during Stop returned %v", err)
 		case <-ctx.Done():
 			t.Fatal("Start did not return after Stop")
 		}
