@@ -1,6 +1,7 @@
 package http
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -25,7 +26,8 @@ func authRequireClientError(t *testing.T, err error) {
 	if s := statusOf(err); s != 400 && s != 422 {
 		t.Fatalf("status %d for %v", s, err)
 	}
-	if e, ok := err.(*vayva.Error); ok && e.Code == vayva.EINVALID {
+	var e *vayva.Error
+	if errors.As(err, &e) && e.Code == vayva.EINVALID {
 		if len(e.Fields) == 0 {
 			t.Fatalf("validation error without fields: %v", err)
 		}
