@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"context"
-	"net"
 	nethttp "net/http"
 	"os"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vayvahq/vayva/auth"
 	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/internal/startstop/startstoptest"
 	"github.com/vayvahq/vayva/node"
@@ -24,8 +24,8 @@ import (
 // allParts is what a node with every role in sandbox mode brings up, in the
 // order Stop and Kill take it down.
 var allParts = []string{
-	"http edge", "accounts service", "webhook worker", "email worker", "outbox relay", "janitor",
-	"reminder scheduler", "cluster member", "sandbox", "redis", "postgres",
+	"http edge", "accounts service", "webhook worker", "email worker", "outbox relay", "payments ingestor", "janitor",
+	"reminder scheduler", "cluster member", "sandbox", "redis", "postgres", "http listener",
 }
 
 // recorder collects the parts a node takes down.
@@ -97,30 +97,27 @@ func TestStopAndKillWalkTheSameParts(t *testing.T) {
 func TestFailedStartStopsWhatStarted(t *testing.T) {
 	t.Parallel()
 	db, url := pgtest.New(t)
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer busy.Close()
-	opts := nodetest.Options{DatabaseURL: url, ClusterProvider: "postgres", Env: map[string]string{
-		"VAYVA_HTTP_ADDR":  busy.Addr().String(),
-		"VAYVA_PUBLIC_URL": "http://" + busy.Addr().String(),
-	}}
+	opts := nodetest.Options{DatabaseURL: url, ClusterProvider: "postgres"}
 	cfg := nodetest.Config(t, &opts)
 	n := node.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	// The accounts service refuses this configuration: the edge, the last
+	// step, cannot start.
+	n.AuthConfig.LoginPerEmail = auth.Rate{Max: 5, Window: time.Nanosecond}
 	var rec recorder
 	node.Observe(n, rec.observe)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	err = n.Start(ctx)
+	err := n.Start(ctx)
 	require.ErrorContains(t, err, "node: start edge")
-	require.ErrorContains(t, err, "VAYVA_HTTP_ADDR")
+	require.ErrorContains(t, err, "LoginPerEmail")
 	_, names := rec.got()
-	require.Equal(t, allParts[1:], names, "everything but the edge was up, and was stopped")
+	require.Equal(t, allParts[2:], names, "everything but the edge was up, and was stopped")
 	require.Equal(t, "left", memberStatus(t, db, cfg.ClusterName, n.Member.ID()), "the member left the cluster")
 	require.NoError(t, n.Stop(ctx), "Stop after a failed start is a no-op")
 	require.ErrorIs(t, n.Start(ctx), startstop.ErrStarted)
 	_, names = rec.got()
-	require.Len(t, names, len(allParts)-1, "nothing was stopped twice")
+	require.Len(t, names, len(allParts)-2, "nothing was stopped twice")
 }
 
 // A node keeps the start/stop semantics every long-lived component shares.
