@@ -103,5 +103,6 @@ type Journal interface {
 // ChangeTypes lists a zero value of every change type of every product kind.
 // The node checks that its journal applies each before it starts.
 func ChangeTypes() []Change {
-	return append([]Change(nil), StoreChanges...)
+	out := append([]Change(nil), StoreChanges...)
+	return append(out, ConversationChanges...)
 }
