@@ -172,3 +172,12 @@ type CustomerOrder struct {
 	Currency          string
 	CreatedAt         time.Time
 }
+
+// Types of the jobs on the whatsapp-inbound queue. The webhook receiver
+// enqueues one job per message or status of a notification; the payload
+// is the JSON of the provider package's parsed value, which the inbound
+// worker normalises.
+const (
+	JobWhatsAppMessage = "whatsapp.message"
+	JobWhatsAppStatus  = "whatsapp.status"
+)

@@ -22,8 +22,8 @@ import (
 // whatsapp.InboundMessage or whatsapp.Status.
 const (
 	JobPaystackEvent   = "paystack.event"
-	JobWhatsAppMessage = "whatsapp.message"
-	JobWhatsAppStatus  = "whatsapp.status"
+	JobWhatsAppMessage = vayva.JobWhatsAppMessage
+	JobWhatsAppStatus  = vayva.JobWhatsAppStatus
 )
 
 // Default dedupe windows: longer than each provider's retry horizon, so a

@@ -69,6 +69,10 @@ type Node struct {
 	// EmailWorker and WebhookWorker run on nodes with the workers role.
 	EmailWorker   *worker.Email
 	WebhookWorker *worker.Webhooks
+	// WhatsAppInbound (ingestors role) and WhatsAppOutbound (workers role)
+	// run the WhatsApp conversation pipeline.
+	WhatsAppInbound  *worker.WhatsAppInbound
+	WhatsAppOutbound *worker.WhatsAppOutbound
 
 	mu       sync.Mutex
 	started  bool
@@ -214,6 +218,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.startBackground(ctx); err != nil {
 		return err
 	}
+	if err := n.startWhatsApp(ctx); err != nil {
+		return err
+	}
 
 	if cfg.Roles["edge"] {
 		acfg := n.AuthConfig
@@ -313,6 +320,12 @@ func (n *Node) startBackground(ctx context.Context) error {
 func (n *Node) killBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	if n.WhatsAppOutbound != nil {
+		_ = n.WhatsAppOutbound.Stop(ctx)
+	}
+	if n.WhatsAppInbound != nil {
+		_ = n.WhatsAppInbound.Stop(ctx)
+	}
 	if n.WebhookWorker != nil {
 		_ = n.WebhookWorker.Stop(ctx)
 	}
@@ -344,6 +357,12 @@ func (n *Node) productKinds() []cluster.Kind {
 			IdleTimeout: actors.StoreIdleTimeout,
 			Changes:     actors.StoreChanges,
 		},
+		{
+			Name:        actors.ConversationKind,
+			Producer:    actors.NewConversationProducer(n.Journal, postgres.NewConversations(n.DB), n.log),
+			IdleTimeout: actors.ConversationIdleTimeout,
+			Changes:     actors.ConversationChanges,
+		},
 	}
 }
 
@@ -364,6 +383,7 @@ func (n *Node) areas() []vhttp.Area {
 	}
 	areas = append(areas, vhttp.NewWebhookArea(hooks, n.Queues), vhttp.NewQueueOpsArea(n.Queues))
 	areas = append(areas, vhttp.NewWebhookEndpointsArea(n.Webhooks))
+	areas = append(areas, vhttp.NewConversationsArea(n.Member, postgres.NewConversations(n.DB)))
 	return areas
 }
 

@@ -18,9 +18,10 @@ var templateFS embed.FS
 
 // requiredVars are the variables without which an email makes no sense.
 var requiredVars = map[string][]string{
-	vayva.EmailVerification:      {"verify_url"},
-	vayva.EmailWelcome:           nil,
-	vayva.EmailOrderConfirmation: {"order_number"},
+	vayva.EmailVerification:        {"verify_url"},
+	vayva.EmailWelcome:             nil,
+	vayva.EmailOrderConfirmation:   {"order_number"},
+	vayva.EmailConversationHandoff: {"conversation_id"},
 }
 
 // Rendered is an email ready to send.

@@ -300,7 +300,8 @@ func (f *whatsappFake) handleSend(w http.ResponseWriter, r *http.Request) {
 	if f.cfg.DisableWhatsAppStatuses {
 		return
 	}
-	statuses := []string{"sent", "delivered"}
+	// As a customer's phone would: the message is sent, delivered and read.
+	statuses := []string{"sent", "delivered", "read"}
 	if m.Type != "template" && !inWindow {
 		statuses = []string{"failed"}
 	}
