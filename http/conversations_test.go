@@ -30,7 +30,7 @@ type waShop struct {
 	variant string
 }
 
-func newWAShop(t *testing.T, n *nodetest.Node) waShop {
+func newWAShop(t testing.TB, n *nodetest.Node) waShop {
 	t.Helper()
 	m := signup(t, n.BaseURL, "Ada Styles "+vayva.NewID("x")[4:10])
 	pnid := strconv.FormatInt(1e14+rand.Int64N(1e14), 10)
