@@ -210,13 +210,6 @@ func chatMessageProto(m *ChatMessage) *messages.ChatMessage {
 	return out
 }
 
-func unixMs(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
 // ConversationSummary is a thread as the merchant inbox lists it: its
 // state and its last message.
 type ConversationSummary struct {

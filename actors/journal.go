@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"slices"
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/actors/internal/seal"
@@ -103,6 +104,5 @@ type Journal interface {
 // ChangeTypes lists a zero value of every change type of every product kind.
 // The node checks that its journal applies each before it starts.
 func ChangeTypes() []Change {
-	out := append([]Change(nil), StoreChanges...)
-	return append(out, ConversationChanges...)
+	return slices.Concat(StoreChanges, OrderChanges, ConversationChanges)
 }

@@ -145,6 +145,19 @@ func (p *Processor) Apply(ctx actor.Context, c Commit, reply proto.Message, appl
 	p.ApplyBatch(ctx, []Pending{{Commit: c, Reply: reply, Apply: apply, Sender: ctx.Sender()}})
 }
 
+// Commit commits c without answering anyone, for a command that changes
+// state in several steps (a commit, a call to a provider, another commit).
+// Outcome.Replayed reports that c.CommandID was applied before. After a
+// stale epoch or an uncertain outcome the activation has stopped: the kind
+// answers the caller with the error (Fail) and does nothing more.
+func (p *Processor) Commit(ctx actor.Context, c Commit) (Outcome, error) {
+	outcomes, err := p.commit(ctx, []Commit{c})
+	if err != nil {
+		return Outcome{}, err
+	}
+	return outcomes[0], nil
+}
+
 // Pending is one command of a batch handed to ApplyBatch: its commit, its
 // reply, the change to install once committed and who to answer.
 type Pending struct {

@@ -17,7 +17,9 @@ import (
 
 type shopCatalog struct{ shop agent.Storefront }
 
-func (c shopCatalog) Storefront(context.Context, string) (agent.Storefront, error) { return c.shop, nil }
+func (c shopCatalog) Storefront(context.Context, string) (agent.Storefront, error) {
+	return c.shop, nil
+}
 
 type phoneOrders map[string][]vayva.CustomerOrder
 

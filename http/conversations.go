@@ -49,7 +49,7 @@ func (a *ConversationsArea) Register(r *Routes) {
 	r.Handle("POST", "/v1/conversations/{id}/mode", Merchant, a.setMode)
 }
 
-type customerJSON struct {
+type conversationCustomerJSON struct {
 	WAID  string `json:"wa_id"`
 	Phone string `json:"phone"`
 	Name  string `json:"name"`
@@ -61,14 +61,14 @@ type windowJSON struct {
 }
 
 type conversationJSON struct {
-	ID            string       `json:"id"`
-	Customer      customerJSON `json:"customer"`
-	Mode          string       `json:"mode"`
-	HandoffReason string       `json:"handoff_reason,omitempty"`
-	Window        windowJSON   `json:"window"`
-	LastMessage   *messageJSON `json:"last_message"`
-	LastMessageAt string       `json:"last_message_at"`
-	CreatedAt     string       `json:"created_at"`
+	ID            string                   `json:"id"`
+	Customer      conversationCustomerJSON `json:"customer"`
+	Mode          string                   `json:"mode"`
+	HandoffReason string                   `json:"handoff_reason,omitempty"`
+	Window        windowJSON               `json:"window"`
+	LastMessage   *messageJSON             `json:"last_message"`
+	LastMessageAt string                   `json:"last_message_at"`
+	CreatedAt     string                   `json:"created_at"`
 }
 
 type buttonJSON struct {
@@ -107,7 +107,7 @@ type messageJSON struct {
 
 func conversationView(c actors.Conversation, last *actors.ChatMessage, now time.Time) conversationJSON {
 	out := conversationJSON{
-		ID: c.ID, Customer: customerJSON{WAID: c.WAID, Phone: "+" + c.WAID, Name: c.CustomerName},
+		ID: c.ID, Customer: conversationCustomerJSON{WAID: c.WAID, Phone: "+" + c.WAID, Name: c.CustomerName},
 		Mode: c.Mode, HandoffReason: c.HandoffReason, Window: windowJSON{Open: c.WindowOpen(now)},
 		LastMessageAt: timeJSON(c.LastMessageAt), CreatedAt: timeJSON(c.CreatedAt),
 	}

@@ -1615,8 +1615,13 @@ type Reservation struct {
 	Lines           []*ReservationLine     `protobuf:"bytes,3,rep,name=lines,proto3" json:"lines,omitempty"`
 	ExpiresAtUnixMs int64                  `protobuf:"varint,4,opt,name=expires_at_unix_ms,json=expiresAtUnixMs,proto3" json:"expires_at_unix_ms,omitempty"`
 	Currency        string                 `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// order_number is the store's number for the order the reservation holds
+	// stock for, allocated when the reservation is made (#1001, #1002, …).
+	OrderNumber int64 `protobuf:"varint,6,opt,name=order_number,json=orderNumber,proto3" json:"order_number,omitempty"`
+	// fee_bps is the store's platform fee when the reservation was made.
+	FeeBps        int32 `protobuf:"varint,7,opt,name=fee_bps,json=feeBps,proto3" json:"fee_bps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reservation) Reset() {
@@ -1682,6 +1687,20 @@ func (x *Reservation) GetCurrency() string {
 		return x.Currency
 	}
 	return ""
+}
+
+func (x *Reservation) GetOrderNumber() int64 {
+	if x != nil {
+		return x.OrderNumber
+	}
+	return 0
+}
+
+func (x *Reservation) GetFeeBps() int32 {
+	if x != nil {
+		return x.FeeBps
+	}
+	return 0
 }
 
 // ReleaseReservation gives a reservation's stock back. Releasing a released
@@ -1789,6 +1808,62 @@ func (x *CommitReservation) GetCommandId() string {
 }
 
 func (x *CommitReservation) GetReservationId() string {
+	if x != nil {
+		return x.ReservationId
+	}
+	return ""
+}
+
+// RestockReservation puts the stock of a committed reservation back on hand
+// (an order canceled after payment, before it left the store). Restocking
+// twice changes nothing; a reservation that was never committed is refused.
+// The reply is the Reservation, status restocked.
+type RestockReservation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CommandId     string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	ReservationId string                 `protobuf:"bytes,2,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestockReservation) Reset() {
+	*x = RestockReservation{}
+	mi := &file_store_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestockReservation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestockReservation) ProtoMessage() {}
+
+func (x *RestockReservation) ProtoReflect() protoreflect.Message {
+	mi := &file_store_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestockReservation.ProtoReflect.Descriptor instead.
+func (*RestockReservation) Descriptor() ([]byte, []int) {
+	return file_store_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RestockReservation) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *RestockReservation) GetReservationId() string {
 	if x != nil {
 		return x.ReservationId
 	}
@@ -1961,18 +2036,24 @@ const file_store_proto_rawDesc = "" +
 	"\rvariant_title\x18\x05 \x01(\tR\fvariantTitle\x12\x1a\n" +
 	"\bquantity\x18\x06 \x01(\x03R\bquantity\x12\x1d\n" +
 	"\n" +
-	"unit_price\x18\a \x01(\x03R\tunitPrice\"\xcc\x01\n" +
+	"unit_price\x18\a \x01(\x03R\tunitPrice\"\x88\x02\n" +
 	"\vReservation\x12%\n" +
 	"\x0ereservation_id\x18\x01 \x01(\tR\rreservationId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x125\n" +
 	"\x05lines\x18\x03 \x03(\v2\x1f.vayva.messages.ReservationLineR\x05lines\x12+\n" +
 	"\x12expires_at_unix_ms\x18\x04 \x01(\x03R\x0fexpiresAtUnixMs\x12\x1a\n" +
-	"\bcurrency\x18\x05 \x01(\tR\bcurrency\"Z\n" +
+	"\bcurrency\x18\x05 \x01(\tR\bcurrency\x12!\n" +
+	"\forder_number\x18\x06 \x01(\x03R\vorderNumber\x12\x17\n" +
+	"\afee_bps\x18\a \x01(\x05R\x06feeBps\"Z\n" +
 	"\x12ReleaseReservation\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12%\n" +
 	"\x0ereservation_id\x18\x02 \x01(\tR\rreservationId\"Y\n" +
 	"\x11CommitReservation\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12%\n" +
+	"\x0ereservation_id\x18\x02 \x01(\tR\rreservationId\"Z\n" +
+	"\x12RestockReservation\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12%\n" +
 	"\x0ereservation_id\x18\x02 \x01(\tR\rreservationIdB#Z!github.com/vayvahq/vayva/messagesb\x06proto3"
@@ -1989,7 +2070,7 @@ func file_store_proto_rawDescGZIP() []byte {
 	return file_store_proto_rawDescData
 }
 
-var file_store_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_store_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_store_proto_goTypes = []any{
 	(*StoreProfile)(nil),       // 0: vayva.messages.StoreProfile
 	(*GetStore)(nil),           // 1: vayva.messages.GetStore
@@ -2016,6 +2097,7 @@ var file_store_proto_goTypes = []any{
 	(*Reservation)(nil),        // 22: vayva.messages.Reservation
 	(*ReleaseReservation)(nil), // 23: vayva.messages.ReleaseReservation
 	(*CommitReservation)(nil),  // 24: vayva.messages.CommitReservation
+	(*RestockReservation)(nil), // 25: vayva.messages.RestockReservation
 }
 var file_store_proto_depIdxs = []int32{
 	3,  // 0: vayva.messages.Product.variants:type_name -> vayva.messages.Variant
@@ -2049,7 +2131,7 @@ func file_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_store_proto_rawDesc), len(file_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -7,7 +7,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/vayvahq/vayva/auth"
 	"github.com/vayvahq/vayva/cluster"
 )
 
@@ -32,11 +34,23 @@ type Config struct {
 	// ClusterAddr is host:port of the actor transport (VAYVA_CLUSTER_ADDR,
 	// default "127.0.0.1:0").
 	ClusterAddr string
-	// PublicURL is the base of links the node hands out (VAYVA_PUBLIC_URL).
+	// PublicURL is the base of links the node hands out: payment pages and
+	// the links in emails (VAYVA_PUBLIC_URL). Defaults to this node's HTTP
+	// address as seen from the machine (":8081" gives
+	// "http://127.0.0.1:8081"); with port 0 it is filled in once the node
+	// listens. The node's own clients of the sandbox providers never use
+	// it: they call the listener.
 	PublicURL string
+	// SignupLimit is how many sign-ups one client address may make per
+	// window (VAYVA_SIGNUP_RATE_LIMIT, default "20/1m"; "off" disables it:
+	// Max -1).
+	SignupLimit auth.Rate
 	// RetryScale multiplies every retry and backoff delay (VAYVA_RETRY_SCALE,
 	// default 1).
 	RetryScale float64
+	// CheckoutTTL is how long checkout reserves stock before an unpaid
+	// order expires (VAYVA_CHECKOUT_TTL, default 30m, at most 24h).
+	CheckoutTTL time.Duration
 	// Providers is sandbox or live (VAYVA_PROVIDERS, default "sandbox").
 	Providers string
 	// Roles are the parts this node runs (VAYVA_ROLES, default all of
@@ -80,8 +94,10 @@ var Settings = [][2]string{
 	{"VAYVA_CLUSTER_PROVIDER", "local, postgres or consul (default local)"},
 	{"VAYVA_CLUSTER_NAME", "members with the same name and provider form one cluster (default vayva)"},
 	{"VAYVA_CLUSTER_ADDR", "host:port of this member's actor transport (default 127.0.0.1:0)"},
-	{"VAYVA_PUBLIC_URL", "base of links the node hands out (default http://127.0.0.1:8080)"},
-	{"VAYVA_RETRY_SCALE", "factor on every retry and backoff delay (default 1)"},
+	{"VAYVA_PUBLIC_URL", "base of links the node hands out: payment pages, links in emails (default http://127.0.0.1:<port of VAYVA_HTTP_ADDR>, or its host when it names one)"},
+	{"VAYVA_SIGNUP_RATE_LIMIT", `sign-ups per client address and window, as "<count>/<duration>", or off (default 20/1m)`},
+	{"VAYVA_RETRY_SCALE", "factor on every retry and backoff delay (queues, webhooks, payment reconciliation; default 1)"},
+	{"VAYVA_CHECKOUT_TTL", "how long checkout reserves stock before an unpaid order expires (default 30m, at most 24h)"},
 	{"VAYVA_PROVIDERS", "sandbox (fake providers mounted on this node) or live (default sandbox)"},
 	{"VAYVA_ROLES", "comma-separated parts to run: edge,actors,ingestors,relay,workers (default all)"},
 	{"VAYVA_MIGRATE_ON_START", "apply migrations when serve starts (default true)"},
@@ -113,7 +129,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		ClusterProvider:     get("VAYVA_CLUSTER_PROVIDER", "local"),
 		ClusterName:         get("VAYVA_CLUSTER_NAME", "vayva"),
 		ClusterAddr:         get("VAYVA_CLUSTER_ADDR", "127.0.0.1:0"),
-		PublicURL:           strings.TrimRight(get("VAYVA_PUBLIC_URL", "http://127.0.0.1:8080"), "/"),
+		PublicURL:           strings.TrimRight(get("VAYVA_PUBLIC_URL", ""), "/"),
 		Providers:           get("VAYVA_PROVIDERS", "sandbox"),
 		LogLevel:            get("VAYVA_LOG_LEVEL", "info"),
 		LogFormat:           get("VAYVA_LOG_FORMAT", "json"),
@@ -133,8 +149,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		AIAPIKey:            getenv("VAYVA_AI_API_KEY"),
 		AIModel:             strings.TrimSpace(getenv("VAYVA_AI_MODEL")),
 	}
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+	_, httpPort, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
 		return c, fmt.Errorf("VAYVA_HTTP_ADDR: %q is not host:port: %v", c.HTTPAddr, err)
+	}
+	if c.PublicURL == "" && httpPort != "0" {
+		c.PublicURL = ListenURL(c.HTTPAddr)
 	}
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return c, fmt.Errorf("VAYVA_DATABASE_URL: %q is not a postgres:// URL", c.DatabaseURL)
@@ -142,7 +162,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		return c, fmt.Errorf("VAYVA_REDIS_URL: %q is not a redis:// URL", c.RedisURL)
 	}
-	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return c, fmt.Errorf("VAYVA_PUBLIC_URL: %q is not an http(s) URL", c.PublicURL)
 	}
 	if c.AIBaseURL != "" {
@@ -153,11 +173,18 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("VAYVA_AI_MODEL: required when VAYVA_AI_BASE_URL is set")
 		}
 	}
+	if c.SignupLimit, err = parseRate(get("VAYVA_SIGNUP_RATE_LIMIT", "20/1m")); err != nil {
+		return c, fmt.Errorf("VAYVA_SIGNUP_RATE_LIMIT: %v", err)
+	}
 	scale, err := strconv.ParseFloat(get("VAYVA_RETRY_SCALE", "1"), 64)
 	if err != nil || scale <= 0 || scale > 1000 {
 		return c, fmt.Errorf("VAYVA_RETRY_SCALE: %q must be a number greater than 0 and at most 1000", getenv("VAYVA_RETRY_SCALE"))
 	}
 	c.RetryScale = scale
+	ttl := get("VAYVA_CHECKOUT_TTL", "30m")
+	if c.CheckoutTTL, err = time.ParseDuration(ttl); err != nil || c.CheckoutTTL < time.Second || c.CheckoutTTL > 24*time.Hour {
+		return c, fmt.Errorf("VAYVA_CHECKOUT_TTL: %q must be a duration from 1s to 24h, e.g. 30m", ttl)
+	}
 	switch c.Providers {
 	case "sandbox", "live":
 	default:
@@ -208,6 +235,37 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// ListenURL is the http URL at which this machine reaches a listener on
+// addr (host:port): a missing or wildcard host becomes 127.0.0.1, so
+// ":8081" gives "http://127.0.0.1:8081".
+func ListenURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// parseRate reads "<count>/<duration>" (e.g. "20/1m") or "off".
+func parseRate(s string) (auth.Rate, error) {
+	if strings.EqualFold(s, "off") {
+		return auth.Rate{Max: -1}, nil
+	}
+	count, window, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(strings.TrimSpace(count))
+	if !ok || err != nil || n < 1 {
+		return auth.Rate{}, fmt.Errorf("%q is not <count>/<duration> with a count of at least 1, or off", s)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(window))
+	if err != nil || d < time.Second {
+		return auth.Rate{}, fmt.Errorf("%q: the window must be a duration of at least 1s", s)
+	}
+	return auth.Rate{Max: n, Window: d}, nil
 }
 
 func contains(list []string, s string) bool {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -41,8 +42,9 @@ type Node struct {
 	// drills add the probe kind). Set before Start.
 	ExtraKinds []func(j *postgres.Journal) cluster.Kind
 	// AuthConfig adjusts the accounts service (password hashing cost, rate
-	// limits, token cache); zero fields take their defaults, and PublicURL
-	// and Registerer come from the node. Set before Start.
+	// limits, token cache); zero fields take their defaults (the sign-up
+	// limit VAYVA_SIGNUP_RATE_LIMIT's), and PublicURL and Registerer come
+	// from the node. Set before Start.
 	AuthConfig auth.Config
 	// Auth is the accounts and credentials service, on edge nodes.
 	Auth *auth.Service
@@ -60,12 +62,18 @@ type Node struct {
 	// Sandbox holds the fake providers when cfg.Providers is "sandbox";
 	// nil in live mode.
 	Sandbox *sandbox.Sandbox
+	// listenURL is where this machine reaches the node's HTTP listener
+	// (edge nodes); the node's clients of the mounted sandbox call it.
+	listenURL string
 
 	// Webhooks is the store of merchants' outbound webhook endpoints and
 	// deliveries.
 	Webhooks *postgres.Webhooks
 	// Relay publishes the outbox, on nodes with the relay role.
 	Relay *worker.Relay
+	// PaymentsIngestor routes Paystack's webhooks to orders, on nodes with
+	// the ingestors role.
+	PaymentsIngestor *worker.Payments
 	// EmailWorker and WebhookWorker run on nodes with the workers role.
 	EmailWorker   *worker.Email
 	WebhookWorker *worker.Webhooks
@@ -107,6 +115,33 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.Registry = prometheus.NewRegistry()
 	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// The edge binds its port first: the clients built below call this
+	// node's own listener (sandbox providers), so they must know its real
+	// address, also when VAYVA_HTTP_ADDR asks for any free port.
+	var ln net.Listener
+	if cfg.Roles["edge"] {
+		var lc net.ListenConfig
+		if ln, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("VAYVA_HTTP_ADDR: listen on %s: %w", cfg.HTTPAddr, err)
+		}
+		n.onStop(func(context.Context) error {
+			if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return nil
+		})
+		host, _, _ := net.SplitHostPort(cfg.HTTPAddr)
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		cfg.HTTPAddr = net.JoinHostPort(host, port)
+		n.listenURL = ListenURL(cfg.HTTPAddr)
+		if cfg.PublicURL == "" {
+			cfg.PublicURL = n.listenURL
+		}
+		n.cfg = cfg
+	} else if cfg.PublicURL == "" {
+		return errors.New("VAYVA_PUBLIC_URL: required when VAYVA_HTTP_ADDR has port 0 and the node runs no edge")
+	}
+
 	if cfg.MigrateOnStart {
 		if err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
 			return fmt.Errorf("VAYVA_DATABASE_URL: migrate: %w", err)
@@ -130,7 +165,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	if cfg.Providers == "sandbox" {
 		n.Sandbox = sandbox.New(sandbox.Config{
-			PublicURL:           cfg.PublicURL,
+			PublicURL: cfg.PublicURL,
+			// The node's clients and the sandbox's webhooks go to the
+			// listener; a node without an edge serves no sandbox, and its
+			// clients reach an edge's through the public URL.
+			NodeURL:             n.listenURL,
 			PaystackSecret:      cfg.PaystackSecretKey,
 			WhatsAppAppSecret:   cfg.WhatsAppAppSecret,
 			WhatsAppAccessToken: cfg.WhatsAppAccessToken,
@@ -150,7 +189,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return used
 		}
 		sc := n.Sandbox.Config()
-		n.log.Info().Str("public_url", sc.PublicURL).
+		n.log.Info().Str("public_url", sc.PublicURL).Str("node_url", sc.NodeURL).
 			Str("paystack_secret_key", shown(cfg.PaystackSecretKey, sc.PaystackSecret)).
 			Str("whatsapp_app_secret", shown(cfg.WhatsAppAppSecret, sc.WhatsAppAppSecret)).
 			Str("whatsapp_access_token", shown(cfg.WhatsAppAccessToken, sc.WhatsAppAccessToken)).
@@ -170,7 +209,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 
 	var kinds []cluster.Kind
 	if cfg.Roles["actors"] {
-		kinds = append(kinds, n.productKinds()...)
+		product, err := n.productKinds()
+		if err != nil {
+			return err
+		}
+		kinds = append(kinds, product...)
 		for _, k := range n.ExtraKinds {
 			kinds = append(kinds, k(n.Journal))
 		}
@@ -225,6 +268,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if cfg.Roles["edge"] {
 		acfg := n.AuthConfig
 		acfg.PublicURL, acfg.Registerer = cfg.PublicURL, n.Registry
+		if acfg.SignupPerAddress == (auth.Rate{}) {
+			acfg.SignupPerAddress = cfg.SignupLimit
+		}
 		n.Auth, err = auth.NewService(acfg, postgres.NewAccounts(n.DB), redis.NewRateLimiter(n.Redis), redis.NewRevocations(n.Redis, n.log), n.log)
 		if err != nil {
 			return err
@@ -233,7 +279,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return err
 		}
 		n.onStop(n.Auth.Stop)
-		n.HTTP = vhttp.NewServer(vhttp.Config{Addr: cfg.HTTPAddr, OpsToken: cfg.OpsToken}, vhttp.Deps{
+		n.HTTP = vhttp.NewServer(vhttp.Config{Addr: cfg.HTTPAddr, OpsToken: cfg.OpsToken, Listener: ln}, vhttp.Deps{
 			Log:         n.log,
 			Registry:    n.Registry,
 			Auth:        n.Auth,
@@ -269,6 +315,18 @@ func (n *Node) startBackground(ctx context.Context) error {
 		}
 		n.onStop(n.Relay.Stop)
 	}
+	if cfg.Roles["ingestors"] {
+		n.PaymentsIngestor, err = worker.NewPayments(worker.PaymentsConfig{
+			ConsumerName: n.consumerBase() + "-payments", Registerer: n.Registry, Logger: n.log,
+		}, n.Queues, orderCommands{n.member})
+		if err != nil {
+			return err
+		}
+		if err := n.PaymentsIngestor.Start(ctx); err != nil {
+			return err
+		}
+		n.onStop(n.PaymentsIngestor.Stop)
+	}
 	if !cfg.Roles["workers"] {
 		return nil
 	}
@@ -285,10 +343,7 @@ func (n *Node) startBackground(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("VAYVA_RESEND_API_KEY: %w", err)
 	}
-	// Consumer names must be stable across restarts and unique among live
-	// processes: host and listen address.
-	host, _ := os.Hostname()
-	base := consumerName(host + "-" + cfg.HTTPAddr)
+	base := n.consumerBase()
 	n.EmailWorker, err = worker.NewEmail(worker.EmailConfig{
 		ConsumerName: base + "-email", RetryScale: cfg.RetryScale, Registerer: n.Registry, Logger: n.log,
 	}, n.Queues, postgres.NewEmailLogs(n.DB), sender)
@@ -329,12 +384,23 @@ func (n *Node) killBackground() {
 	if n.WebhookWorker != nil {
 		_ = n.WebhookWorker.Stop(ctx)
 	}
+	if n.PaymentsIngestor != nil {
+		_ = n.PaymentsIngestor.Stop(ctx)
+	}
 	if n.EmailWorker != nil {
 		_ = n.EmailWorker.Stop(ctx)
 	}
 	if n.Relay != nil {
 		_ = n.Relay.Stop(ctx)
 	}
+}
+
+// consumerBase is the prefix of this node's queue consumer names. They must
+// be stable across restarts and unique among live processes: host and
+// listen address.
+func (n *Node) consumerBase() string {
+	host, _ := os.Hostname()
+	return consumerName(host + "-" + n.cfg.HTTPAddr)
 }
 
 // consumerName keeps the characters queue consumer names allow.
@@ -349,7 +415,12 @@ func consumerName(s string) string {
 }
 
 // productKinds are the actor kinds of the product.
-func (n *Node) productKinds() []cluster.Kind {
+func (n *Node) productKinds() ([]cluster.Kind, error) {
+	ps, err := n.paystackClient()
+	if err != nil {
+		return nil, err
+	}
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * n.cfg.RetryScale) }
 	return []cluster.Kind{
 		{
 			Name:        actors.StoreKind,
@@ -358,13 +429,30 @@ func (n *Node) productKinds() []cluster.Kind {
 			Changes:     actors.StoreChanges,
 		},
 		{
+			Name: actors.OrderKind,
+			Producer: actors.NewOrderProducer(n.Journal, actors.OrderDeps{
+				Repo:     postgres.NewOrders(n.DB),
+				Payments: paymentGateway{ps},
+				Stores:   storeClient{n.member},
+			}, actors.OrderConfig{
+				PublicURL:      n.cfg.PublicURL,
+				ReconcileAfter: scale(3 * time.Minute),
+				RetryAfter:     scale(30 * time.Second),
+			}, n.log),
+			IdleTimeout: actors.OrderIdleTimeout,
+			Changes:     actors.OrderChanges,
+		},
+		{
 			Name:        actors.ConversationKind,
 			Producer:    actors.NewConversationProducer(n.Journal, postgres.NewConversations(n.DB), n.log),
 			IdleTimeout: actors.ConversationIdleTimeout,
 			Changes:     actors.ConversationChanges,
 		},
-	}
+	}, nil
 }
+
+// member is the node's cluster member, for collaborators built before it.
+func (n *Node) member() *cluster.Member { return n.Member }
 
 // areas are the HTTP feature areas of the product.
 func (n *Node) areas() []vhttp.Area {
@@ -372,7 +460,9 @@ func (n *Node) areas() []vhttp.Area {
 	if n.Auth != nil {
 		areas = append(areas, vhttp.NewAuthArea(n.Auth))
 	}
-	areas = append(areas, vhttp.NewCatalogArea(n.Member, postgres.NewStoreDirectory(n.DB, postgres.StoreDirectoryConfig{})))
+	stores := postgres.NewStoreDirectory(n.DB, postgres.StoreDirectoryConfig{})
+	areas = append(areas, vhttp.NewCatalogArea(n.Member, stores),
+		vhttp.NewOrdersArea(vhttp.OrdersConfig{CheckoutTTL: n.cfg.CheckoutTTL}, n.Member, stores, postgres.NewOrders(n.DB), n.log))
 	// Webhooks verify with the configured secrets; in sandbox mode with the
 	// sandbox's, which are the configured ones or its defaults.
 	hooks := vhttp.WebhookConfig{PaystackSecretKey: n.cfg.PaystackSecretKey, WhatsAppAppSecret: n.cfg.WhatsAppAppSecret, WhatsAppVerifyToken: n.cfg.WhatsAppVerifyToken}

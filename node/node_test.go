@@ -16,8 +16,8 @@ import (
 
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/actors/actortest"
+	"github.com/vayvahq/vayva/auth"
 	"github.com/vayvahq/vayva/cluster"
-
 	vhttp "github.com/vayvahq/vayva/http"
 	"github.com/vayvahq/vayva/node"
 	"github.com/vayvahq/vayva/node/nodetest"
@@ -164,6 +164,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		"VAYVA_PUBLIC_URL":         "ftp://x",
 		"VAYVA_LOG_LEVEL":          "loud",
 		"VAYVA_WEBHOOK_SECRET_KEY": "c2hvcnQ=",
+		"VAYVA_SIGNUP_RATE_LIMIT":  "lots",
 	} {
 		_, err := node.LoadConfig(func(k string) string {
 			if k == setting {
@@ -176,6 +177,8 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 	cfg, err := node.LoadConfig(func(string) string { return "" })
 	require.NoError(t, err, "the defaults are valid")
 	require.Equal(t, ":8080", cfg.HTTPAddr)
+	require.Equal(t, "http://127.0.0.1:8080", cfg.PublicURL)
+	require.Equal(t, auth.Rate{Max: 20, Window: time.Minute}, cfg.SignupLimit)
 	require.Equal(t, "local", cfg.ClusterProvider)
 	require.Equal(t, "sandbox", cfg.Providers)
 	require.Len(t, cfg.Roles, 5)
@@ -219,4 +222,59 @@ func TestNodeRefusesToStartWhenAKindsChangeHasNoApplier(t *testing.T) {
 	require.Nil(t, n.Member, "the cluster was not joined")
 	require.Nil(t, n.HTTP, "nothing serves")
 	require.NoError(t, n.Stop(ctx), "stopping a node that failed to start is a no-op")
+}
+
+// VAYVA_PUBLIC_URL defaults from VAYVA_HTTP_ADDR, so changing the address
+// alone keeps every link and client working.
+func TestPublicURLDefaultsFromHTTPAddr(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{
+		":8081":            "http://127.0.0.1:8081",
+		"0.0.0.0:9000":     "http://127.0.0.1:9000",
+		"[::]:9001":        "http://127.0.0.1:9001",
+		"10.1.2.3:8080":    "http://10.1.2.3:8080",
+		"localhost:7000":   "http://localhost:7000",
+		"[::1]:7001":       "http://[::1]:7001",
+		"127.0.0.1:0":      "", // filled in from the listener at start
+		"shop.internal:80": "http://shop.internal:80",
+	} {
+		cfg, err := node.LoadConfig(func(k string) string {
+			if k == "VAYVA_HTTP_ADDR" {
+				return addr
+			}
+			return ""
+		})
+		require.NoError(t, err, addr)
+		require.Equal(t, want, cfg.PublicURL, addr)
+	}
+	cfg, err := node.LoadConfig(func(k string) string {
+		return map[string]string{"VAYVA_HTTP_ADDR": ":8081", "VAYVA_PUBLIC_URL": "https://vayva.example/", "VAYVA_SIGNUP_RATE_LIMIT": "off"}[k]
+	})
+	require.NoError(t, err)
+	require.Equal(t, "https://vayva.example", cfg.PublicURL, "an explicit public URL wins")
+	require.Equal(t, -1, cfg.SignupLimit.Max)
+	cfg, err = node.LoadConfig(func(k string) string { return map[string]string{"VAYVA_SIGNUP_RATE_LIMIT": "5/10m"}[k] })
+	require.NoError(t, err)
+	require.Equal(t, auth.Rate{Max: 5, Window: 10 * time.Minute}, cfg.SignupLimit)
+
+	// `vayva help` documents both settings.
+	var help []string
+	for _, s := range node.Settings {
+		help = append(help, s[0]+" "+s[1])
+	}
+	require.Contains(t, strings.Join(help, "\n"), "VAYVA_PUBLIC_URL base of links the node hands out")
+	require.Contains(t, strings.Join(help, "\n"), "VAYVA_SIGNUP_RATE_LIMIT")
+}
+
+// A node asked for port 0 takes a free port, and its public URL, consumer
+// names and cluster record use the real one.
+func TestNodeOnPortZeroKnowsItsAddress(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Options{})
+	require.NotEqual(t, "127.0.0.1:0", n.Config().HTTPAddr)
+	require.Equal(t, "http://"+n.Config().HTTPAddr, n.BaseURL)
+	require.Equal(t, n.BaseURL, n.Config().PublicURL)
+	status, body := get(t, n.BaseURL+"/sandbox/")
+	require.Equal(t, 200, status)
+	require.Contains(t, string(body), `"node_url":"`+n.BaseURL+`"`)
 }

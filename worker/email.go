@@ -204,7 +204,7 @@ func (w *Email) Handle(ctx context.Context, job queue.Job) error {
 	msg, renderErr := w.templates.Render(m.Template, m.Vars)
 	to := strings.TrimSpace(m.To)
 	if renderErr == nil && (to == "" || !strings.Contains(to, "@") || strings.ContainsAny(to, "\r\n")) {
-		renderErr = fmt.Errorf("%w: %q is not an email address", ErrTemplate, m.To)
+		renderErr = fmt.Errorf("%w: the recipient is not an email address", ErrTemplate)
 	}
 	proceed, err := w.store.Begin(ctx, postgres.EmailLog{
 		EventID: eventID, MerchantID: merchantID, Template: m.Template, To: to, Subject: msg.Subject, Provider: "resend",
@@ -217,7 +217,9 @@ func (w *Email) Handle(ctx context.Context, job queue.Job) error {
 	}
 	if renderErr != nil {
 		w.failed.WithLabelValues("template").Inc()
-		w.log.Error().Err(renderErr).Str("event_id", eventID).Msg("email cannot be rendered; marked failed")
+		// Render errors name templates and variables, never their values.
+		w.log.Error().Err(renderErr).Str("job_id", job.ID).Str("event_id", eventID).Str("template", m.Template).
+			Msg("email cannot be rendered; marked failed")
 		return w.record(ctx, func(ctx context.Context) error {
 			return w.store.MarkFailed(ctx, eventID, renderErr.Error(), true)
 		})
@@ -244,13 +246,14 @@ func (w *Email) Handle(ctx context.Context, job queue.Job) error {
 		}
 		if permanentSendError(err) {
 			w.failed.WithLabelValues("refused").Inc()
-			w.log.Warn().Err(err).Str("event_id", eventID).Msg("the provider refused an email; marked failed")
+			w.logSendFailure(job, eventID, m.Template, err).Msg("the provider refused an email; marked failed")
 			return w.record(ctx, func(ctx context.Context) error {
 				return w.store.MarkFailed(ctx, eventID, err.Error(), true)
 			})
 		}
 		if job.Attempt >= job.MaxAttempts {
 			w.failed.WithLabelValues("exhausted").Inc()
+			w.logSendFailure(job, eventID, m.Template, err).Msg("sending an email failed on its last attempt; marked failed")
 			if rerr := w.record(ctx, func(ctx context.Context) error {
 				return w.store.MarkFailed(ctx, eventID, err.Error(), false)
 			}); rerr != nil {
@@ -258,6 +261,7 @@ func (w *Email) Handle(ctx context.Context, job queue.Job) error {
 			}
 			return err
 		}
+		w.logSendFailure(job, eventID, m.Template, err).Msg("sending an email failed; the queue retries it")
 		if rerr := w.record(ctx, func(ctx context.Context) error {
 			return w.store.RecordError(ctx, eventID, err.Error())
 		}); rerr != nil {
@@ -265,6 +269,38 @@ func (w *Email) Handle(ctx context.Context, job queue.Job) error {
 		}
 		return err
 	}
+}
+
+// logSendFailure starts the warning about a failed send: the job, event
+// and template, the attempt, and what failed (the provider's status and
+// error name, or the transport error when no answer came). It never logs
+// the recipient, the variables or the body, which hold single-use links,
+// nor the provider's free-text message, which may quote them.
+func (w *Email) logSendFailure(job queue.Job, eventID, template string, err error) *zerolog.Event {
+	e := w.log.Warn().Str("job_id", job.ID).Str("event_id", eventID).Str("template", template).
+		Int("attempt", job.Attempt).Int("max_attempts", job.MaxAttempts)
+	var rl *resend.RateLimitedError
+	var re *resend.Error
+	switch {
+	case errors.As(err, &rl):
+		e = e.Int("status", http.StatusTooManyRequests).Str("provider_error", rl.Name)
+	case errors.As(err, &re):
+		if re.StatusCode != 0 {
+			e = e.Int("status", re.StatusCode)
+		}
+		if re.Name != "" {
+			e = e.Str("provider_error", re.Name)
+		}
+		if re.Err != nil {
+			e = e.Str("error", re.Err.Error())
+		}
+	default:
+		e = e.Str("error_code", vayva.ErrorCode(err))
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			e = e.Str("error", err.Error())
+		}
+	}
+	return e
 }
 
 // record writes an outcome even when the job's context ends meanwhile: an

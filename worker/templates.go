@@ -21,6 +21,9 @@ var requiredVars = map[string][]string{
 	vayva.EmailVerification:        {"verify_url"},
 	vayva.EmailWelcome:             nil,
 	vayva.EmailOrderConfirmation:   {"order_number"},
+	vayva.EmailOrderReceived:       {"order_number"},
+	vayva.EmailOrderRefunded:       {"order_number"},
+	vayva.EmailInvitation:          {"accept_url"},
 	vayva.EmailConversationHandoff: {"conversation_id"},
 }
 
@@ -111,27 +114,4 @@ func totalVar(vars map[string]string) string {
 
 // formatMoney formats minor units of a two-decimal currency, e.g.
 // formatMoney(250000, "NGN") = "NGN 2,500.00".
-func formatMoney(amount int64, currency string) string {
-	neg := amount < 0
-	u := uint64(amount)
-	if neg {
-		u = -u
-	}
-	whole, cents := u/100, u%100
-	digits := strconv.FormatUint(whole, 10)
-	var b strings.Builder
-	for i, c := range digits {
-		if i > 0 && (len(digits)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	s := b.String() + "." + fmt.Sprintf("%02d", cents)
-	if neg {
-		s = "-" + s
-	}
-	if currency = strings.TrimSpace(currency); currency != "" {
-		s = currency + " " + s
-	}
-	return s
-}
+func formatMoney(amount int64, currency string) string { return vayva.FormatMoney(amount, currency) }

@@ -29,7 +29,7 @@ const (
 	DefaultKwikPassword          = "vayva-sandbox-kwik"
 )
 
-// Path prefixes of the fake provider APIs, below Config.PublicURL.
+// Path prefixes of the fake provider APIs, below Config.NodeURL.
 const (
 	PaystackAPIPrefix = "/sandbox/paystack/api"
 	ResendAPIPrefix   = "/sandbox/resend"
@@ -37,7 +37,7 @@ const (
 	KwikAPIPrefix     = "/sandbox/kwik"
 )
 
-// Webhook paths of the node the sandbox calls back, below Config.PublicURL.
+// Webhook paths of the node the sandbox calls back, below Config.NodeURL.
 const (
 	PaystackWebhookPath = "/webhooks/paystack"
 	WhatsAppWebhookPath = "/webhooks/whatsapp"
@@ -47,10 +47,15 @@ const maxRequestBody = 1 << 20
 
 // Config configures a Sandbox.
 type Config struct {
-	// PublicURL is the base URL of the node serving the sandbox: checkout
-	// links point at it and webhooks are sent to its /webhooks/… routes.
-	// Defaults to http://127.0.0.1:8080. Env: VAYVA_PUBLIC_URL.
+	// PublicURL is the base of the links the sandbox hands to people
+	// (checkout pages, tracking links). Defaults to http://127.0.0.1:8080.
+	// Env: VAYVA_PUBLIC_URL.
 	PublicURL string
+	// NodeURL is where the node serving the sandbox listens, as this
+	// machine reaches it: BaseURLs point at it and webhooks are sent to its
+	// /webhooks/… routes, so the fakes keep working whatever PublicURL
+	// says. Defaults to PublicURL.
+	NodeURL string
 	// PaystackSecret is the secret key the fake Paystack accepts and signs
 	// webhooks with. Defaults to DefaultPaystackSecret.
 	PaystackSecret string
@@ -106,6 +111,8 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.PublicURL, "http://127.0.0.1:8080")
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	def(&c.NodeURL, c.PublicURL)
+	c.NodeURL = strings.TrimRight(c.NodeURL, "/")
 	def(&c.PaystackSecret, DefaultPaystackSecret)
 	def(&c.WhatsAppAppSecret, DefaultWhatsAppAppSecret)
 	def(&c.WhatsAppAccessToken, DefaultWhatsAppAccessToken)
@@ -210,10 +217,10 @@ func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.
 // BaseURLs returns the API roots the real clients must use.
 func (s *Sandbox) BaseURLs() BaseURLs {
 	return BaseURLs{
-		Paystack: s.cfg.PublicURL + PaystackAPIPrefix,
-		Resend:   s.cfg.PublicURL + ResendAPIPrefix,
-		WhatsApp: s.cfg.PublicURL + WhatsAppAPIPrefix + "/" + s.cfg.WhatsAppAPIVersion,
-		Kwik:     s.cfg.PublicURL + KwikAPIPrefix,
+		Paystack: s.cfg.NodeURL + PaystackAPIPrefix,
+		Resend:   s.cfg.NodeURL + ResendAPIPrefix,
+		WhatsApp: s.cfg.NodeURL + WhatsAppAPIPrefix + "/" + s.cfg.WhatsAppAPIVersion,
+		Kwik:     s.cfg.NodeURL + KwikAPIPrefix,
 	}
 }
 
@@ -230,7 +237,7 @@ func (s *Sandbox) Stop(ctx context.Context) error {
 }
 
 func (s *Sandbox) handleIndex(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"base_urls": s.BaseURLs(), "public_url": s.cfg.PublicURL})
+	writeJSON(w, http.StatusOK, map[string]any{"base_urls": s.BaseURLs(), "public_url": s.cfg.PublicURL, "node_url": s.cfg.NodeURL})
 }
 
 // store is an insertion-ordered map that keeps at most max records,

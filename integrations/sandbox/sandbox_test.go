@@ -272,7 +272,7 @@ func TestCheckoutPageEscapesAndHandlesUnknownReference(t *testing.T) {
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	status, _ = n.do(t, http.MethodPost, "/sandbox/paystack/checkout/ref-1/pay", "", `{"outcome":"maybe"}`)
-	require.Equal(t, http.StatusBadRequest, status)
+	require.Equal(t, http.StatusUnprocessableEntity, status)
 	status, out := n.do(t, http.MethodPost, "/sandbox/paystack/checkout/ref-1/pay", "", `{"outcome":"failed"}`)
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, "failed", out["status"])
@@ -303,6 +303,9 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			post := func(path, token, body string) int {
 				req, _ := http.NewRequest(http.MethodPost, n.srv.URL+path, bytes.NewBufferString(body))
+				if body != "" {
+					req.Header.Set("Content-Type", "application/json")
+				}
 				if token != "" {
 					req.Header.Set("Authorization", "Bearer "+token)
 				}

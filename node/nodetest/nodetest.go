@@ -6,7 +6,6 @@ package nodetest
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -119,12 +118,7 @@ func config(t testing.TB, opts Options) (node.Config, Options) {
 	if err != nil {
 		t.Fatalf("nodetest: config: %v", err)
 	}
-	// The public URL must point at this node, whose port is known only
-	// once it listens; reserve it first.
-	if env["VAYVA_PUBLIC_URL"] == "" {
-		port := freePort(t)
-		cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", port)
-		cfg.PublicURL = "http://" + cfg.HTTPAddr
-	}
+	// With port 0 and no VAYVA_PUBLIC_URL the node takes a free port and
+	// its public URL becomes that listener's.
 	return cfg, opts
 }

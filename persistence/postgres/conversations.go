@@ -128,13 +128,6 @@ func applyMessageStatusChange(ctx context.Context, tx pgx.Tx, c actors.MessageSt
 	return tx.SendBatch(ctx, &b).Close()
 }
 
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
 // LoadConversationStore reads what a conversation needs of its store: ids,
 // name, currency, WhatsApp number and the owner's email.
 func (r *Conversations) LoadConversationStore(ctx context.Context, storeID string) (actors.ConversationStore, error) {

@@ -172,6 +172,9 @@ func interpretError(err error) error {
 			return fmt.Errorf("%w: %w", ErrPermissionDenied, err)
 		case pgErr.Code == "40001" || pgErr.Code == "40P01": // serialization_failure, deadlock_detected
 			return withCode(vayva.EUNAVAILABLE, "The database is busy; retry.", err)
+		case pgErr.Code == "57014", // query_canceled: statement_timeout, or cancelled at the caller's deadline
+			pgErr.Code == "55P03": // lock_not_available: lock_timeout, NOWAIT
+			return withCode(vayva.EUNAVAILABLE, "The database did not answer in time; retry.", err)
 		case strings.HasPrefix(pgErr.Code, "08"), // connection_exception
 			pgErr.Code == "53300", // too_many_connections
 			pgErr.Code == "57P01", // admin_shutdown
@@ -181,10 +184,21 @@ func interpretError(err error) error {
 		}
 		return err
 	}
+	if isTimeout(err) {
+		return withCode(vayva.EUNAVAILABLE, "The database did not answer in time; retry.", err)
+	}
 	if isConnectionError(err) {
 		return withCode(vayva.EUNAVAILABLE, "The database is unavailable.", err)
 	}
 	return err
+}
+
+// isTimeout reports whether err says a call ran out of time while it
+// talked to the database (the caller's deadline, a pool that had no free
+// connection in time): the database could not serve the request now, and
+// a retry may succeed. A cancelled context is not one: the caller gave up.
+func isTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)
 }
 
 // withCode returns an error whose chain holds both a coded *vayva.Error
@@ -194,8 +208,8 @@ func withCode(code, message string, err error) error {
 }
 
 // isConnectionError reports whether err says the database could not be
-// reached or the connection broke. Context cancellation is not one: the
-// caller gave up, the database did not fail.
+// reached or the connection broke. Context cancellation and deadlines are
+// not: isTimeout covers a deadline, and a cancelled caller gave up.
 func isConnectionError(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
