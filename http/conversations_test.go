@@ -251,6 +251,19 @@ func TestWhatsAppConversationEndToEnd(t *testing.T) {
 	require.Equal(t, "ai", back.str("mode"))
 	customerSays(t, n, shop.pnid, chidi, "where is my order?")
 	require.Eventually(t, func() bool { return containsText(outbox(t, n, chidi), "could not find an order") }, 20*time.Second, 20*time.Millisecond)
+
+	// An order placed with the same number written the local way is found.
+	_, err := n.DB.Pool().Exec(context.Background(), `
+		INSERT INTO orders.orders (id, store_id, merchant_id, number, status, payment_status, fulfillment_status, currency,
+			subtotal, shipping_total, total, amount_paid, fee_bps, customer_email, customer_phone, token_hash,
+			payment_reference, expires_at, paid_at, created_at, updated_at)
+		SELECT 'ord_wa1', s.id, s.merchant_id, 1042, 'confirmed', 'paid', 'in_transit', 'NGN', 3000000, 0, 3000000, 3000000, 150,
+			'chidi@example.com', '0803 111 0001', '\x00', 'ref_wa1', now(), now(), now(), now()
+		FROM merchant.stores s WHERE s.id = $1`, shop.storeID)
+	require.NoError(t, err)
+	customerSays(t, n, shop.pnid, chidi, "has my order shipped?")
+	require.Eventually(t, func() bool { return containsText(outbox(t, n, chidi), "Order #1042", "₦30,000", "on its way") }, 20*time.Second, 20*time.Millisecond,
+		"%v", outbox(t, n, chidi))
 }
 
 // metaNotification is a Meta webhook body with one text message.
