@@ -83,6 +83,20 @@ func Config(t testing.TB, opts Options) node.Config {
 
 func config(t testing.TB, opts Options) (node.Config, Options) {
 	t.Helper()
+	env, opts := environment(t, opts)
+	cfg, err := node.LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("nodetest: config: %v", err)
+	}
+	// With port 0 and no VAYVA_PUBLIC_URL the node takes a free port and
+	// its public URL becomes that listener's.
+	return cfg, opts
+}
+
+// environment is the VAYVA_* settings of a test node, with opts' defaults
+// filled in: its own database and Redis prefix unless shared.
+func environment(t testing.TB, opts Options) (map[string]string, Options) {
+	t.Helper()
 	if opts.DatabaseURL == "" {
 		_, opts.DatabaseURL = pgtest.New(t)
 	}
@@ -114,11 +128,5 @@ func config(t testing.TB, opts Options) (node.Config, Options) {
 	for k, v := range opts.Env {
 		env[k] = v
 	}
-	cfg, err := node.LoadConfig(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatalf("nodetest: config: %v", err)
-	}
-	// With port 0 and no VAYVA_PUBLIC_URL the node takes a free port and
-	// its public URL becomes that listener's.
-	return cfg, opts
+	return env, opts
 }
