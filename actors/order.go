@@ -173,9 +173,14 @@ func NewOrderProducer(j Journal, deps OrderDeps, cfg OrderConfig, log zerolog.Lo
 	})
 }
 
-// Load reads the order; an order not created yet loads as none.
+// Load reads the order; an order not created yet loads as none. An
+// identity that never committed (version 0) has no order: the order is
+// only ever written by its own commits, so the read is skipped.
 func (o *OrderActor) Load(ctx context.Context, a *Activation) error {
 	o.id = a.Identity
+	if a.Version == 0 {
+		return nil
+	}
 	ord, err := o.repo.LoadOrder(ctx, o.id)
 	switch {
 	case vayva.ErrorCode(err) == vayva.ENOTFOUND:
@@ -317,7 +322,7 @@ func planOrder(id string, m *messages.CreateOrder, now time.Time) (*Order, error
 		TokenHash:        m.GetTokenHash(),
 		PaymentReference: PaymentReference(id),
 		ExpiresAt:        expires, CreatedAt: now, UpdatedAt: now,
-		StoreSlug: m.GetStoreSlug(), StoreName: m.GetStoreName(), MerchantEmail: m.GetMerchantEmail(),
+		StoreSlug: m.GetStoreSlug(), StoreName: m.GetStoreName(),
 	}
 	if a := m.GetShippingAddress(); a != nil {
 		ord.ShippingAddress = &Address{Name: a.GetName(), Line1: a.GetLine1(), City: a.GetCity(), State: a.GetState(), Country: a.GetCountry(), Phone: a.GetPhone()}

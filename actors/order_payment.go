@@ -118,6 +118,14 @@ func (o *OrderActor) checkPayment(ctx actor.Context, commandID, reference string
 		next.event(EventOrderPaid, vayva.QueueOrdersSync, paid),
 		emailEvent(next, next.Customer.Email, vayva.EmailOrderConfirmation, vars),
 	}
+	if next.MerchantEmail == "" {
+		c, cancel := o.providerCtx()
+		next.MerchantEmail, err = o.repo.MerchantEmail(c, next.MerchantID)
+		cancel()
+		if err != nil {
+			return unavailable("The database", err)
+		}
+	}
 	if next.MerchantEmail != "" {
 		events = append(events, emailEvent(next, next.MerchantEmail, vayva.EmailOrderReceived, vars))
 	}

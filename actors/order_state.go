@@ -195,9 +195,6 @@ type Refund struct {
 	UpdatedAt        time.Time
 }
 
-// open reports whether the refund still counts against what was paid.
-func (r *Refund) open() bool { return r.Status != RefundFailed }
-
 // Payment is a payment received for an order, as Paystack's verify
 // endpoint reported it. Applied is false for a payment that came too late
 // and was refunded automatically.
@@ -248,7 +245,8 @@ type Order struct {
 	Refunds           []*Refund
 	Payments          []*Payment
 
-	// Read from the store, not stored with the order.
+	// Read from the store and the merchant, not stored with the order;
+	// MerchantEmail is looked up when the first notice goes out.
 	StoreSlug     string
 	StoreName     string
 	MerchantEmail string
@@ -299,6 +297,9 @@ type OrderRepository interface {
 	// LoadOrder returns the order with its lines, timeline, payments and
 	// refunds, or a vayva.ENOTFOUND error.
 	LoadOrder(ctx context.Context, id string) (*Order, error)
+	// MerchantEmail returns where the merchant's order notices go: the
+	// owner's email, "" when there is none.
+	MerchantEmail(ctx context.Context, merchantID string) (string, error)
 }
 
 // OrderChanges are the change types the order kind commits.

@@ -29,6 +29,10 @@ func reservationReminder(id string) string { return reservationReminderPrefix + 
 // catalog, answer a repeated reservation with what it holds, take the stock,
 // commit.
 func (s *Store) reserveItems(ctx actor.Context, m *messages.ReserveItems) {
+	if !s.state.open() {
+		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, vayva.Errorf(vayva.ENOTFOUND, "No store %q.", s.state.profile.Slug))
+		return
+	}
 	req, err := planReservation(s.state, m, s.now())
 	if err != nil {
 		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, err)

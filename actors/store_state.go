@@ -178,6 +178,9 @@ func (s *storeState) reservationProto(r *Reservation) *messages.Reservation {
 		Currency:        s.profile.Currency,
 		OrderNumber:     r.OrderNumber,
 		FeeBps:          s.profile.FeeBps,
+		MerchantId:      s.profile.MerchantID,
+		StoreSlug:       s.profile.Slug,
+		StoreName:       s.profile.Name,
 		Lines:           make([]*messages.ReservationLine, len(r.Lines)),
 	}
 	for i, l := range r.Lines {

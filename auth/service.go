@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/internal/startstop"
 )
 
 // Repository persists accounts, credentials and teams. Every method that takes a
@@ -236,9 +236,12 @@ func (c Config) withDefaults() (Config, error) {
 
 // Service is accounts, sessions, API keys and teams: sign-up and sign-in,
 // the bearer-token authenticator of the HTTP edge, email verification and
-// team management. It is a long-lived component: Start subscribes to
-// revocations for the token cache, Stop ends that.
+// team management. It is a long-lived component with the semantics of
+// package startstop: Start subscribes to revocations for the token cache,
+// Stop ends that.
 type Service struct {
+	startstop.BaseStartStop
+
 	cfg     Config
 	repo    Repository
 	limiter RateLimiter
@@ -251,10 +254,7 @@ type Service struct {
 	logins       *prometheus.CounterVec
 	hashes       *prometheus.CounterVec
 
-	mu      sync.Mutex
-	sub     Subscription
-	started bool
-	stopped bool
+	sub Subscription // set by Start when the cache is on
 }
 
 // NewService returns a service over repo, limiter and revs. Nothing runs
@@ -297,39 +297,38 @@ func NewService(cfg Config, repo Repository, limiter RateLimiter, revs Revocatio
 // Hasher returns the service's password hasher.
 func (s *Service) Hasher() *Hasher { return s.hasher }
 
-// Start subscribes the token cache to revocations.
-func (s *Service) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return errors.New("auth: already started")
+// Start subscribes the token cache to revocations. ctx bounds only the
+// start.
+func (s *Service) Start(ctx context.Context) (err error) {
+	run, started, stopped, err := s.StartInit(ctx)
+	if err != nil {
+		return err
 	}
-	s.started = true
 	if s.cache == nil {
+		started()
 		return nil
 	}
-	sub, err := s.revs.Subscribe(ctx, s.cache)
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
+	sub, err := s.revs.Subscribe(sctx, s.cache)
 	if err != nil {
+		stopped()
 		return fmt.Errorf("auth: subscribe to revocations: %w", err)
 	}
 	s.sub = sub
+	started()
 	return nil
 }
 
-// Stop ends the revocation subscription; the cache is no longer used. Safe
-// to call twice.
-func (s *Service) Stop(context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped || s.sub == nil {
-		s.stopped = true
-		return nil
-	}
-	s.stopped = true
-	if s.cache != nil {
+// Stop ends the revocation subscription; the cache is no longer used.
+func (s *Service) Stop(ctx context.Context) error {
+	return s.StopWith(ctx, func(context.Context) error {
+		if s.sub == nil {
+			return nil
+		}
 		s.cache.Lost()
-	}
-	return s.sub.Close()
+		return s.sub.Close()
+	})
 }
 
 var (

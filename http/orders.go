@@ -27,7 +27,6 @@ type OrderReader interface {
 	CustomerOrder(ctx context.Context, slug, id, token string) (*actors.Order, error)
 	OrderStatus(ctx context.Context, slug, id string) (number int64, status, storeName string, err error)
 	ListOrders(ctx context.Context, storeID, status string, limit int, cursor string) ([]*actors.Order, string, error)
-	MerchantEmail(ctx context.Context, merchantID string) (string, error)
 }
 
 // OrdersConfig configures the orders area.
@@ -186,17 +185,6 @@ func (a *OrdersArea) checkout(ctx context.Context, rc *fasthttp.RequestCtx) erro
 	if err != nil {
 		return err
 	}
-	profile, err := cluster.Request[*messages.StoreProfile](ctx, a.member, actors.StoreKind, storeID, &messages.GetStore{})
-	if err != nil {
-		return err
-	}
-	if profile.GetStatus() != actors.StoreOpen {
-		return vayva.Errorf(vayva.ENOTFOUND, "No store %q.", slug)
-	}
-	merchantEmail, err := a.orders.MerchantEmail(ctx, profile.GetMerchantId())
-	if err != nil {
-		return err
-	}
 
 	orderID := vayva.NewID("ord")
 	token := vayva.NewSecret("otok_")
@@ -216,8 +204,8 @@ func (a *OrdersArea) checkout(ctx context.Context, rc *fasthttp.RequestCtx) erro
 	}
 	address := req.ShippingAddress
 	order, err := cluster.Request[*messages.Order](ctx, a.member, actors.OrderKind, orderID, &messages.CreateOrder{
-		CommandId: "create:" + orderID, StoreId: storeID, MerchantId: profile.GetMerchantId(), StoreSlug: profile.GetSlug(),
-		StoreName: profile.GetName(), MerchantEmail: merchantEmail, Reservation: reservation,
+		CommandId: "create:" + orderID, StoreId: storeID, MerchantId: reservation.GetMerchantId(), StoreSlug: reservation.GetStoreSlug(),
+		StoreName: reservation.GetStoreName(), Reservation: reservation,
 		Customer: &messages.Customer{Email: req.Email, Phone: req.Phone, Name: firstNonEmpty(req.Name, address.Name)},
 		ShippingAddress: &messages.Address{Name: address.Name, Line1: address.Line1, City: address.City,
 			State: address.State, Country: address.Country, Phone: address.Phone},

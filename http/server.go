@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/internal/startstop"
 )
 
 // MaxBodySize is the largest request body the edge accepts (1 MiB).
@@ -90,8 +91,11 @@ type Deps struct {
 	Ledger      LedgerChecker
 }
 
-// Server is the HTTP edge: a long-lived component with Start and Stop.
+// Server is the HTTP edge: a long-lived component with the semantics of
+// package startstop.
 type Server struct {
+	startstop.BaseStartStop
+
 	cfg     Config
 	deps    Deps
 	log     zerolog.Logger
@@ -100,10 +104,9 @@ type Server struct {
 	srv     *fasthttp.Server
 	metrics *httpMetrics
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards ln, which Addr reads
 	ln       net.Listener
-	serveErr chan error
-	stopped  bool
+	serveErr chan error // Serve's result, once Start has listened
 }
 
 // RouteInfo describes a registered route.
@@ -203,25 +206,30 @@ func (s *Server) Routes() []RouteInfo {
 	return out
 }
 
-// Start listens on the configured address and serves in the background.
+// Start listens on the configured address and serves in the background
+// until Stop; ctx bounds only the start.
 func (s *Server) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln != nil {
-		return errors.New("http: already started")
+	run, started, stopped, err := s.StartInit(ctx)
+	if err != nil {
+		return err
 	}
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
 	ln := s.cfg.Listener
 	if ln == nil {
 		var lc net.ListenConfig
-		var err error
-		if ln, err = lc.Listen(ctx, "tcp", s.cfg.Addr); err != nil {
+		if ln, err = lc.Listen(sctx, "tcp", s.cfg.Addr); err != nil {
+			stopped()
 			return fmt.Errorf("VAYVA_HTTP_ADDR: listen on %s: %w", s.cfg.Addr, err)
 		}
 	}
+	s.mu.Lock()
 	s.ln = ln
+	s.mu.Unlock()
 	s.serveErr = make(chan error, 1)
 	go func() { s.serveErr <- s.srv.Serve(ln) }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("http edge listening")
+	started()
 	return nil
 }
 
@@ -236,25 +244,21 @@ func (s *Server) Addr() string {
 }
 
 // Stop stops accepting connections and waits for in-flight requests until
-// ctx is done. It is safe to call more than once.
+// ctx is done.
 func (s *Server) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln == nil || s.stopped {
+	return s.StopWith(ctx, func(ctx context.Context) error {
+		shutdownErr := s.srv.ShutdownWithContext(ctx)
+		// Serve registers the listener with fasthttp only once its goroutine
+		// runs; close it here too so a Stop right after Start cannot miss it.
+		_ = s.ln.Close()
+		if err := <-s.serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("http: serve: %w", err)
+		}
+		if shutdownErr != nil {
+			return fmt.Errorf("http: shutdown: %w", shutdownErr)
+		}
 		return nil
-	}
-	s.stopped = true
-	shutdownErr := s.srv.ShutdownWithContext(ctx)
-	// Serve registers the listener with fasthttp only once its goroutine
-	// runs; close it here too so a Stop right after Start cannot miss it.
-	_ = s.ln.Close()
-	if err := <-s.serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("http: serve: %w", err)
-	}
-	if shutdownErr != nil {
-		return fmt.Errorf("http: shutdown: %w", shutdownErr)
-	}
-	return nil
+	})
 }
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)

@@ -678,9 +678,7 @@ type CreateOrder struct {
 	ShippingAddress *Address               `protobuf:"bytes,7,opt,name=shipping_address,json=shippingAddress,proto3" json:"shipping_address,omitempty"`
 	// token_hash is SHA-256 of the customer's order token.
 	TokenHash []byte `protobuf:"bytes,8,opt,name=token_hash,json=tokenHash,proto3" json:"token_hash,omitempty"`
-	// merchant_email receives the new-order notice.
-	MerchantEmail string `protobuf:"bytes,9,opt,name=merchant_email,json=merchantEmail,proto3" json:"merchant_email,omitempty"`
-	StoreName     string `protobuf:"bytes,10,opt,name=store_name,json=storeName,proto3" json:"store_name,omitempty"`
+	StoreName string `protobuf:"bytes,10,opt,name=store_name,json=storeName,proto3" json:"store_name,omitempty"`
 	// expires_at_unix_ms is when the unpaid order expires and gives its
 	// stock back.
 	ExpiresAtUnixMs int64 `protobuf:"varint,11,opt,name=expires_at_unix_ms,json=expiresAtUnixMs,proto3" json:"expires_at_unix_ms,omitempty"`
@@ -772,13 +770,6 @@ func (x *CreateOrder) GetTokenHash() []byte {
 		return x.TokenHash
 	}
 	return nil
-}
-
-func (x *CreateOrder) GetMerchantEmail() string {
-	if x != nil {
-		return x.MerchantEmail
-	}
-	return ""
 }
 
 func (x *CreateOrder) GetStoreName() string {
@@ -1192,7 +1183,7 @@ const file_order_proto_rawDesc = "" +
 	"\x0fpaid_at_unix_ms\x18\x17 \x01(\x03R\fpaidAtUnixMs\x12+\n" +
 	"\x12created_at_unix_ms\x18\x18 \x01(\x03R\x0fcreatedAtUnixMs\x12+\n" +
 	"\x12updated_at_unix_ms\x18\x19 \x01(\x03R\x0fupdatedAtUnixMs\x12#\n" +
-	"\rcancel_reason\x18\x1a \x01(\tR\fcancelReason\"\xd2\x03\n" +
+	"\rcancel_reason\x18\x1a \x01(\tR\fcancelReason\"\xb1\x03\n" +
 	"\vCreateOrder\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x19\n" +
@@ -1205,12 +1196,12 @@ const file_order_proto_rawDesc = "" +
 	"\bcustomer\x18\x06 \x01(\v2\x18.vayva.messages.CustomerR\bcustomer\x12B\n" +
 	"\x10shipping_address\x18\a \x01(\v2\x17.vayva.messages.AddressR\x0fshippingAddress\x12\x1d\n" +
 	"\n" +
-	"token_hash\x18\b \x01(\fR\ttokenHash\x12%\n" +
-	"\x0emerchant_email\x18\t \x01(\tR\rmerchantEmail\x12\x1d\n" +
+	"token_hash\x18\b \x01(\fR\ttokenHash\x12\x1d\n" +
 	"\n" +
 	"store_name\x18\n" +
 	" \x01(\tR\tstoreName\x12+\n" +
-	"\x12expires_at_unix_ms\x18\v \x01(\x03R\x0fexpiresAtUnixMs\"\n" +
+	"\x12expires_at_unix_ms\x18\v \x01(\x03R\x0fexpiresAtUnixMsJ\x04\b\t\x10\n" +
+	"\"\n" +
 	"\n" +
 	"\bGetOrder\"M\n" +
 	"\x0eConfirmPayment\x12\x1d\n" +

@@ -1441,7 +1441,8 @@ func (x *ReservationItem) GetQuantity() int64 {
 }
 
 // ReserveItems holds stock for an order until expires_at: every item or
-// none. reservation_id is the order id; reserving it again with the same
+// none. A store whose storefront is closed has nothing to reserve (not
+// found). reservation_id is the order id; reserving it again with the same
 // items answers with the existing reservation. Not enough stock is refused
 // with insufficient_stock naming the variant. The reply is a Reservation.
 type ReserveItems struct {
@@ -1619,7 +1620,11 @@ type Reservation struct {
 	// stock for, allocated when the reservation is made (#1001, #1002, …).
 	OrderNumber int64 `protobuf:"varint,6,opt,name=order_number,json=orderNumber,proto3" json:"order_number,omitempty"`
 	// fee_bps is the store's platform fee when the reservation was made.
-	FeeBps        int32 `protobuf:"varint,7,opt,name=fee_bps,json=feeBps,proto3" json:"fee_bps,omitempty"`
+	FeeBps int32 `protobuf:"varint,7,opt,name=fee_bps,json=feeBps,proto3" json:"fee_bps,omitempty"`
+	// The store the reservation holds stock of, for the order it becomes.
+	MerchantId    string `protobuf:"bytes,8,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	StoreSlug     string `protobuf:"bytes,9,opt,name=store_slug,json=storeSlug,proto3" json:"store_slug,omitempty"`
+	StoreName     string `protobuf:"bytes,10,opt,name=store_name,json=storeName,proto3" json:"store_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1701,6 +1706,27 @@ func (x *Reservation) GetFeeBps() int32 {
 		return x.FeeBps
 	}
 	return 0
+}
+
+func (x *Reservation) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
+func (x *Reservation) GetStoreSlug() string {
+	if x != nil {
+		return x.StoreSlug
+	}
+	return ""
+}
+
+func (x *Reservation) GetStoreName() string {
+	if x != nil {
+		return x.StoreName
+	}
+	return ""
 }
 
 // ReleaseReservation gives a reservation's stock back. Releasing a released
@@ -2036,7 +2062,7 @@ const file_store_proto_rawDesc = "" +
 	"\rvariant_title\x18\x05 \x01(\tR\fvariantTitle\x12\x1a\n" +
 	"\bquantity\x18\x06 \x01(\x03R\bquantity\x12\x1d\n" +
 	"\n" +
-	"unit_price\x18\a \x01(\x03R\tunitPrice\"\x88\x02\n" +
+	"unit_price\x18\a \x01(\x03R\tunitPrice\"\xe7\x02\n" +
 	"\vReservation\x12%\n" +
 	"\x0ereservation_id\x18\x01 \x01(\tR\rreservationId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x125\n" +
@@ -2044,7 +2070,14 @@ const file_store_proto_rawDesc = "" +
 	"\x12expires_at_unix_ms\x18\x04 \x01(\x03R\x0fexpiresAtUnixMs\x12\x1a\n" +
 	"\bcurrency\x18\x05 \x01(\tR\bcurrency\x12!\n" +
 	"\forder_number\x18\x06 \x01(\x03R\vorderNumber\x12\x17\n" +
-	"\afee_bps\x18\a \x01(\x05R\x06feeBps\"Z\n" +
+	"\afee_bps\x18\a \x01(\x05R\x06feeBps\x12\x1f\n" +
+	"\vmerchant_id\x18\b \x01(\tR\n" +
+	"merchantId\x12\x1d\n" +
+	"\n" +
+	"store_slug\x18\t \x01(\tR\tstoreSlug\x12\x1d\n" +
+	"\n" +
+	"store_name\x18\n" +
+	" \x01(\tR\tstoreName\"Z\n" +
 	"\x12ReleaseReservation\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12%\n" +

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vayvahq/vayva/auth"
 	"github.com/vayvahq/vayva/cluster"
+	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
 // Config is every setting of a node, read from VAYVA_* environment
@@ -20,6 +21,13 @@ type Config struct {
 	HTTPAddr string
 	// DatabaseURL is the PostgreSQL URL (VAYVA_DATABASE_URL).
 	DatabaseURL string
+	// DatabaseLockTimeout, DatabaseStatementTimeout and
+	// DatabaseIdleInTransactionTimeout are the session timeouts of the
+	// node's pool (VAYVA_DATABASE_LOCK_TIMEOUT, default 2s;
+	// VAYVA_DATABASE_STATEMENT_TIMEOUT, default 10s;
+	// VAYVA_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT, default 10s; 0 disables
+	// one). Migrations run without them.
+	DatabaseLockTimeout, DatabaseStatementTimeout, DatabaseIdleInTransactionTimeout time.Duration
 	// RedisURL is the Redis URL (VAYVA_REDIS_URL).
 	RedisURL string
 	// RedisPrefix prefixes every Redis key (VAYVA_REDIS_PREFIX, default "vayva:").
@@ -88,6 +96,9 @@ var allRoles = []string{"edge", "actors", "ingestors", "relay", "workers"}
 var Settings = [][2]string{
 	{"VAYVA_HTTP_ADDR", `HTTP listen address (default ":8080")`},
 	{"VAYVA_DATABASE_URL", "PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/vayva?sslmode=disable)"},
+	{"VAYVA_DATABASE_LOCK_TIMEOUT", "longest wait of a statement for a lock (default 2s; 0: no limit)"},
+	{"VAYVA_DATABASE_STATEMENT_TIMEOUT", "longest run of one statement (default 10s; 0: no limit)"},
+	{"VAYVA_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "the server ends a session whose transaction idles this long, releasing its locks (default 10s; 0: no limit)"},
 	{"VAYVA_REDIS_URL", "Redis URL (default redis://127.0.0.1:6379/0)"},
 	{"VAYVA_REDIS_PREFIX", `prefix of every Redis key (default "vayva:")`},
 	{"VAYVA_OPS_TOKEN", "bearer token of the ops routes; unset: ops routes answer 401"},
@@ -151,7 +162,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	_, httpPort, err := net.SplitHostPort(c.HTTPAddr)
 	if err != nil {
-		return c, fmt.Errorf("VAYVA_HTTP_ADDR: %q is not host:port: %v", c.HTTPAddr, err)
+		return c, fmt.Errorf("VAYVA_HTTP_ADDR: %q is not host:port: %w", c.HTTPAddr, err)
 	}
 	if c.PublicURL == "" && httpPort != "0" {
 		c.PublicURL = ListenURL(c.HTTPAddr)
@@ -174,7 +185,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	if c.SignupLimit, err = parseRate(get("VAYVA_SIGNUP_RATE_LIMIT", "20/1m")); err != nil {
-		return c, fmt.Errorf("VAYVA_SIGNUP_RATE_LIMIT: %v", err)
+		return c, fmt.Errorf("VAYVA_SIGNUP_RATE_LIMIT: %w", err)
 	}
 	scale, err := strconv.ParseFloat(get("VAYVA_RETRY_SCALE", "1"), 64)
 	if err != nil || scale <= 0 || scale > 1000 {
@@ -184,6 +195,25 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	ttl := get("VAYVA_CHECKOUT_TTL", "30m")
 	if c.CheckoutTTL, err = time.ParseDuration(ttl); err != nil || c.CheckoutTTL < time.Second || c.CheckoutTTL > 24*time.Hour {
 		return c, fmt.Errorf("VAYVA_CHECKOUT_TTL: %q must be a duration from 1s to 24h, e.g. 30m", ttl)
+	}
+	for _, d := range []struct {
+		name string
+		def  time.Duration
+		into *time.Duration
+	}{
+		{"VAYVA_DATABASE_LOCK_TIMEOUT", postgres.DefaultLockTimeout, &c.DatabaseLockTimeout},
+		{"VAYVA_DATABASE_STATEMENT_TIMEOUT", postgres.DefaultStatementTimeout, &c.DatabaseStatementTimeout},
+		{"VAYVA_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", postgres.DefaultIdleInTransactionTimeout, &c.DatabaseIdleInTransactionTimeout},
+	} {
+		v := get(d.name, d.def.String())
+		if v == "0" {
+			v = "0s"
+		}
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur < 0 || (dur > 0 && dur < time.Millisecond) {
+			return c, fmt.Errorf("%s: %q is not a duration of at least 1ms (e.g. 2s, 500ms) or 0", d.name, v)
+		}
+		*d.into = dur
 	}
 	switch c.Providers {
 	case "sandbox", "live":

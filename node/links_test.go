@@ -159,7 +159,7 @@ func TestVerificationLinkCompletesOnTheNode(t *testing.T) {
 	requirePage(t, call(t, "POST", n.BaseURL+"/verify-email", "", url.Values{"token": {link.Query().Get("token")}}), 422, "invalid, used or expired")
 	requirePage(t, call(t, "GET", n.BaseURL+"/verify-email?token=%3Cscript%3E", "", nil), 422)
 	requirePage(t, call(t, "GET", n.BaseURL+"/verify-email", "", nil), 422)
-	requirePage(t, call(t, "POST", n.BaseURL+"/verify-email", "", map[string]any{"token": "x"}), 400)
+	requirePage(t, call(t, "POST", n.BaseURL+"/verify-email", "", map[string]any{"token": "x"}), 415)
 	requirePage(t, call(t, "POST", n.BaseURL+"/verify-email", "", url.Values{"token": {"a", "b"}}), 400)
 }
 

@@ -80,7 +80,7 @@ func TestNodeServesHealthReadinessMetricsAndOps(t *testing.T) {
 	require.True(t, ops.Members[0].Self)
 	require.NotContains(t, ops.Members[0].Kinds, "prototopic", "internal kinds are not listed")
 
-	status, body = get(t, n.BaseURL+"/ops/ledger/check")
+	status, _ = get(t, n.BaseURL+"/ops/ledger/check")
 	require.Equal(t, 401, status)
 	status, body = get(t, n.BaseURL+"/ops/ledger/check", "Authorization", "Bearer "+n.OpsToken)
 	require.Equal(t, 200, status, string(body))
@@ -153,18 +153,22 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 func TestConfigErrorsNameTheSetting(t *testing.T) {
 	t.Parallel()
 	for setting, value := range map[string]string{
-		"VAYVA_HTTP_ADDR":          "nonsense",
-		"VAYVA_DATABASE_URL":       "mysql://x",
-		"VAYVA_REDIS_URL":          "http://x",
-		"VAYVA_CLUSTER_PROVIDER":   "etcd",
-		"VAYVA_CLUSTER_ADDR":       "noport",
-		"VAYVA_RETRY_SCALE":        "-1",
-		"VAYVA_PROVIDERS":          "fake",
-		"VAYVA_ROLES":              "edge,brain",
-		"VAYVA_PUBLIC_URL":         "ftp://x",
-		"VAYVA_LOG_LEVEL":          "loud",
-		"VAYVA_WEBHOOK_SECRET_KEY": "c2hvcnQ=",
-		"VAYVA_SIGNUP_RATE_LIMIT":  "lots",
+		"VAYVA_HTTP_ADDR":                            "nonsense",
+		"VAYVA_DATABASE_URL":                         "mysql://x",
+		"VAYVA_REDIS_URL":                            "http://x",
+		"VAYVA_CLUSTER_PROVIDER":                     "etcd",
+		"VAYVA_CLUSTER_ADDR":                         "noport",
+		"VAYVA_RETRY_SCALE":                          "-1",
+		"VAYVA_PROVIDERS":                            "fake",
+		"VAYVA_ROLES":                                "edge,brain",
+		"VAYVA_PUBLIC_URL":                           "ftp://x",
+		"VAYVA_LOG_LEVEL":                            "loud",
+		"VAYVA_WEBHOOK_SECRET_KEY":                   "c2hvcnQ=",
+		"VAYVA_SIGNUP_RATE_LIMIT":                    "lots",
+		"VAYVA_CHECKOUT_TTL":                         "forever",
+		"VAYVA_DATABASE_LOCK_TIMEOUT":                "-1s",
+		"VAYVA_DATABASE_STATEMENT_TIMEOUT":           "ten",
+		"VAYVA_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT": "10",
 	} {
 		_, err := node.LoadConfig(func(k string) string {
 			if k == setting {
@@ -182,6 +186,17 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 	require.Equal(t, "local", cfg.ClusterProvider)
 	require.Equal(t, "sandbox", cfg.Providers)
 	require.Len(t, cfg.Roles, 5)
+	require.Equal(t, 2*time.Second, cfg.DatabaseLockTimeout)
+	require.Equal(t, 10*time.Second, cfg.DatabaseStatementTimeout)
+	require.Equal(t, 10*time.Second, cfg.DatabaseIdleInTransactionTimeout)
+	cfg, err = node.LoadConfig(func(k string) string {
+		if k == "VAYVA_DATABASE_STATEMENT_TIMEOUT" {
+			return "0"
+		}
+		return ""
+	})
+	require.NoError(t, err)
+	require.Zero(t, cfg.DatabaseStatementTimeout, "0 disables a timeout")
 
 	_, err = node.LoadConfig(func(k string) string {
 		if k == "VAYVA_PROVIDERS" {
@@ -205,7 +220,7 @@ func TestStopIsIdempotent(t *testing.T) {
 
 func TestNodeRefusesToStartWhenAKindsChangeHasNoApplier(t *testing.T) {
 	t.Parallel()
-	cfg := nodetest.Config(t, nodetest.Options{})
+	cfg := nodetest.Config(t, &nodetest.Options{})
 	n := node.New(cfg, zerolog.Nop())
 	n.ExtraKinds = append(n.ExtraKinds, func(j *postgres.Journal) cluster.Kind {
 		return cluster.Kind{

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/vayvahq/vayva/agent"
 	"github.com/vayvahq/vayva/integrations/ai"
@@ -19,8 +18,7 @@ import (
 // against the catalog; otherwise the built-in responder answers.
 func (n *Node) startWhatsApp(ctx context.Context) error {
 	cfg := n.cfg
-	host, _ := os.Hostname()
-	base := consumerName(host + "-" + cfg.HTTPAddr)
+	base := n.consumerBase()
 	if cfg.Roles["ingestors"] {
 		var model agent.Model
 		if cfg.AIBaseURL != "" && cfg.AIModel != "" {
@@ -46,7 +44,7 @@ func (n *Node) startWhatsApp(ctx context.Context) error {
 		if err := n.WhatsAppInbound.Start(ctx); err != nil {
 			return err
 		}
-		n.onStop(n.WhatsAppInbound.Stop)
+		n.onStop("whatsapp inbound", n.WhatsAppInbound.Stop, nil)
 	}
 	if cfg.Roles["workers"] {
 		wcfg := whatsapp.Config{AccessToken: cfg.WhatsAppAccessToken, BaseURL: cfg.WhatsAppBaseURL, RetryScale: cfg.RetryScale}
@@ -69,7 +67,7 @@ func (n *Node) startWhatsApp(ctx context.Context) error {
 		if err := n.WhatsAppOutbound.Start(ctx); err != nil {
 			return err
 		}
-		n.onStop(n.WhatsAppOutbound.Stop)
+		n.onStop("whatsapp outbound", n.WhatsAppOutbound.Stop, nil)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/resend"
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
@@ -68,8 +69,11 @@ type EmailConfig struct {
 	Logger zerolog.Logger
 }
 
-// Email is the email worker (see the package documentation).
+// Email is the email worker (see the package documentation). It is a
+// long-lived component with the semantics of package startstop.
 type Email struct {
+	startstop.BaseStartStop
+
 	cfg       EmailConfig
 	broker    *queue.Broker
 	store     EmailLogStore
@@ -82,9 +86,7 @@ type Email struct {
 	failed      *prometheus.CounterVec
 	rateLimited prometheus.Counter
 
-	mu       sync.Mutex
-	consumer *queue.Consumer
-	stopped  bool
+	consumer *queue.Consumer // set by Start
 }
 
 // NewEmail returns an email worker consuming broker's email queue.
@@ -140,41 +142,43 @@ func NewEmail(cfg EmailConfig, broker *queue.Broker, store EmailLogStore, sender
 	return w, nil
 }
 
-// Start subscribes to the email queue and starts consuming.
-func (w *Email) Start(ctx context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.consumer != nil || w.stopped {
-		return errors.New("worker: email: already started or stopped")
+// Start subscribes to the email queue and starts consuming until Stop; ctx
+// bounds only the start.
+func (w *Email) Start(ctx context.Context) (err error) {
+	run, started, stopped, err := w.StartInit(ctx)
+	if err != nil {
+		return err
 	}
+	defer func() {
+		if err != nil {
+			stopped()
+		}
+	}()
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
 	c, err := w.broker.NewConsumer(w.cfg.ConsumerName)
 	if err != nil {
 		return fmt.Errorf("worker: email: %w", err)
 	}
-	if err := c.Consume(ctx, vayva.QueueEmail, w.Handle, queue.ConsumeOptions{Concurrency: w.cfg.Concurrency}); err != nil {
+	if err := c.Consume(sctx, vayva.QueueEmail, w.Handle, queue.ConsumeOptions{Concurrency: w.cfg.Concurrency}); err != nil {
 		return fmt.Errorf("worker: email: %w", err)
 	}
-	if err := c.Start(ctx); err != nil {
+	if err := c.Start(sctx); err != nil {
 		return fmt.Errorf("worker: email: %w", err)
 	}
 	w.consumer = c
+	started()
 	return nil
 }
 
-// Stop stops consuming and waits for emails in flight (or for ctx). It is
-// idempotent.
+// Stop stops consuming and waits for emails in flight (or for ctx).
 func (w *Email) Stop(ctx context.Context) error {
-	w.mu.Lock()
-	c := w.consumer
-	w.stopped = true
-	w.mu.Unlock()
-	if c == nil {
+	return w.StopWith(ctx, func(ctx context.Context) error {
+		if err := w.consumer.Stop(ctx); err != nil {
+			return fmt.Errorf("worker: email: %w", err)
+		}
 		return nil
-	}
-	if err := c.Stop(ctx); err != nil {
-		return fmt.Errorf("worker: email: %w", err)
-	}
-	return nil
+	})
 }
 
 // Handle processes one job of the email queue: an email.send event.

@@ -83,13 +83,13 @@ func (t *Templates) Render(name string, vars map[string]string) (Rendered, error
 	}
 	var subject, text, html bytes.Buffer
 	if err := t.text[name].ExecuteTemplate(&subject, "subject", vars); err != nil {
-		return Rendered{}, fmt.Errorf("%w %s: subject: %v", ErrTemplate, name, err)
+		return Rendered{}, fmt.Errorf("%w %s: subject: %w", ErrTemplate, name, err)
 	}
 	if err := t.text[name].ExecuteTemplate(&text, "text", vars); err != nil {
-		return Rendered{}, fmt.Errorf("%w %s: text: %v", ErrTemplate, name, err)
+		return Rendered{}, fmt.Errorf("%w %s: text: %w", ErrTemplate, name, err)
 	}
 	if err := t.html[name].Execute(&html, vars); err != nil {
-		return Rendered{}, fmt.Errorf("%w %s: html: %v", ErrTemplate, name, err)
+		return Rendered{}, fmt.Errorf("%w %s: html: %w", ErrTemplate, name, err)
 	}
 	return Rendered{
 		// A header must stay on one line whatever the variables hold.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -13,6 +12,7 @@ import (
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/agent"
 	"github.com/vayvahq/vayva/cluster"
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/messages"
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
@@ -50,6 +50,8 @@ type WhatsAppInboundConfig struct {
 // once. Jobs that can never succeed (unknown number, unreadable payload,
 // a refusal of the actor) are logged, counted and dropped.
 type WhatsAppInbound struct {
+	startstop.BaseStartStop
+
 	cfg       WhatsAppInboundConfig
 	broker    *queue.Broker
 	member    *cluster.Member
@@ -61,9 +63,7 @@ type WhatsAppInbound struct {
 	jobs    *prometheus.CounterVec
 	replies *prometheus.CounterVec
 
-	mu       sync.Mutex
-	consumer *queue.Consumer
-	stopped  bool
+	consumer *queue.Consumer // set by Start
 }
 
 // NewWhatsAppInbound returns the inbound worker.
@@ -97,41 +97,43 @@ func NewWhatsAppInbound(cfg WhatsAppInboundConfig, broker *queue.Broker, member 
 	return w, nil
 }
 
-// Start subscribes to whatsapp-inbound.
-func (w *WhatsAppInbound) Start(ctx context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.consumer != nil || w.stopped {
-		return errors.New("worker: whatsapp inbound: already started or stopped")
+// Start subscribes to whatsapp-inbound and consumes until Stop; ctx bounds only
+// the start.
+func (w *WhatsAppInbound) Start(ctx context.Context) (err error) {
+	run, started, stopped, err := w.StartInit(ctx)
+	if err != nil {
+		return err
 	}
+	defer func() {
+		if err != nil {
+			stopped()
+		}
+	}()
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
 	c, err := w.broker.NewConsumer(w.cfg.ConsumerName)
 	if err != nil {
 		return fmt.Errorf("worker: whatsapp inbound: %w", err)
 	}
-	if err := c.Consume(ctx, vayva.QueueWhatsAppInbound, w.Handle, queue.ConsumeOptions{}); err != nil {
+	if err := c.Consume(sctx, vayva.QueueWhatsAppInbound, w.Handle, queue.ConsumeOptions{}); err != nil {
 		return fmt.Errorf("worker: whatsapp inbound: %w", err)
 	}
-	if err := c.Start(ctx); err != nil {
+	if err := c.Start(sctx); err != nil {
 		return fmt.Errorf("worker: whatsapp inbound: %w", err)
 	}
 	w.consumer = c
+	started()
 	return nil
 }
 
-// Stop stops consuming and waits for the jobs in hand (or ctx). It is
-// idempotent.
+// Stop stops consuming and waits for the jobs in hand (or for ctx).
 func (w *WhatsAppInbound) Stop(ctx context.Context) error {
-	w.mu.Lock()
-	c := w.consumer
-	w.stopped = true
-	w.mu.Unlock()
-	if c == nil {
+	return w.StopWith(ctx, func(ctx context.Context) error {
+		if err := w.consumer.Stop(ctx); err != nil {
+			return fmt.Errorf("worker: whatsapp inbound: %w", err)
+		}
 		return nil
-	}
-	if err := c.Stop(ctx); err != nil {
-		return fmt.Errorf("worker: whatsapp inbound: %w", err)
-	}
-	return nil
+	})
 }
 
 // Handle processes one whatsapp-inbound job. An error makes the queue

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +15,7 @@ import (
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/cluster"
 	"github.com/vayvahq/vayva/integrations/whatsapp"
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/messages"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
@@ -54,6 +54,8 @@ type WhatsAppOutboundConfig struct {
 // A message the actor no longer holds as pending (sent or failed) is not
 // sent again.
 type WhatsAppOutbound struct {
+	startstop.BaseStartStop
+
 	cfg    WhatsAppOutboundConfig
 	broker *queue.Broker
 	member *cluster.Member
@@ -62,9 +64,7 @@ type WhatsAppOutbound struct {
 
 	sends *prometheus.CounterVec
 
-	mu       sync.Mutex
-	consumer *queue.Consumer
-	stopped  bool
+	consumer *queue.Consumer // set by Start
 }
 
 // NewWhatsAppOutbound returns the outbound worker.
@@ -94,41 +94,43 @@ func NewWhatsAppOutbound(cfg WhatsAppOutboundConfig, broker *queue.Broker, membe
 	return w, nil
 }
 
-// Start subscribes to whatsapp-outbound.
-func (w *WhatsAppOutbound) Start(ctx context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.consumer != nil || w.stopped {
-		return errors.New("worker: whatsapp outbound: already started or stopped")
+// Start subscribes to whatsapp-outbound and consumes until Stop; ctx bounds only
+// the start.
+func (w *WhatsAppOutbound) Start(ctx context.Context) (err error) {
+	run, started, stopped, err := w.StartInit(ctx)
+	if err != nil {
+		return err
 	}
+	defer func() {
+		if err != nil {
+			stopped()
+		}
+	}()
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
 	c, err := w.broker.NewConsumer(w.cfg.ConsumerName)
 	if err != nil {
 		return fmt.Errorf("worker: whatsapp outbound: %w", err)
 	}
-	if err := c.Consume(ctx, vayva.QueueWhatsAppOutbound, w.Handle, queue.ConsumeOptions{}); err != nil {
+	if err := c.Consume(sctx, vayva.QueueWhatsAppOutbound, w.Handle, queue.ConsumeOptions{}); err != nil {
 		return fmt.Errorf("worker: whatsapp outbound: %w", err)
 	}
-	if err := c.Start(ctx); err != nil {
+	if err := c.Start(sctx); err != nil {
 		return fmt.Errorf("worker: whatsapp outbound: %w", err)
 	}
 	w.consumer = c
+	started()
 	return nil
 }
 
-// Stop stops consuming and waits for sends in flight (or ctx). It is
-// idempotent.
+// Stop stops consuming and waits for the jobs in hand (or for ctx).
 func (w *WhatsAppOutbound) Stop(ctx context.Context) error {
-	w.mu.Lock()
-	c := w.consumer
-	w.stopped = true
-	w.mu.Unlock()
-	if c == nil {
+	return w.StopWith(ctx, func(ctx context.Context) error {
+		if err := w.consumer.Stop(ctx); err != nil {
+			return fmt.Errorf("worker: whatsapp outbound: %w", err)
+		}
 		return nil
-	}
-	if err := c.Stop(ctx); err != nil {
-		return fmt.Errorf("worker: whatsapp outbound: %w", err)
-	}
-	return nil
+	})
 }
 
 // Handle processes one whatsapp.send event.

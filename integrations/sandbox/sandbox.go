@@ -13,10 +13,14 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/vayvahq/vayva/internal/startstop"
 )
 
 // Secrets the sandbox uses when Config leaves them empty. They are
 // development values only: print them at start-up so scripts can use them.
+//
+//nolint:gosec // G101: public development values of the offline sandbox, not credentials.
 const (
 	DefaultPaystackSecret        = "sk_test_vayva_sandbox_paystack"
 	DefaultWhatsAppAppSecret     = "vayva_sandbox_whatsapp_app_secret"
@@ -154,8 +158,11 @@ type BaseURLs struct {
 }
 
 // Sandbox is the set of fake providers. Create it with New, serve Handler,
-// and Start it so that deferred webhooks go out.
+// and Start it so that deferred webhooks go out. It is a long-lived
+// component with the semantics of package startstop.
 type Sandbox struct {
+	startstop.BaseStartStop
+
 	cfg Config
 	mux *routeMux
 
@@ -225,15 +232,22 @@ func (s *Sandbox) BaseURLs() BaseURLs {
 }
 
 // Start lets deferred webhooks go out, including those queued before it.
-// Deliveries run on goroutines the Sandbox owns until Stop.
+// Deliveries run on goroutines the Sandbox owns until Stop; ctx bounds
+// only the start.
 func (s *Sandbox) Start(ctx context.Context) error {
-	return s.webhooks.start(ctx)
+	run, started, _, err := s.StartInit(ctx)
+	if err != nil {
+		return err
+	}
+	s.webhooks.start(run)
+	started()
+	return nil
 }
 
 // Stop cancels pending webhook deliveries and waits for their goroutines to
-// end. It is safe to call more than once.
+// end.
 func (s *Sandbox) Stop(ctx context.Context) error {
-	return s.webhooks.stop(ctx)
+	return s.StopWith(ctx, s.webhooks.stop)
 }
 
 func (s *Sandbox) handleIndex(w http.ResponseWriter, r *http.Request) {
@@ -279,8 +293,6 @@ func (st *store[V]) newest(limit int, keep func(V) bool) []V {
 	}
 	return out
 }
-
-func (st *store[V]) len() int { return len(st.order) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vayvahq/vayva/integrations/sandbox"
+	"github.com/vayvahq/vayva/internal/startstop/startstoptest"
 )
 
 // node is an httptest server standing in for a Vayva node: the sandbox
@@ -230,15 +231,11 @@ func TestDeferredWebhooksWaitForStart(t *testing.T) {
 	require.Equal(t, "success", out["data"].(map[string]any)["status"])
 }
 
-func TestStartStop(t *testing.T) {
+// The sandbox keeps the start/stop semantics every long-lived component
+// shares.
+func TestLifecycle(t *testing.T) {
 	t.Parallel()
-	sb := sandbox.New(sandbox.Config{})
-	ctx := context.Background()
-	require.NoError(t, sb.Start(ctx))
-	require.NoError(t, sb.Start(ctx))
-	require.NoError(t, sb.Stop(ctx))
-	require.NoError(t, sb.Stop(ctx))
-	require.Error(t, sb.Start(ctx))
+	startstoptest.Check(t, func(*testing.T) startstoptest.Service { return sandbox.New(sandbox.Config{}) })
 }
 
 func TestStopCancelsPendingRedeliveries(t *testing.T) {

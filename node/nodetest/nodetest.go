@@ -74,10 +74,12 @@ func Start(t testing.TB, opts Options) *Node {
 }
 
 // Config returns the configuration Start would run a node with, for tests
-// that start a node themselves (e.g. to see it refuse to start).
-func Config(t testing.TB, opts Options) node.Config {
+// that start and stop nodes themselves. It fills in opts' defaults (a fresh
+// database and Redis prefix unless given) and ignores opts.Configure.
+func Config(t testing.TB, opts *Options) node.Config {
 	t.Helper()
-	cfg, _ := config(t, opts)
+	cfg, filled := config(t, *opts)
+	*opts = filled
 	return cfg
 }
 
