@@ -32,7 +32,7 @@ var mediaTypes = map[string]string{
 func NormalizeMessage(payload []byte) (vayva.Message, error) {
 	var in whatsapp.InboundMessage
 	if err := json.Unmarshal(payload, &in); err != nil {
-		return vayva.Message{}, fmt.Errorf("%w: %v", ErrNotNormalisable, err)
+		return vayva.Message{}, fmt.Errorf("%w: %w", ErrNotNormalisable, err)
 	}
 	from := strings.TrimPrefix(strings.TrimSpace(in.From), "+")
 	if in.WAMID == "" || len(in.WAMID) > 512 || !isDigits(from, 32) || !isDigits(in.PhoneNumberID, 32) {
@@ -66,7 +66,7 @@ func NormalizeMessage(payload []byte) (vayva.Message, error) {
 func NormalizeStatus(payload []byte) (vayva.MessageStatus, error) {
 	var in whatsapp.Status
 	if err := json.Unmarshal(payload, &in); err != nil {
-		return vayva.MessageStatus{}, fmt.Errorf("%w: %v", ErrNotNormalisable, err)
+		return vayva.MessageStatus{}, fmt.Errorf("%w: %w", ErrNotNormalisable, err)
 	}
 	to := strings.TrimPrefix(strings.TrimSpace(in.RecipientID), "+")
 	if in.WAMID == "" || len(in.WAMID) > 512 || !isDigits(to, 32) || !isDigits(in.PhoneNumberID, 32) {
