@@ -104,5 +104,5 @@ type Journal interface {
 // ChangeTypes lists a zero value of every change type of every product kind.
 // The node checks that its journal applies each before it starts.
 func ChangeTypes() []Change {
-	return slices.Concat(StoreChanges, OrderChanges)
+	return slices.Concat(StoreChanges, OrderChanges, ConversationChanges)
 }
