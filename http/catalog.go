@@ -16,7 +16,6 @@ import (
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/cluster"
 	"github.com/vayvahq/vayva/messages"
-	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
 // StoreDirectory resolves a storefront's slug to its store id.
@@ -24,8 +23,6 @@ import (
 type StoreDirectory interface {
 	StoreIDBySlug(ctx context.Context, slug string) (string, error)
 }
-
-var _ StoreDirectory = (*postgres.StoreDirectory)(nil)
 
 // CatalogArea serves everything the store actor owns: the store profile
 // (/v1/store), the merchant catalog (/v1/products, /v1/inventory,

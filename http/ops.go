@@ -8,7 +8,6 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/cluster"
-	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
 // ClusterOps is what the ops routes need of the cluster member.
@@ -20,11 +19,10 @@ type ClusterOps interface {
 var _ ClusterOps = (*cluster.Member)(nil)
 
 // LedgerChecker verifies the ledger's invariants from SQL alone.
+// Implemented by *postgres.DB.
 type LedgerChecker interface {
-	CheckLedger(ctx context.Context) (postgres.LedgerReport, error)
+	CheckLedger(ctx context.Context) (vayva.LedgerReport, error)
 }
-
-var _ LedgerChecker = (*postgres.DB)(nil)
 
 //go:embed ops.html
 var opsPage []byte
