@@ -54,9 +54,10 @@ func DecodeCursor(cursor string) (key int64, id string, err error) {
 	if !ok || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
 		return 0, "", BadCursor()
 	}
-	// Only the canonical spelling of the key: a cursor has one form.
 	key, err = strconv.ParseInt(k, 10, 64)
-	if err != nil || strconv.FormatInt(key, 10) != k {
+	// A position has one cursor: other spellings of it (a key with a sign
+	// or leading zeros, base64 with line breaks or stray bits) are not ours.
+	if err != nil || EncodeCursor(key, id) != cursor {
 		return 0, "", BadCursor()
 	}
 	return key, id, nil

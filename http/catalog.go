@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/valyala/fasthttp"
 	"google.golang.org/protobuf/proto"
@@ -296,10 +295,6 @@ func collectionView(c *messages.Collection) collectionJSON {
 		ids = []string{}
 	}
 	return collectionJSON{ID: c.GetId(), Title: c.GetTitle(), ProductIDs: ids, CreatedAt: rfc3339(c.GetCreatedAtUnixMs())}
-}
-
-func rfc3339(unixMs int64) string {
-	return time.UnixMilli(unixMs).UTC().Format(time.RFC3339Nano)
 }
 
 // pageQuery reads ?limit= and ?cursor= for a store actor's list command.
