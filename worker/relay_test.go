@@ -228,3 +228,13 @@ func TestRelaySkipsEventsForUnknownQueues(t *testing.T) {
 		return v == 1
 	}, 10*time.Second, 20*time.Millisecond)
 }
+
+// LeadWith passes a refused leadership on as a nil OutboxLeader, never as
+// an interface holding a nil pointer the relay would call.
+func TestLeadWithRefusalIsNil(t *testing.T) {
+	t.Parallel()
+	store := worker.LeadWith(func(context.Context) (*postgres.OutboxLeader, error) { return nil, vayva.ErrNotLeader })
+	l, err := store.Lead(context.Background())
+	require.ErrorIs(t, err, vayva.ErrNotLeader)
+	require.True(t, l == nil, "the leader is a nil interface")
+}

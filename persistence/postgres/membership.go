@@ -36,8 +36,8 @@ func (db *DB) JoinMember(ctx context.Context, m vayva.ClusterMember) error {
 }
 
 // HeartbeatMember refreshes the member's heartbeat and actor counts. It
-// returns the member's status; vayva.MemberEvicted or vayva.MemberLeft means the member
-// must stop serving (its identities have moved).
+// returns the member's status; vayva.MemberEvicted or vayva.MemberLeft
+// means the member must stop serving (its identities have moved).
 func (db *DB) HeartbeatMember(ctx context.Context, cluster, id string, counts map[string]int64) (vayva.MemberStatus, error) {
 	raw, err := json.Marshal(counts)
 	if err != nil {
