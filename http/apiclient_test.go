@@ -32,7 +32,8 @@ type apiResp struct {
 // Every exchange is checked against http/openapi.yaml (see openapitest): a
 // status the operation does not list, a body that does not match its
 // schema, or an accepted request the document would refuse fails the
-// calling test, which goes on.
+// calling test, which goes on; so does a timestamp of an API or ops answer
+// in another format than the API's one (checkTimestamps).
 func apiCall(t testing.TB, base, method, path, token string, body any, headers ...string) apiResp {
 	t.Helper()
 	var sent []byte
