@@ -3,14 +3,14 @@ package postgres
 import (
 	"context"
 	"fmt"
+
+	"github.com/vayvahq/vayva"
 )
 
-// LedgerReport is the result of CheckLedger.
-type LedgerReport struct {
-	OK                  bool     `json:"ok"`
-	CheckedTransactions int64    `json:"checked_transactions"`
-	Problems            []string `json:"problems"`
-}
+// LedgerReport is the result of CheckLedger. The type is the root
+// package's; the name stays here for callers that know it from this
+// package.
+type LedgerReport = vayva.LedgerReport
 
 // ledgerChecks are the invariants of the ledger, each a query returning one
 // row per violation as text.
