@@ -1,6 +1,7 @@
 package vayva
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -181,3 +182,12 @@ const (
 	JobWhatsAppMessage = "whatsapp.message"
 	JobWhatsAppStatus  = "whatsapp.status"
 )
+
+// WhatsAppRoute is the store a WhatsApp business number belongs to, with
+// what the conversation pipeline needs to route its messages.
+type WhatsAppRoute struct {
+	StoreID    string
+	MerchantID string
+	// Settings is the store's settings object (it holds the agent rules).
+	Settings json.RawMessage
+}

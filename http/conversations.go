@@ -12,7 +12,6 @@ import (
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/cluster"
 	"github.com/vayvahq/vayva/messages"
-	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
 // ConversationReader is the merchant inbox's read model of WhatsApp
@@ -22,8 +21,6 @@ type ConversationReader interface {
 	ConversationByID(ctx context.Context, storeID, id string) (actors.Conversation, error)
 	ListMessages(ctx context.Context, conversationID string, limit int, cursor string) ([]*actors.ChatMessage, string, error)
 }
-
-var _ ConversationReader = (*postgres.Conversations)(nil)
 
 // ConversationsArea is the merchant inbox: WhatsApp threads of the caller's
 // store, their messages, a person's replies and the AI/human mode. Reads

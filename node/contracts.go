@@ -21,4 +21,6 @@ var (
 	_ worker.EmailLogStore       = (*postgres.EmailLogs)(nil)
 	_ worker.OutboxLeader        = (*postgres.OutboxLeader)(nil)
 	_ cluster.MembershipStore    = (*postgres.DB)(nil)
+	_ vhttp.ConversationReader   = (*postgres.Conversations)(nil)
+	_ worker.WhatsAppRouter      = (*postgres.WhatsAppRoutes)(nil)
 )

@@ -14,18 +14,15 @@ import (
 	"github.com/vayvahq/vayva/cluster"
 	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/messages"
-	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
 
 // WhatsAppRouter finds the store of a WhatsApp business number.
 // Implemented by *postgres.WhatsAppRoutes.
 type WhatsAppRouter interface {
-	StoreByPhoneNumberID(ctx context.Context, phoneNumberID string) (postgres.WhatsAppRoute, error)
+	StoreByPhoneNumberID(ctx context.Context, phoneNumberID string) (vayva.WhatsAppRoute, error)
 	Forget(phoneNumberID string)
 }
-
-var _ WhatsAppRouter = (*postgres.WhatsAppRoutes)(nil)
 
 // WhatsAppInboundConfig configures the inbound WhatsApp worker.
 type WhatsAppInboundConfig struct {
@@ -177,7 +174,7 @@ func permanent(err error) bool {
 
 // receive stores m in its store's conversation, finding the store again
 // once if the actor says the number no longer belongs to it.
-func (w *WhatsAppInbound) receive(ctx context.Context, m vayva.Message) (postgres.WhatsAppRoute, *messages.Received, error) {
+func (w *WhatsAppInbound) receive(ctx context.Context, m vayva.Message) (vayva.WhatsAppRoute, *messages.Received, error) {
 	for attempt := 0; ; attempt++ {
 		route, err := w.routes.StoreByPhoneNumberID(ctx, m.PhoneNumberID)
 		if err != nil {

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -12,15 +11,6 @@ import (
 
 	"github.com/vayvahq/vayva"
 )
-
-// WhatsAppRoute is the store a WhatsApp business number belongs to, with
-// what the conversation pipeline needs to route its messages.
-type WhatsAppRoute struct {
-	StoreID    string
-	MerchantID string
-	// Settings is the store's settings object (it holds the agent rules).
-	Settings json.RawMessage
-}
 
 // WhatsAppRoutesConfig configures WhatsAppRoutes. Zero values take the
 // defaults.
@@ -49,7 +39,7 @@ type WhatsAppRoutes struct {
 }
 
 type routeEntry struct {
-	route   WhatsAppRoute
+	route   vayva.WhatsAppRoute
 	expires time.Time
 }
 
@@ -66,9 +56,9 @@ func NewWhatsAppRoutes(db *DB, cfg WhatsAppRoutesConfig) *WhatsAppRoutes {
 
 // StoreByPhoneNumberID returns the store of the number, or a
 // vayva.ENOTFOUND error when no store uses it.
-func (r *WhatsAppRoutes) StoreByPhoneNumberID(ctx context.Context, phoneNumberID string) (WhatsAppRoute, error) {
+func (r *WhatsAppRoutes) StoreByPhoneNumberID(ctx context.Context, phoneNumberID string) (vayva.WhatsAppRoute, error) {
 	if !digits(phoneNumberID, 32) {
-		return WhatsAppRoute{}, vayva.Errorf(vayva.ENOTFOUND, "No store uses WhatsApp number %.40q.", phoneNumberID)
+		return vayva.WhatsAppRoute{}, vayva.Errorf(vayva.ENOTFOUND, "No store uses WhatsApp number %.40q.", phoneNumberID)
 	}
 	now := r.now()
 	r.mu.RLock()
@@ -77,16 +67,16 @@ func (r *WhatsAppRoutes) StoreByPhoneNumberID(ctx context.Context, phoneNumberID
 	if ok && now.Before(e.expires) {
 		return e.route, nil
 	}
-	var rt WhatsAppRoute
+	var rt vayva.WhatsAppRoute
 	var settings []byte
 	err := r.db.pool.QueryRow(ctx, `SELECT id, merchant_id, settings FROM merchant.stores WHERE whatsapp_phone_number_id = $1`,
 		phoneNumberID).Scan(&rt.StoreID, &rt.MerchantID, &settings)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		r.Forget(phoneNumberID)
-		return WhatsAppRoute{}, vayva.Errorf(vayva.ENOTFOUND, "No store uses WhatsApp number %s.", phoneNumberID)
+		return vayva.WhatsAppRoute{}, vayva.Errorf(vayva.ENOTFOUND, "No store uses WhatsApp number %s.", phoneNumberID)
 	case err != nil:
-		return WhatsAppRoute{}, fmt.Errorf("postgres: store by whatsapp number: %w", interpretError(err))
+		return vayva.WhatsAppRoute{}, fmt.Errorf("postgres: store by whatsapp number: %w", interpretError(err))
 	}
 	rt.Settings = settings
 	r.mu.Lock()
