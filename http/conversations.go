@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -191,7 +190,7 @@ func (a *ConversationsArea) get(ctx context.Context, rc *fasthttp.RequestCtx) er
 	if err != nil {
 		return err
 	}
-	msgs, _, err := a.reader.ListMessages(ctx, c.ID, 1, lastCursor(c.LastMessageSeq))
+	msgs, _, err := a.reader.ListMessages(ctx, c.ID, 1, lastCursor(c.ID, c.LastMessageSeq))
 	if err != nil {
 		return err
 	}
@@ -202,12 +201,12 @@ func (a *ConversationsArea) get(ctx context.Context, rc *fasthttp.RequestCtx) er
 	return writeJSON(rc, fasthttp.StatusOK, conversationView(c, last, time.Now()))
 }
 
-// lastCursor is the message cursor just before seq.
-func lastCursor(seq int64) string {
+// lastCursor is the cursor of conversation id's messages just before seq.
+func lastCursor(id string, seq int64) string {
 	if seq <= 1 {
 		return ""
 	}
-	return "m" + strconv.FormatInt(seq-1, 10)
+	return vayva.EncodeCursor(seq-1, id)
 }
 
 func (a *ConversationsArea) messages(ctx context.Context, rc *fasthttp.RequestCtx) error {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -281,7 +280,10 @@ func (r *Conversations) ConversationByID(ctx context.Context, storeID, id string
 // active first, each with its last message; mode "" lists both modes.
 // cursor is "" or the next cursor of the previous page.
 func (r *Conversations) ListConversations(ctx context.Context, storeID, mode string, limit int, cursor string) ([]actors.ConversationSummary, string, error) {
-	afterAt, afterID, err := decodeConversationCursor(cursor)
+	afterAt, afterID, err := decodePageCursor(cursor)
+	if err == nil && afterID != "" && !vayva.HasIDPrefix(afterID, "conv") {
+		err = vayva.BadCursor()
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -328,42 +330,23 @@ func (r *Conversations) ListConversations(ctx context.Context, storeID, mode str
 	if len(out) > limit {
 		out = out[:limit]
 		last := out[limit-1].Conversation
-		next = "c" + strconv.FormatInt(last.LastMessageAt.UnixMicro(), 10) + "." + last.ID
+		next = encodePageCursor(last.LastMessageAt, last.ID)
 	}
 	return out, next, nil
-}
-
-func invalidCursor() error {
-	return &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
-		Fields: []vayva.FieldError{{Field: "cursor", Message: "is not a cursor of this list"}}}
-}
-
-func decodeConversationCursor(cursor string) (*time.Time, string, error) {
-	if cursor == "" {
-		return nil, "", nil
-	}
-	at, id, ok := strings.Cut(strings.TrimPrefix(cursor, "c"), ".")
-	us, err := strconv.ParseInt(at, 10, 64)
-	if !ok || cursor[0] != 'c' || err != nil || us <= 0 || us > 1<<53 || !vayva.HasIDPrefix(id, "conv") {
-		return nil, "", invalidCursor()
-	}
-	t := time.UnixMicro(us).UTC()
-	return &t, id, nil
 }
 
 // ListMessages returns a page of a thread's messages in order (oldest
 // first), after the cursor's position.
 func (r *Conversations) ListMessages(ctx context.Context, conversationID string, limit int, cursor string) ([]*actors.ChatMessage, string, error) {
-	var after int64
-	if cursor != "" {
-		n, err := strconv.ParseInt(strings.TrimPrefix(cursor, "m"), 10, 64)
-		if cursor[0] != 'm' || err != nil || n <= 0 || "m"+strconv.FormatInt(n, 10) != cursor {
-			return nil, "", invalidCursor()
-		}
-		after = n
+	after, id, err := vayva.DecodeCursor(cursor)
+	if err == nil && cursor != "" && (id != conversationID || after <= 0) {
+		err = vayva.BadCursor()
+	}
+	if err != nil {
+		return nil, "", err
 	}
 	var out []*actors.ChatMessage
-	err := r.db.InDomain(ctx, vayva.DomainComm, func(ctx context.Context, tx pgx.Tx) error {
+	err = r.db.InDomain(ctx, vayva.DomainComm, func(ctx context.Context, tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+messageColumns+` FROM comm.whatsapp_messages m
 			WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3`, conversationID, after, limit+1)
 		if err != nil {
@@ -378,7 +361,7 @@ func (r *Conversations) ListMessages(ctx context.Context, conversationID string,
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = "m" + strconv.FormatInt(out[limit-1].Seq, 10)
+		next = vayva.EncodeCursor(out[limit-1].Seq, conversationID)
 	}
 	return out, next, nil
 }
