@@ -43,10 +43,13 @@ type Config struct {
 	// HTTPAddr is this node's HTTP address, recorded for ops. Optional.
 	HTTPAddr string
 	// HeartbeatInterval is how often the postgres provider heartbeats and
-	// refreshes the member list. Defaults to 1s.
+	// refreshes the member list. Defaults to 250ms
+	// (VAYVA_CLUSTER_HEARTBEAT_INTERVAL).
 	HeartbeatInterval time.Duration
 	// MemberTTL is how long a member may miss heartbeats before the others
-	// evict it. Defaults to 5s.
+	// evict it. Defaults to 1.5s (VAYVA_CLUSTER_MEMBER_TTL): with the
+	// heartbeat interval and the request retry it keeps failover, from a
+	// member's death to its identities answering elsewhere, under 3s.
 	MemberTTL time.Duration
 	// RequestTimeout bounds one grain call, retries included, when the
 	// caller's context has no earlier deadline. Defaults to 5s.
@@ -69,6 +72,12 @@ type Kind struct {
 	Changes []actors.Change
 }
 
+// The membership timing defaults of the postgres provider.
+const (
+	DefaultHeartbeatInterval = 250 * time.Millisecond
+	DefaultMemberTTL         = 1500 * time.Millisecond
+)
+
 func (c *Config) setDefaults() {
 	if c.Name == "" {
 		c.Name = "vayva"
@@ -80,10 +89,10 @@ func (c *Config) setDefaults() {
 		c.Addr = "127.0.0.1:0"
 	}
 	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = time.Second
+		c.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	if c.MemberTTL == 0 {
-		c.MemberTTL = 5 * time.Second
+		c.MemberTTL = DefaultMemberTTL
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 5 * time.Second

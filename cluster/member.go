@@ -38,8 +38,8 @@ type MembershipStore interface {
 	// must stop serving.
 	HeartbeatMember(ctx context.Context, cluster, id string, counts map[string]int64) (vayva.MemberStatus, error)
 	// EvictExpiredMembers marks members whose heartbeat is older than ttl
-	// as evicted and returns how many it marked.
-	EvictExpiredMembers(ctx context.Context, cluster string, ttl time.Duration) (int64, error)
+	// as evicted and returns the ids it marked.
+	EvictExpiredMembers(ctx context.Context, cluster string, ttl time.Duration) ([]string, error)
 	// SetMemberStatus moves a member to status (draining only from
 	// alive); it reports whether a row changed.
 	SetMemberStatus(ctx context.Context, cluster, id string, status vayva.MemberStatus) (bool, error)
@@ -87,6 +87,16 @@ type Member struct {
 	evictOne sync.Once
 	drain    chan struct{}
 	drainOne sync.Once
+
+	// topology is closed, and replaced, whenever a member leaves this
+	// member's view: requests in flight to it retry at once instead of
+	// waiting out their timeout.
+	topologyMu sync.Mutex
+	topology   chan struct{}
+
+	// onEvicted hear the ids of members this member evicted.
+	onEvictedMu sync.Mutex
+	onEvicted   []func(ids []string)
 }
 
 // New returns a member configured by cfg. store keeps the membership of
@@ -104,8 +114,9 @@ func New(cfg Config, store MembershipStore, log zerolog.Logger, reg prometheus.R
 		cfg:     cfg,
 		store:   store,
 		log:     log.With().Str("component", "cluster").Logger(),
-		evicted: make(chan struct{}),
-		drain:   make(chan struct{}),
+		evicted:  make(chan struct{}),
+		drain:    make(chan struct{}),
+		topology: make(chan struct{}),
 	}
 	m.metrics = newMetrics(m, reg)
 	return m, nil
@@ -322,6 +333,61 @@ func (m *Member) Ready() bool {
 		return m.pg.fresh()
 	}
 	return true
+}
+
+// LeaseValid reports whether this member may still act for the cluster:
+// it has joined, has not left or been evicted, and (postgres provider) its
+// last heartbeat succeeded less than the member TTL minus one heartbeat
+// interval ago, so the others cannot have evicted it yet. A member paused
+// longer than that (SIGSTOP, a long stall) stops committing the moment it
+// runs again, before its next heartbeat tells it whether it was evicted.
+func (m *Member) LeaseValid() bool {
+	if !m.joined.Load() || m.leaving.Load() {
+		return false
+	}
+	select {
+	case <-m.evicted:
+		return false
+	default:
+	}
+	if m.pg != nil {
+		return m.pg.leased()
+	}
+	return true
+}
+
+// OnMembersEvicted registers f to hear the ids of the members this member
+// evicts (postgres provider), so what those members held (queue entries,
+// Idempotency-Key claims) can be released at once.
+func (m *Member) OnMembersEvicted(f func(ids []string)) {
+	m.onEvictedMu.Lock()
+	defer m.onEvictedMu.Unlock()
+	m.onEvicted = append(m.onEvicted, f)
+}
+
+func (m *Member) membersEvicted(ids []string) {
+	m.onEvictedMu.Lock()
+	hooks := append([]func(ids []string){}, m.onEvicted...)
+	m.onEvictedMu.Unlock()
+	for _, f := range hooks {
+		f(ids)
+	}
+}
+
+// topologyChanged returns a channel closed when a member next leaves this
+// member's view.
+func (m *Member) topologyChanged() <-chan struct{} {
+	m.topologyMu.Lock()
+	defer m.topologyMu.Unlock()
+	return m.topology
+}
+
+// memberLeft wakes the requests waiting on a member that left the view.
+func (m *Member) memberLeft() {
+	m.topologyMu.Lock()
+	defer m.topologyMu.Unlock()
+	close(m.topology)
+	m.topology = make(chan struct{})
 }
 
 // Evicted is closed when the other members evicted this one (its heartbeat

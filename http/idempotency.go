@@ -16,7 +16,9 @@ type IdempotencyStore interface {
 	// BeginIdempotent claims (scope, key) for a request with the given hash.
 	// It returns claimed=true when this request owns the key, else the
 	// record of the request that does.
-	BeginIdempotent(ctx context.Context, scope, key string, hash []byte) (claimed bool, existing vayva.IdempotencyRecord, err error)
+	// owner is the cluster member the claim belongs to: its eviction
+	// releases the claim.
+	BeginIdempotent(ctx context.Context, scope, key string, hash []byte, owner string) (claimed bool, existing vayva.IdempotencyRecord, err error)
 	// CompleteIdempotent stores the response of the owning request.
 	CompleteIdempotent(ctx context.Context, scope, key string, rec vayva.IdempotencyRecord) error
 	// AbandonIdempotent releases a claim whose request failed transiently,
@@ -55,7 +57,7 @@ func (s *Server) withIdempotency(ctx context.Context, rc *fasthttp.RequestCtx, r
 	sum.Write(rc.PostBody())
 	hash := sum.Sum(nil)
 
-	claimed, rec, err := store.BeginIdempotent(ctx, scope, key, hash)
+	claimed, rec, err := store.BeginIdempotent(ctx, scope, key, hash, s.cfg.MemberID)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func (b *logBuffer) requireNoSecrets(t *testing.T) {
 // fails to store or release it, so the edge logs those failures.
 type failingIdempotency struct{}
 
-func (failingIdempotency) BeginIdempotent(context.Context, string, string, []byte) (bool, vayva.IdempotencyRecord, error) {
+func (failingIdempotency) BeginIdempotent(context.Context, string, string, []byte, string) (bool, vayva.IdempotencyRecord, error) {
 	return true, vayva.IdempotencyRecord{}, nil
 }
 

@@ -42,6 +42,10 @@ type Config struct {
 	// a node can bind its port before it builds the clients that call
 	// it. Stop closes it.
 	Listener net.Listener
+	// MemberID is the cluster member this edge belongs to, recorded with
+	// its Idempotency-Key claims: when the member is evicted its claims in
+	// progress are released, so clients' retries run.
+	MemberID string
 }
 
 // Access says who may call a route.

@@ -72,7 +72,7 @@ type memIdempotency struct {
 	m map[string]vayva.IdempotencyRecord
 }
 
-func (s *memIdempotency) BeginIdempotent(_ context.Context, scope, key string, hash []byte) (bool, vayva.IdempotencyRecord, error) {
+func (s *memIdempotency) BeginIdempotent(_ context.Context, scope, key string, hash []byte, _ string) (bool, vayva.IdempotencyRecord, error) {
 	if r, ok := s.m[scope+"\x00"+key]; ok {
 		return false, r, nil
 	}

@@ -445,7 +445,7 @@ func (n *Node) startEdge(ctx context.Context) error {
 		return err
 	}
 	n.onStop("accounts service", n.Auth.Stop, nil)
-	n.HTTP = vhttp.NewServer(vhttp.Config{Addr: cfg.HTTPAddr, OpsToken: cfg.OpsToken, Listener: n.listener}, vhttp.Deps{
+	n.HTTP = vhttp.NewServer(vhttp.Config{Addr: cfg.HTTPAddr, OpsToken: cfg.OpsToken, Listener: n.listener, MemberID: n.Member.ID()}, vhttp.Deps{
 		Log:         n.log,
 		Registry:    n.Registry,
 		Auth:        n.Auth,

@@ -28,18 +28,20 @@ func (db *DB) PruneIdempotencyKeys(ctx context.Context, retention time.Duration)
 	return tag.RowsAffected(), nil
 }
 
-// BeginIdempotent claims (scope, key) in runtime.idempotency_keys.
-func (db *DB) BeginIdempotent(ctx context.Context, scope, key string, hash []byte) (bool, vayva.IdempotencyRecord, error) {
+// BeginIdempotent claims (scope, key) in runtime.idempotency_keys for the
+// request with hash, on behalf of cluster member owner (whose eviction
+// releases the claim).
+func (db *DB) BeginIdempotent(ctx context.Context, scope, key string, hash []byte, owner string) (bool, vayva.IdempotencyRecord, error) {
 	// A claim still in progress after claimTimeout belongs to a request
 	// that died (crash, killed node); the next request takes it over.
 	tag, err := db.Pool().Exec(ctx, `
-		INSERT INTO runtime.idempotency_keys(scope, key, request_hash, status)
-		VALUES ($1, $2, $3, 0)
+		INSERT INTO runtime.idempotency_keys(scope, key, request_hash, status, owner)
+		VALUES ($1, $2, $3, 0, $5)
 		ON CONFLICT (scope, key) DO UPDATE
-		SET request_hash = excluded.request_hash, created_at = now()
+		SET request_hash = excluded.request_hash, created_at = now(), owner = excluded.owner
 		WHERE runtime.idempotency_keys.status = 0
 		  AND runtime.idempotency_keys.created_at < now() - make_interval(secs => $4)`,
-		scope, key, hash, claimTimeout.Seconds())
+		scope, key, hash, claimTimeout.Seconds(), owner)
 	if err != nil {
 		return false, vayva.IdempotencyRecord{}, fmt.Errorf("postgres: idempotency: %w", interpretError(err))
 	}
@@ -53,7 +55,7 @@ func (db *DB) BeginIdempotent(ctx context.Context, scope, key string, hash []byt
 		WHERE scope = $1 AND key = $2`, scope, key).Scan(&rec.RequestHash, &rec.Status, &rec.Body, &ct)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Released between our insert and read: claim again.
-		return db.BeginIdempotent(ctx, scope, key, hash)
+		return db.BeginIdempotent(ctx, scope, key, hash, owner)
 	}
 	if err != nil {
 		return false, rec, fmt.Errorf("postgres: idempotency: %w", interpretError(err))

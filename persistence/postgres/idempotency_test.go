@@ -16,10 +16,10 @@ func TestIdempotencyClaimsReplayExpireAndPrune(t *testing.T) {
 	db, _ := pgtest.New(t)
 	ctx := context.Background()
 
-	claimed, _, err := db.BeginIdempotent(ctx, "s", "k", []byte("h1"))
+	claimed, _, err := db.BeginIdempotent(ctx, "s", "k", []byte("h1"), "member")
 	require.NoError(t, err)
 	require.True(t, claimed)
-	claimed, rec, err := db.BeginIdempotent(ctx, "s", "k", []byte("h1"))
+	claimed, rec, err := db.BeginIdempotent(ctx, "s", "k", []byte("h1"), "member")
 	require.NoError(t, err)
 	require.False(t, claimed)
 	require.False(t, rec.Done, "the first request is still in flight")
@@ -27,12 +27,12 @@ func TestIdempotencyClaimsReplayExpireAndPrune(t *testing.T) {
 	// A claim whose request died is taken over after the claim timeout.
 	_, err = db.Pool().Exec(ctx, `UPDATE runtime.idempotency_keys SET created_at = now() - interval '2 minutes'`)
 	require.NoError(t, err)
-	claimed, _, err = db.BeginIdempotent(ctx, "s", "k", []byte("h2"))
+	claimed, _, err = db.BeginIdempotent(ctx, "s", "k", []byte("h2"), "member")
 	require.NoError(t, err)
 	require.True(t, claimed)
 
 	require.NoError(t, db.CompleteIdempotent(ctx, "s", "k", vayva.IdempotencyRecord{Status: 201, ContentType: "application/json", Body: []byte(`{}`)}))
-	claimed, rec, err = db.BeginIdempotent(ctx, "s", "k", []byte("h2"))
+	claimed, rec, err = db.BeginIdempotent(ctx, "s", "k", []byte("h2"), "member")
 	require.NoError(t, err)
 	require.False(t, claimed)
 	require.True(t, rec.Done)
@@ -42,7 +42,7 @@ func TestIdempotencyClaimsReplayExpireAndPrune(t *testing.T) {
 	// A finished response is never taken over, only pruned after retention.
 	_, err = db.Pool().Exec(ctx, `UPDATE runtime.idempotency_keys SET created_at = now() - interval '2 days'`)
 	require.NoError(t, err)
-	claimed, _, err = db.BeginIdempotent(ctx, "s", "k", []byte("h3"))
+	claimed, _, err = db.BeginIdempotent(ctx, "s", "k", []byte("h3"), "member")
 	require.NoError(t, err)
 	require.False(t, claimed)
 	n, err := db.PruneIdempotencyKeys(ctx, postgres.IdempotencyRetention)
@@ -50,7 +50,7 @@ func TestIdempotencyClaimsReplayExpireAndPrune(t *testing.T) {
 	require.Equal(t, int64(1), n)
 
 	// Bytes Postgres cannot store are the client's fault, not a 500.
-	_, _, err = db.BeginIdempotent(ctx, "s", "bad\xff", []byte("h"))
+	_, _, err = db.BeginIdempotent(ctx, "s", "bad\xff", []byte("h"), "member")
 	require.Error(t, err)
 	require.Equal(t, vayva.EBADREQUEST, vayva.ErrorCode(err))
 }

@@ -60,17 +60,31 @@ func (db *DB) HeartbeatMember(ctx context.Context, cluster, id string, counts ma
 }
 
 // EvictExpiredMembers marks members whose heartbeat is older than ttl as
-// evicted and returns how many it marked.
-func (db *DB) EvictExpiredMembers(ctx context.Context, cluster string, ttl time.Duration) (int64, error) {
-	tag, err := db.Pool().Exec(ctx, `
-		UPDATE runtime.members SET status = 'evicted'
-		WHERE cluster = $1 AND status IN ('alive','draining')
-		  AND heartbeat_at < now() - make_interval(secs => $2)`,
+// evicted and returns the ids it marked. In the same statement it releases
+// the Idempotency-Key claims those members held in progress: their
+// requests died with them, so a client's retry with the same key runs
+// (once) instead of waiting for the claim to expire.
+func (db *DB) EvictExpiredMembers(ctx context.Context, cluster string, ttl time.Duration) ([]string, error) {
+	rows, err := db.Pool().Query(ctx, `
+		WITH evicted AS (
+			UPDATE runtime.members SET status = 'evicted'
+			WHERE cluster = $1 AND status IN ('alive','draining')
+			  AND heartbeat_at < now() - make_interval(secs => $2)
+			RETURNING id
+		), released AS (
+			DELETE FROM runtime.idempotency_keys
+			WHERE status = 0 AND owner IN (SELECT id FROM evicted)
+		)
+		SELECT id FROM evicted`,
 		cluster, ttl.Seconds())
 	if err != nil {
-		return 0, fmt.Errorf("postgres: evict members: %w", interpretError(err))
+		return nil, fmt.Errorf("postgres: evict members: %w", interpretError(err))
 	}
-	return tag.RowsAffected(), nil
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: evict members: %w", interpretError(err))
+	}
+	return ids, nil
 }
 
 // SetMemberStatus moves a member to status. Moving to draining only

@@ -33,7 +33,7 @@ func requireUnavailable(t *testing.T, err error, sqlstate string) {
 func lockIdempotencyRow(t *testing.T, db *postgres.DB, scope, key string) {
 	t.Helper()
 	ctx := context.Background()
-	claimed, _, err := db.BeginIdempotent(ctx, scope, key, []byte("h"))
+	claimed, _, err := db.BeginIdempotent(ctx, scope, key, []byte("h"), "member")
 	require.NoError(t, err)
 	require.True(t, claimed)
 	require.NoError(t, db.CompleteIdempotent(ctx, scope, key, vayva.IdempotencyRecord{RequestHash: []byte("h"), Done: true, Status: 201}))
@@ -101,7 +101,7 @@ func TestIdempotencyTimeoutsAreUnavailable(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, _, err := db.BeginIdempotent(ctx, "s", "k", []byte("h"))
+	_, _, err := db.BeginIdempotent(ctx, "s", "k", []byte("h"), "member")
 	requireUnavailable(t, err, "")
 
 	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
