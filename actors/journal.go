@@ -103,5 +103,16 @@ type Journal interface {
 // ChangeTypes lists a zero value of every change type of every product kind.
 // The node checks that its journal applies each before it starts.
 func ChangeTypes() []Change {
-	return append([]Change(nil), StoreChanges...)
+	var out []Change
+	seen := map[Change]bool{}
+	for _, kind := range [][]Change{StoreChanges, LedgerChanges} {
+		for _, c := range kind {
+			// Kinds may share a change type (the audit record).
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }

@@ -21,6 +21,7 @@ const (
 	OrdersSync       = "orders-sync"
 	PaymentsInbound  = "payments-inbound"
 	Delivery         = "delivery"
+	Payouts          = "payouts"
 )
 
 // QueueSpec defines one queue.
@@ -106,6 +107,7 @@ func DefaultSpecs() []QueueSpec {
 		{Name: OrdersSync, MaxAttempts: 8, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
 		{Name: PaymentsInbound, MaxAttempts: 10, BaseBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute},
 		{Name: Delivery, MaxAttempts: 8, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
+		{Name: Payouts, MaxAttempts: 10, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
 	}
 }
 
