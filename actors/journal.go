@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"reflect"
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/actors/internal/seal"
@@ -104,12 +105,12 @@ type Journal interface {
 // The node checks that its journal applies each before it starts.
 func ChangeTypes() []Change {
 	var out []Change
-	seen := map[Change]bool{}
+	seen := map[reflect.Type]bool{}
 	for _, kind := range [][]Change{StoreChanges, LedgerChanges} {
 		for _, c := range kind {
 			// Kinds may share a change type (the audit record).
-			if !seen[c] {
-				seen[c] = true
+			if t := reflect.TypeOf(c); !seen[t] {
+				seen[t] = true
 				out = append(out, c)
 			}
 		}

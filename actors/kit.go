@@ -362,6 +362,37 @@ func (p *Processor) Refuse(ctx actor.Context, commandID string, like proto.Messa
 	ctx.Respond(ErrorReply(err))
 }
 
+// Replay answers a command already applied under commandID with its first
+// reply, decoded as the type of like, and reports whether it did. Kinds
+// that group-commit call it before planning a command (see Pipeline). A
+// failed lookup is answered unavailable, and reported as answered.
+func (p *Processor) Replay(ctx actor.Context, commandID string, like proto.Message) bool {
+	if commandID == "" || p.act == nil {
+		return false
+	}
+	c, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	stored, ok, err := p.journal.StoredReply(c, p.act.Kind, p.act.Identity, commandID)
+	cancel()
+	switch {
+	case err != nil:
+		p.log.Error().Err(err).Str("command_id", commandID).Msg("look up stored reply")
+		p.Fail(ctx, &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "actor storage unavailable"})
+		return true
+	case !ok:
+		return false
+	}
+	out, err := unmarshalLike(stored, like)
+	if err != nil {
+		p.log.Error().Err(err).Msg("stored reply unreadable")
+		p.Fail(ctx, err)
+		return true
+	}
+	if ctx.Sender() != nil {
+		ctx.Respond(out)
+	}
+	return true
+}
+
 // Fail answers the sender with err, for a command that has no stored reply
 // to look for (a read, or a failure that is not a refusal of the command).
 func (p *Processor) Fail(ctx actor.Context, err error) {

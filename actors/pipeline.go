@@ -42,6 +42,17 @@ type PipelineConfig struct {
 // only through the pipeline (never with Apply or ApplyBatch meanwhile),
 // since one activation's commits are serialised through its version.
 //
+// A command the journal finds already applied (a replay of its command id)
+// is answered with its stored reply, but its planned effect was projected
+// for the commands planned after it. A kind using a pipeline therefore
+// looks each command up before planning it: in what it has planned and not
+// yet committed, and with Processor.Replay (or, like the ledger, by keys of
+// its own). Should a replay slip through, the commands queued behind its
+// batch are answered retryable and Diverged runs.
+//
+// While a batch is in flight its commit owns the Activation: the kind must
+// not read Activation().Version or Snapshot until the batch is answered.
+//
 // Outcomes are those of ApplyBatch, one batch at a time: a refused batch is
 // committed one command at a time up to the refused one, which gets its
 // error; the commands after it and everything queued behind the batch were
@@ -132,8 +143,19 @@ func (pl *Pipeline) done(ctx actor.Context, res *batchResult) {
 	}
 	pl.p.settle(ctx, batch, res)
 	switch {
-	case len(res.outcomes) == len(batch) && pl.p.act != nil:
+	case len(res.outcomes) == len(batch) && pl.p.act != nil && !anyReplayed(res.outcomes):
 		pl.flush(ctx)
+	case len(res.outcomes) == len(batch) && pl.p.act != nil:
+		// A replay's planned effect was projected for everything planned
+		// after it: the queued commands are planned on a state that is not
+		// the database's.
+		pl.p.log.Warn().Msg("a group-committed command was a replay; its kind must look commands up before planning them")
+		queued := pl.queued
+		pl.queued = nil
+		pl.p.answerAll(ctx, queued, errReplan)
+		if pl.cfg.Diverged != nil {
+			pl.cfg.Diverged(ctx)
+		}
 	case pl.p.act == nil:
 		err := pl.p.failure
 		queued := pl.queued
@@ -147,6 +169,15 @@ func (pl *Pipeline) done(ctx actor.Context, res *batchResult) {
 			pl.cfg.Diverged(ctx)
 		}
 	}
+}
+
+func anyReplayed(outcomes []Outcome) bool {
+	for _, o := range outcomes {
+		if o.Replayed {
+			return true
+		}
+	}
+	return false
 }
 
 // abandon answers everything still waiting when the activation stops: the
