@@ -69,6 +69,8 @@ type Node struct {
 	// EmailWorker and WebhookWorker run on nodes with the workers role.
 	EmailWorker   *worker.Email
 	WebhookWorker *worker.Webhooks
+	// Ledger holds the ledger's client and background components.
+	Ledger LedgerParts
 
 	mu       sync.Mutex
 	started  bool
@@ -262,6 +264,9 @@ func (n *Node) startBackground(ctx context.Context) error {
 		}
 		n.onStop(n.Relay.Stop)
 	}
+	if err := n.startLedger(ctx); err != nil {
+		return err
+	}
 	if !cfg.Roles["workers"] {
 		return nil
 	}
@@ -322,6 +327,7 @@ func (n *Node) killBackground() {
 	if n.Relay != nil {
 		_ = n.Relay.Stop(ctx)
 	}
+	n.killLedger(ctx)
 }
 
 // consumerName keeps the characters queue consumer names allow.
@@ -344,6 +350,7 @@ func (n *Node) productKinds() []cluster.Kind {
 			IdleTimeout: actors.StoreIdleTimeout,
 			Changes:     actors.StoreChanges,
 		},
+		n.ledgerKind(),
 	}
 }
 
@@ -364,6 +371,7 @@ func (n *Node) areas() []vhttp.Area {
 	}
 	areas = append(areas, vhttp.NewWebhookArea(hooks, n.Queues), vhttp.NewQueueOpsArea(n.Queues))
 	areas = append(areas, vhttp.NewWebhookEndpointsArea(n.Webhooks))
+	areas = append(areas, vhttp.NewLedgerArea(n.Member, postgres.NewLedger(n.DB)))
 	return areas
 }
 
