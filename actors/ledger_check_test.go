@@ -65,6 +65,10 @@ func TestLedgerCheckCatchesTampering(t *testing.T) {
 		`UPDATE ledger.postings SET amount = amount + 700 WHERE transaction_id = '`+captureTxn+`' AND account_id IN ('`+available+`', '`+m.id+`:paystack_clearing:NGN')`,
 		`UPDATE ledger.postings SET amount = amount - 700 WHERE transaction_id = '`+captureTxn+`' AND account_id IN ('`+available+`', '`+m.id+`:paystack_clearing:NGN')`,
 		"hash chain broken: transaction "+captureTxn, "stored balance differs from its postings: account "+available)
+	tamper("a posting moved to an account that does not exist",
+		`UPDATE ledger.postings SET account_id = 'mer_nobody:available:NGN' WHERE transaction_id = '`+captureTxn+`' AND account_id = '`+available+`'`,
+		`UPDATE ledger.postings SET account_id = '`+available+`' WHERE transaction_id = '`+captureTxn+`' AND account_id = 'mer_nobody:available:NGN'`,
+		"posting on an account that does not exist: posting", "hash chain broken: transaction "+captureTxn)
 	tamper("a stored balance raised",
 		`UPDATE ledger.balances SET balance = balance + 1 WHERE account_id = '`+available+`'`,
 		`UPDATE ledger.balances SET balance = balance - 1 WHERE account_id = '`+available+`'`,

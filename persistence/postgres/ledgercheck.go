@@ -57,6 +57,10 @@ var ledgerChecks = []struct{ name, query string }{
 	{"transaction without postings", `
 		SELECT t.id FROM ledger.transactions t
 		WHERE NOT EXISTS (SELECT 1 FROM ledger.postings p WHERE p.transaction_id = t.id)`},
+	{"posting on an account that does not exist", `
+		SELECT 'posting ' || p.id::text || ' of ' || p.transaction_id || ' on ' || p.account_id
+		FROM ledger.postings p LEFT JOIN ledger.accounts a ON a.id = p.account_id
+		WHERE a.id IS NULL`},
 	{"posting currency differs from its account", `
 		SELECT 'posting ' || p.id::text || ' of ' || p.transaction_id || ' in ' || p.currency || ' on ' || a.id || ' in ' || a.currency
 		FROM ledger.postings p JOIN ledger.accounts a ON a.id = p.account_id
@@ -159,8 +163,8 @@ func (db *DB) CheckLedger(ctx context.Context) (LedgerReport, error) {
 }
 
 // CheckLedgerWith verifies the ledger's invariants from SQL alone: every
-// transaction balances per currency and has postings in its accounts'
-// currency; the platform-wide sum per currency is zero; stored balances
+// transaction balances per currency and has postings on existing accounts
+// in their currency; the platform-wide sum per currency is zero; stored balances
 // equal the sum of their postings and no account is below zero; every
 // order paid longer than the grace ago has exactly one capture, of what was
 // paid, and every capture is of a paid order; every non-automatic refund

@@ -35,7 +35,16 @@ ALTER TABLE ledger.transactions
 -- A hold is placed once and resolved at most once.
 CREATE UNIQUE INDEX transactions_hold_placed_idx ON ledger.transactions (hold_id) WHERE phase = 'hold';
 CREATE UNIQUE INDEX transactions_hold_resolved_idx ON ledger.transactions (hold_id) WHERE phase IN ('post', 'void');
-CREATE INDEX transactions_reference_idx ON ledger.transactions (reference_type, reference);
+
+-- Postings are the bulk of the ledger's rows, so each costs as little as it
+-- can: the account a posting names is checked by the ledger actor, which
+-- opens accounts in the transaction that first posts to them, and by the
+-- ledger check, instead of by a foreign key checked row by row; and
+-- postings are found by transaction (an account's history is its
+-- merchant's transactions, in seq order), so they need no index by
+-- account.
+ALTER TABLE ledger.postings DROP CONSTRAINT postings_account_id_fkey;
+DROP INDEX ledger.postings_account_idx;
 
 -- The stored balance of each account, in the account's normal direction
 -- (credits minus debits for a credit-normal account). It changes only in
@@ -168,7 +177,6 @@ DROP TABLE IF EXISTS ledger.audit_log;
 DROP TABLE IF EXISTS ledger.payouts;
 DROP TABLE IF EXISTS ledger.holds;
 DROP TABLE IF EXISTS ledger.balances;
-DROP INDEX IF EXISTS ledger.transactions_reference_idx;
 DROP INDEX IF EXISTS ledger.transactions_hold_resolved_idx;
 DROP INDEX IF EXISTS ledger.transactions_hold_placed_idx;
 ALTER TABLE ledger.transactions
@@ -181,5 +189,7 @@ ALTER TABLE ledger.transactions
 	DROP COLUMN IF EXISTS reference_type,
 	DROP COLUMN IF EXISTS seq;
 GRANT UPDATE, DELETE, TRUNCATE ON ledger.transactions, ledger.accounts TO vayva_ledger;
+CREATE INDEX IF NOT EXISTS postings_account_idx ON ledger.postings (account_id, id);
+ALTER TABLE ledger.postings ADD CONSTRAINT postings_account_id_fkey FOREIGN KEY (account_id) REFERENCES ledger.accounts (id);
 DROP INDEX IF EXISTS ledger.accounts_merchant_idx;
 ALTER TABLE ledger.accounts DROP COLUMN IF EXISTS owner;
