@@ -1,11 +1,12 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"math/bits"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -280,32 +281,39 @@ const ledgerHashVersion = "vayva-ledger-v1"
 // <currency>" per posting, sorted bytewise by account, direction and
 // amount, joined with "\n". The ledger check recomputes it in SQL.
 func LedgerHash(prev []byte, t LedgerTransaction, postings []LedgerPosting) []byte {
-	ps := append([]LedgerPosting(nil), postings...)
-	sort.Slice(ps, func(i, j int) bool {
-		a, b := ps[i], ps[j]
-		if a.AccountID != b.AccountID {
-			return a.AccountID < b.AccountID
+	ps := slices.Clone(postings)
+	slices.SortFunc(ps, func(a, b LedgerPosting) int {
+		if c := strings.Compare(a.AccountID, b.AccountID); c != 0 {
+			return c
 		}
-		if a.Direction != b.Direction {
-			return a.Direction < b.Direction
+		if c := strings.Compare(a.Direction, b.Direction); c != 0 {
+			return c
 		}
-		return a.Amount < b.Amount
+		return cmp.Compare(a.Amount, b.Amount)
 	})
-	lines := []string{
-		ledgerHashVersion, t.ID, t.MerchantID, strconv.FormatInt(t.Seq, 10), t.Kind, t.ReferenceType,
-		t.Reference, t.IdempotencyKey, t.HoldID, t.Phase, strconv.FormatInt(t.CreatedAt.UnixMicro(), 10),
-	}
-	var legs []string
+	buf := make([]byte, 0, len(prev)+256+64*len(ps))
+	buf = append(buf, prev...)
+	line := func(s string) { buf = append(append(buf, s...), '\n') }
+	line(ledgerHashVersion)
+	line(t.ID)
+	line(t.MerchantID)
+	buf = append(strconv.AppendInt(buf, t.Seq, 10), '\n')
+	line(t.Kind)
+	line(t.ReferenceType)
+	line(t.Reference)
+	line(t.IdempotencyKey)
+	line(t.HoldID)
+	line(t.Phase)
+	buf = strconv.AppendInt(buf, t.CreatedAt.UnixMicro(), 10)
 	for _, p := range ps {
-		legs = append(legs, p.AccountID+" "+p.Direction+" "+strconv.FormatInt(p.Amount, 10)+" "+p.Currency)
+		buf = append(buf, '\n')
+		buf = append(append(buf, p.AccountID...), ' ')
+		buf = append(append(buf, p.Direction...), ' ')
+		buf = append(strconv.AppendInt(buf, p.Amount, 10), ' ')
+		buf = append(buf, p.Currency...)
 	}
-	if len(legs) > 0 {
-		lines = append(lines, strings.Join(legs, "\n"))
-	}
-	h := sha256.New()
-	h.Write(prev)
-	h.Write([]byte(strings.Join(lines, "\n")))
-	return h.Sum(nil)
+	sum := sha256.Sum256(buf)
+	return sum[:]
 }
 
 // PlatformFee is the fee of bps basis points on amount, rounded half up.

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/vayvahq/vayva"
@@ -124,11 +125,8 @@ func errInsufficientFunds(available, want int64, currency string) error {
 // take an account below zero (insufficient_funds for the available
 // balance) or holds an amount out of range.
 func (st *ledgerState) plan(spec txnSpec, now time.Time) (*LedgerEntry, error) {
-	e := &LedgerEntry{}
-	deltas := map[string]int64{}
-	var order []string
+	e := &LedgerEntry{Postings: make([]LedgerPosting, 0, len(spec.legs)), Deltas: make([]BalanceDelta, 0, len(spec.legs))}
 	var debits, credits int64
-	opened := map[string]bool{}
 	for _, lg := range spec.legs {
 		if lg.amount == 0 {
 			continue
@@ -141,8 +139,7 @@ func (st *ledgerState) plan(spec txnSpec, now time.Time) (*LedgerEntry, error) {
 			return nil, vayva.Errorf(vayva.EINTERNAL, "ledger: unknown account code %q", lg.code)
 		}
 		id := LedgerAccountID(st.merchantID, lg.code, spec.currency)
-		if _, ok := st.accounts[id]; !ok && !opened[id] {
-			opened[id] = true
+		if _, ok := st.accounts[id]; !ok && !slices.ContainsFunc(e.NewAccounts, func(a LedgerAccount) bool { return a.ID == id }) {
 			e.NewAccounts = append(e.NewAccounts, LedgerAccount{
 				ID: id, MerchantID: st.merchantID, Code: lg.code, Currency: spec.currency, Normal: as.normal, Owner: as.owner,
 			})
@@ -157,32 +154,32 @@ func (st *ledgerState) plan(spec txnSpec, now time.Time) (*LedgerEntry, error) {
 		} else {
 			credits += lg.amount
 		}
-		if _, seen := deltas[id]; !seen {
-			order = append(order, id)
+		if i := slices.IndexFunc(e.Deltas, func(b BalanceDelta) bool { return b.AccountID == id }); i >= 0 {
+			e.Deltas[i].Delta += d
+		} else {
+			e.Deltas = append(e.Deltas, BalanceDelta{AccountID: id, Delta: d})
 		}
-		deltas[id] += d
 	}
 	if len(e.Postings) == 0 || debits != credits {
 		return nil, vayva.Errorf(vayva.EINTERNAL, "ledger: %s does not balance (debits %d, credits %d)", spec.kind, debits, credits)
 	}
-	for _, id := range order {
+	for _, d := range e.Deltas {
 		var bal int64
-		if a, ok := st.accounts[id]; ok {
+		if a, ok := st.accounts[d.AccountID]; ok {
 			bal = a.balance
 		}
-		if bal+deltas[id] < 0 {
-			if id == LedgerAccountID(st.merchantID, AccountAvailable, spec.currency) {
-				return nil, errInsufficientFunds(bal, -deltas[id], spec.currency)
+		if bal+d.Delta < 0 {
+			if d.AccountID == LedgerAccountID(st.merchantID, AccountAvailable, spec.currency) {
+				return nil, errInsufficientFunds(bal, -d.Delta, spec.currency)
 			}
-			return nil, vayva.Errorf(vayva.EINTERNAL, "ledger: %s would take %s below zero", spec.kind, id)
+			return nil, vayva.Errorf(vayva.EINTERNAL, "ledger: %s would take %s below zero", spec.kind, d.AccountID)
 		}
 	}
 	for _, a := range e.NewAccounts {
 		st.accounts[a.ID] = &ledgerAccount{LedgerAccount: a}
 	}
-	for _, id := range order {
-		st.accounts[id].balance += deltas[id]
-		e.Deltas = append(e.Deltas, BalanceDelta{AccountID: id, Delta: deltas[id]})
+	for _, d := range e.Deltas {
+		st.accounts[d.AccountID].balance += d.Delta
 	}
 	st.seq++
 	t := LedgerTransaction{

@@ -51,7 +51,9 @@ type PipelineConfig struct {
 // batch are answered retryable and Diverged runs.
 //
 // While a batch is in flight its commit owns the Activation: the kind must
-// not read Activation().Version or Snapshot until the batch is answered.
+// not read Activation().Version or Snapshot, also not in the Apply
+// functions of the batch before it, which run while the next batch may
+// already be committing.
 //
 // Outcomes are those of ApplyBatch, one batch at a time: a refused batch is
 // committed one command at a time up to the refused one, which gets its
@@ -65,6 +67,8 @@ type Pipeline struct {
 
 	inflight []Pending
 	queued   []Pending
+	// spare is the backing array of an answered batch, for the next queue.
+	spare []Pending
 }
 
 // NewPipeline gives the activation a group-commit pipeline. Call it once,
@@ -91,6 +95,9 @@ func (pl *Pipeline) Submit(ctx actor.Context, pd Pending) {
 			return
 		}
 		pd.Commit.Reply = b
+	}
+	if pl.queued == nil && pl.spare != nil {
+		pl.queued, pl.spare = pl.spare, nil
 	}
 	pl.queued = append(pl.queued, pd)
 	if pl.inflight == nil {
@@ -141,10 +148,18 @@ func (pl *Pipeline) done(ctx actor.Context, res *batchResult) {
 	if pl.cfg.Observe != nil {
 		pl.cfg.Observe(len(batch), res.took)
 	}
+	if len(res.outcomes) == len(batch) && !anyReplayed(res.outcomes) {
+		// The batch committed in full, and the queued commands were
+		// planned on top of it: they start committing before its answers
+		// go out, so the database does not wait for the actor.
+		pl.flush(ctx)
+		pl.p.settle(ctx, batch, res)
+		clear(batch)
+		pl.spare = batch[:0]
+		return
+	}
 	pl.p.settle(ctx, batch, res)
 	switch {
-	case len(res.outcomes) == len(batch) && pl.p.act != nil && !anyReplayed(res.outcomes):
-		pl.flush(ctx)
 	case len(res.outcomes) == len(batch) && pl.p.act != nil:
 		// A replay's planned effect was projected for everything planned
 		// after it: the queued commands are planned on a state that is not

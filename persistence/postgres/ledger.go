@@ -56,9 +56,6 @@ func applyLedgerEntries(ctx context.Context, tx pgx.Tx, entries []actors.LedgerE
 		txTimes                                                                    []time.Time
 		txPrev, txHashes                                                           [][]byte
 
-		pTx, pAccounts, pDirs, pCurrencies []string
-		pAmounts                           []int64
-
 		deltaOrder []string
 		deltas     = map[string]int64{}
 
@@ -68,6 +65,14 @@ func applyLedgerEntries(ctx context.Context, tx pgx.Tx, entries []actors.LedgerE
 		payoutUpdate = map[string]*actors.PayoutRecord{}
 		payoutOrder  []string
 	)
+	nt, np := len(entries), 0
+	for i := range entries {
+		np += len(entries[i].Postings)
+	}
+	txIDs, txMerchants, txKinds, txRefTypes = make([]string, 0, nt), make([]string, 0, nt), make([]string, 0, nt), make([]string, 0, nt)
+	txRefs, txKeys, txHolds, txPhases = make([]string, 0, nt), make([]string, 0, nt), make([]string, 0, nt), make([]string, 0, nt)
+	txSeqs, txTimes, txPrev, txHashes = make([]int64, 0, nt), make([]time.Time, 0, nt), make([][]byte, 0, nt), make([][]byte, 0, nt)
+	rows := make([][]any, 0, np)
 	for i := range entries {
 		e := &entries[i]
 		for _, a := range e.NewAccounts {
@@ -80,8 +85,7 @@ func applyLedgerEntries(ctx context.Context, tx pgx.Tx, entries []actors.LedgerE
 		txHolds, txPhases, txTimes = append(txHolds, t.HoldID), append(txPhases, t.Phase), append(txTimes, t.CreatedAt)
 		txPrev, txHashes = append(txPrev, t.PrevHash), append(txHashes, t.Hash)
 		for _, p := range e.Postings {
-			pTx, pAccounts, pDirs = append(pTx, t.ID), append(pAccounts, p.AccountID), append(pDirs, p.Direction)
-			pAmounts, pCurrencies = append(pAmounts, p.Amount), append(pCurrencies, p.Currency)
+			rows = append(rows, []any{t.ID, p.AccountID, p.Direction, p.Amount, p.Currency})
 		}
 		for _, d := range e.Deltas {
 			if _, ok := deltas[d.AccountID]; !ok {
@@ -166,10 +170,6 @@ func applyLedgerEntries(ctx context.Context, tx pgx.Tx, entries []actors.LedgerE
 	}
 	// The postings go last, by COPY: the bulk of the rows, the fastest way
 	// in, after the transactions they reference.
-	rows := make([][]any, len(pTx))
-	for i := range pTx {
-		rows[i] = []any{pTx[i], pAccounts[i], pDirs[i], pAmounts[i], pCurrencies[i]}
-	}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger", "postings"},
 		[]string{"transaction_id", "account_id", "direction", "amount", "currency"}, pgx.CopyFromRows(rows))
 	if err != nil {
