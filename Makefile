@@ -5,6 +5,9 @@ GO ?= go
 BIN := $(CURDIR)/bin
 BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+GOFILES = $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
 export VAYVA_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vayva?sslmode=disable
 
 .DEFAULT_GOAL := help
@@ -32,9 +35,7 @@ migrate: services build ## apply migrations to VAYVA_DATABASE_URL
 	$(BIN)/vayva migrate
 
 .PHONY: test
-test: services ## run every test with the race detector (real Postgres and Redis)
-	$(GO) vet ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'); exit 1; }
+test: services lint ## lint, then run every test with the race detector (real Postgres and Redis)
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 .PHONY: bench
@@ -61,9 +62,16 @@ proto: tools ## regenerate the Go code of messages/*.proto (pinned buf and proto
 	cd messages && $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION) generate
 
 .PHONY: lint
-lint: ## go vet and gofmt check
+lint: $(GOLANGCI_LINT) ## go vet, gofmt check and golangci-lint (.golangci.yml, pinned version)
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))"
+	@test -z "$$(gofmt -l $(GOFILES))" || { echo "gofmt needed:"; gofmt -l $(GOFILES); exit 1; }
+	$(GOLANGCI_LINT) run ./...
+
+# The binary's name carries its version, so changing the pin installs anew.
+$(GOLANGCI_LINT):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN)/.golangci-lint $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(BIN)/.golangci-lint/golangci-lint $@ && rmdir $(BIN)/.golangci-lint
 
 .PHONY: clean
 clean: ## remove build output

@@ -22,7 +22,19 @@ const (
 	EUNAVAILABLE       = "unavailable"
 	ETOOLARGE          = "payload_too_large"
 	EMETHODNOTALLOWED  = "method_not_allowed"
+	// EUNSUPPORTEDMEDIATYPE refuses a request body that is not labelled
+	// with a media type the route reads.
+	EUNSUPPORTEDMEDIATYPE = "unsupported_media_type"
+	// EHEADERSTOOLARGE refuses a request whose headers do not fit the
+	// edge's read buffer.
+	EHEADERSTOOLARGE = "headers_too_large"
 )
+
+// ProblemType returns the RFC 9457 "type" URI of the problem documents
+// whose code is code; every problem the node answers uses it.
+func ProblemType(code string) string {
+	return "https://docs.vayva.ng/problems/" + code
+}
 
 // Error is the runtime's one coded error. Code is a stable snake_case word
 // that clients may branch on; Message is meant for people. Fields lists the
@@ -89,13 +101,26 @@ var ErrStaleEpoch = &Error{Code: EUNAVAILABLE, Message: "actor activation is sta
 // its first reply.
 var ErrCommitUncertain = &Error{Code: EUNAVAILABLE, Message: "the outcome of the commit is unknown; retry"}
 
+// MaxFieldErrors bounds the field errors one Validation reports. A request
+// with a huge list must not make the answer, or the work of building it,
+// grow with the list: past the bound errors are only counted, and the
+// message says how many were left out.
+const MaxFieldErrors = 50
+
 // Validation collects field errors and turns them into one EINVALID *Error.
+// It keeps the first MaxFieldErrors errors and counts the rest.
 type Validation struct {
-	fields []FieldError
+	fields  []FieldError
+	dropped int
 }
 
-// Add records that field is invalid for the given reason.
+// Add records that field is invalid for the given reason. Past
+// MaxFieldErrors errors it only counts, without formatting anything.
 func (v *Validation) Add(field, format string, args ...any) {
+	if len(v.fields) >= MaxFieldErrors {
+		v.dropped++
+		return
+	}
 	v.fields = append(v.fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
@@ -106,10 +131,37 @@ func (v *Validation) Check(ok bool, field, format string, args ...any) {
 	}
 }
 
-// Err returns nil when no field error was recorded, else an EINVALID *Error.
+// Err returns nil when no field error was recorded, else an EINVALID *Error
+// listing at most MaxFieldErrors fields; when more were recorded its
+// message says how many were left out.
 func (v *Validation) Err() error {
 	if len(v.fields) == 0 {
 		return nil
 	}
-	return &Error{Code: EINVALID, Message: "The request has invalid fields.", Fields: v.fields}
+	return &Error{Code: EINVALID, Message: invalidFieldsMessage(len(v.fields), v.dropped), Fields: v.fields}
+}
+
+// CapFields returns e with at most MaxFieldErrors field errors, for errors
+// built without a Validation (decoded from another process, say); the
+// message says how many were left out. e itself is not changed.
+func CapFields(e *Error) *Error {
+	if e == nil || len(e.Fields) <= MaxFieldErrors {
+		return e
+	}
+	out := *e
+	out.Fields = e.Fields[:MaxFieldErrors:MaxFieldErrors]
+	out.Message = e.Message + leftOutNote(MaxFieldErrors, len(e.Fields)-MaxFieldErrors)
+	return &out
+}
+
+func invalidFieldsMessage(listed, dropped int) string {
+	msg := "The request has invalid fields."
+	if dropped > 0 {
+		msg += leftOutNote(listed, dropped)
+	}
+	return msg
+}
+
+func leftOutNote(listed, dropped int) string {
+	return fmt.Sprintf(" The first %d are listed; %d more were left out.", listed, dropped)
 }

@@ -60,6 +60,11 @@ const (
 	EmailVerification      = "verification"
 	EmailWelcome           = "welcome"
 	EmailOrderConfirmation = "order_confirmation"
+	// EmailOrderReceived tells the merchant about a new paid order.
+	EmailOrderReceived = "order_received"
+	// EmailOrderRefunded tells the customer a refund was processed.
+	EmailOrderRefunded = "order_refunded"
+	EmailInvitation    = "invitation"
 )
 
 // SendEmail is the data of an EventSendEmail event.
@@ -72,4 +77,14 @@ type SendEmail struct {
 	MerchantID string `json:"merchant_id,omitempty"`
 	// Vars fill the template, e.g. "name", "verify_url", "order_number".
 	Vars map[string]string `json:"vars,omitempty"`
+}
+
+// SendEmailEvent wraps m as an event for the email queue. The outbox gives
+// it its ID, which the email worker uses as the provider's idempotency key.
+func SendEmailEvent(m SendEmail) Event {
+	data, err := json.Marshal(m)
+	if err != nil {
+		panic("vayva: encode email: " + err.Error()) // strings only; cannot fail
+	}
+	return Event{Type: EventSendEmail, Queue: QueueEmail, MerchantID: m.MerchantID, Data: data}
 }

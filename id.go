@@ -2,6 +2,7 @@ package vayva
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
 	"strings"
 )
@@ -40,4 +41,12 @@ func HasIDPrefix(id, prefix string) bool {
 		}
 	}
 	return true
+}
+
+// DerivedID returns an identifier shaped like NewID's, derived from seed:
+// the same seed always gives the same id. It makes the ids of things
+// created by a command stable across the command's redeliveries.
+func DerivedID(prefix, seed string) string {
+	sum := sha256.Sum256([]byte(prefix + "\x00" + seed))
+	return prefix + "_" + idEncoding.EncodeToString(sum[:16])
 }

@@ -27,7 +27,13 @@ const (
 	ReservationCommitted = "committed"
 	ReservationReleased  = "released"
 	ReservationExpired   = "expired"
+	// ReservationRestocked is a committed reservation whose stock came back
+	// on hand (its order was canceled after payment).
+	ReservationRestocked = "restocked"
 )
+
+// FirstOrderNumber is the number of a store's first order.
+const FirstOrderNumber = 1001
 
 // Limits of catalog fields. Lengths count characters, not bytes.
 const (
@@ -130,13 +136,16 @@ type Collection struct {
 // Reservation is stock held for an order until ExpiresAt. Its ID is the
 // order's id.
 type Reservation struct {
-	ID        string
-	StoreID   string
-	Status    string
-	Lines     []ReservationLine
-	ExpiresAt time.Time
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID      string
+	StoreID string
+	// OrderNumber is the store's number of the order, allocated with the
+	// reservation.
+	OrderNumber int64
+	Status      string
+	Lines       []ReservationLine
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // ReservationLine is the quantity of one variant a reservation holds, with
@@ -154,6 +163,8 @@ type StoreState struct {
 	Products     []*Product
 	Collections  []*Collection
 	Reservations []*Reservation
+	// LastOrderNumber is the highest order number allocated so far.
+	LastOrderNumber int64
 }
 
 // StoreRepository reads what the store actor keeps in its domain tables.

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,7 +51,8 @@ func TestMergeSettings(t *testing.T) {
 		var v vayva.Validation
 		got := mergeSettings(&v, []byte(c.current), []byte(c.patch))
 		var fields []string
-		if err, ok := v.Err().(*vayva.Error); ok {
+		var err *vayva.Error
+		if errors.As(v.Err(), &err) {
 			for _, f := range err.Fields {
 				fields = append(fields, f.Field)
 			}

@@ -163,6 +163,19 @@ func (p *Processor) Apply(ctx actor.Context, c Commit, reply proto.Message, appl
 	p.ApplyBatch(ctx, []Pending{{Commit: c, Reply: reply, Apply: apply, Sender: ctx.Sender()}})
 }
 
+// Commit commits c without answering anyone, for a command that changes
+// state in several steps (a commit, a call to a provider, another commit).
+// Outcome.Replayed reports that c.CommandID was applied before. After a
+// stale epoch or an uncertain outcome the activation has stopped: the kind
+// answers the caller with the error (Fail) and does nothing more.
+func (p *Processor) Commit(ctx actor.Context, c Commit) (Outcome, error) {
+	outcomes, err := p.commit(ctx, []Commit{c})
+	if err != nil {
+		return Outcome{}, err
+	}
+	return outcomes[0], nil
+}
+
 // Pending is one command of a batch handed to ApplyBatch: its commit, its
 // reply, the change to install once committed and who to answer.
 type Pending struct {
@@ -299,6 +312,31 @@ func (p *Processor) settle(ctx actor.Context, batch []Pending, res *batchResult)
 	}
 	p.answer(ctx, batch[n].Sender, ErrorReply(err))
 	p.answerAll(ctx, batch[n+1:], errReplan)
+}
+
+// commit runs one journal batch on the actor's turn. On a stale epoch or
+// an uncertain outcome it stops the activation before returning the error.
+func (p *Processor) commit(ctx actor.Context, cs []Commit) ([]Outcome, error) {
+	c, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	defer cancel()
+	outcomes, err := p.journal.CommitBatch(c, p.act, cs)
+	switch {
+	case err == nil:
+		return outcomes, nil
+	case errors.Is(err, vayva.ErrStaleEpoch):
+		p.log.Warn().Msg("activation is stale; stopping")
+		p.stop(ctx, vayva.ErrStaleEpoch)
+		return nil, vayva.ErrStaleEpoch
+	case errors.Is(err, vayva.ErrCommitUncertain):
+		p.log.Error().Err(err).Str("command_id", cs[0].CommandID).Msg("commit outcome unknown; stopping to reload")
+		p.stop(ctx, vayva.ErrCommitUncertain)
+		return nil, vayva.ErrCommitUncertain
+	default:
+		if vayva.ErrorCode(err) == vayva.EINTERNAL {
+			p.log.Error().Err(err).Str("command_id", cs[0].CommandID).Msg("commit refused")
+		}
+		return nil, err
+	}
 }
 
 func (p *Processor) stop(ctx actor.Context, why error) {

@@ -93,6 +93,8 @@ func (s *Store) Receive(ctx actor.Context, msg any) {
 		s.releaseReservation(ctx, msg)
 	case *messages.CommitReservation:
 		s.commitReservation(ctx, msg)
+	case *messages.RestockReservation:
+		s.restockReservation(ctx, msg)
 	case *messages.ReminderFired:
 		s.reminderFired(ctx, msg)
 	default:

@@ -47,17 +47,17 @@ func planProduct(st *storeState, storeID string, m *messages.CreateProduct, now 
 		p.Status = m.GetStatus()
 		validStatus(&v, "status", p.Status)
 	}
-	switch n := len(m.GetVariants()); {
+	variants := m.GetVariants()
+	switch n := len(variants); {
 	case n == 0:
 		v.Add("variants", "must have at least one variant")
 	case n > MaxVariants:
+		// One error for the list, none per entry.
 		v.Add("variants", "must have at most %d variants", MaxVariants)
+		variants = nil
 	}
 	seen := map[string]int{}
-	for i, nv := range m.GetVariants() {
-		if i >= MaxVariants {
-			break
-		}
+	for i, nv := range variants {
 		f := func(name string) string { return fmt.Sprintf("variants[%d].%s", i, name) }
 		if nv == nil {
 			v.Add(fmt.Sprintf("variants[%d]", i), "must be an object")
@@ -121,15 +121,18 @@ func (s *Store) updateProduct(ctx actor.Context, m *messages.UpdateProduct) {
 			v.Add("status", "must be one of active, draft, archived")
 		}
 	}
-	if len(m.GetVariants()) > MaxVariants {
+	patches := m.GetVariants()
+	if len(patches) > MaxVariants {
+		// One error for the list, none per entry.
 		v.Add("variants", "must have at most %d variants", MaxVariants)
+		patches = nil
 	}
 	byID := make(map[string]*Variant, len(p.Variants))
 	for _, vr := range p.Variants {
 		byID[vr.ID] = vr
 	}
 	seen := map[string]int{}
-	for i, vp := range m.GetVariants() {
+	for i, vp := range patches {
 		f := func(name string) string { return fmt.Sprintf("variants[%d].%s", i, name) }
 		if vp == nil {
 			v.Add(fmt.Sprintf("variants[%d]", i), "must be an object")
@@ -338,14 +341,14 @@ func (s *Store) createCollection(ctx actor.Context, m *messages.CreateCollection
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
-	if len(m.GetProductIds()) > MaxCollectionProducts {
+	ids := m.GetProductIds()
+	if len(ids) > MaxCollectionProducts {
+		// One error for the list, none per entry.
 		v.Add("product_ids", "must have at most %d products", MaxCollectionProducts)
+		ids = nil
 	}
 	seen := map[string]int{}
-	for i, id := range m.GetProductIds() {
-		if i >= MaxCollectionProducts {
-			break
-		}
+	for i, id := range ids {
 		f := fmt.Sprintf("product_ids[%d]", i)
 		p, ok := s.state.products[id]
 		switch {

@@ -29,6 +29,10 @@ func reservationReminder(id string) string { return reservationReminderPrefix + 
 // catalog, answer a repeated reservation with what it holds, take the stock,
 // commit.
 func (s *Store) reserveItems(ctx actor.Context, m *messages.ReserveItems) {
+	if !s.state.open() {
+		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, vayva.Errorf(vayva.ENOTFOUND, "No store %q.", s.state.profile.Slug))
+		return
+	}
 	req, err := planReservation(s.state, m, s.now())
 	if err != nil {
 		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, err)
@@ -56,7 +60,8 @@ func (s *Store) reserveItems(ctx actor.Context, m *messages.ReserveItems) {
 		return
 	}
 	now := s.now()
-	r := &Reservation{ID: req.id, StoreID: s.id, Status: ReservationActive, Lines: req.lines,
+	number := s.state.lastOrderNumber + 1
+	r := &Reservation{ID: req.id, StoreID: s.id, OrderNumber: number, Status: ReservationActive, Lines: req.lines,
 		ExpiresAt: req.expires, CreatedAt: now, UpdatedAt: now}
 	s.Apply(ctx, Commit{
 		CommandID: m.GetCommandId(),
@@ -68,6 +73,7 @@ func (s *Store) reserveItems(ctx actor.Context, m *messages.ReserveItems) {
 		SetReminders: []vayva.Reminder{{Name: reservationReminder(req.id), DueAt: req.expires, Payload: []byte(req.id)}},
 	}, s.state.reservationProto(r), func() {
 		s.state.reservations[req.id] = r
+		s.state.lastOrderNumber = number
 		s.state.setStock(levels)
 	})
 }
@@ -102,17 +108,17 @@ func planReservation(st *storeState, m *messages.ReserveItems, now time.Time) (*
 	case req.expires.Sub(now) > MaxReservationTTL:
 		v.Add("expires_at", "must be at most %s ahead", MaxReservationTTL)
 	}
-	switch n := len(m.GetItems()); {
+	items := m.GetItems()
+	switch n := len(items); {
 	case n == 0:
 		v.Add("items", "must have at least one item")
 	case n > MaxReservationItems:
+		// One error for the list, none per entry.
 		v.Add("items", "must have at most %d items", MaxReservationItems)
+		items = nil
 	}
 	index := map[string]int{}
-	for i, it := range m.GetItems() {
-		if i >= MaxReservationItems {
-			break
-		}
+	for i, it := range items {
 		f := func(name string) string { return fmt.Sprintf("items[%d].%s", i, name) }
 		if it == nil {
 			v.Add(fmt.Sprintf("items[%d]", i), "must be an object")
@@ -228,12 +234,49 @@ func (s *Store) releaseReservation(ctx actor.Context, m *messages.ReleaseReserva
 	switch r.Status {
 	case ReservationReleased, ReservationExpired:
 		ctx.Respond(s.state.reservationProto(r))
-	case ReservationCommitted:
+	case ReservationCommitted, ReservationRestocked:
 		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, vayva.Errorf(vayva.ECONFLICT,
 			"Reservation %q was committed; its stock has left the store.", r.ID))
 	default:
 		s.finishReservation(ctx, m.GetCommandId(), r, ReservationReleased, &messages.Reservation{})
 	}
+}
+
+// restockReservation puts a committed reservation's stock back on hand.
+func (s *Store) restockReservation(ctx actor.Context, m *messages.RestockReservation) {
+	r, err := s.findReservation(m.GetReservationId())
+	if err != nil {
+		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, err)
+		return
+	}
+	switch r.Status {
+	case ReservationRestocked:
+		ctx.Respond(s.state.reservationProto(r))
+		return
+	case ReservationCommitted:
+	default:
+		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, vayva.Errorf(vayva.ECONFLICT,
+			"Reservation %q is %s; only committed stock can be restocked.", r.ID, r.Status))
+		return
+	}
+	done := *r
+	done.Status, done.UpdatedAt = ReservationRestocked, s.now()
+	levels := make([]StockLevel, 0, len(r.Lines))
+	for _, l := range r.Lines {
+		// A variant deleted since keeps its stock history but not the
+		// units: nothing to put back.
+		if vr, ok := s.state.variants[l.VariantID]; ok {
+			levels = append(levels, StockLevel{VariantID: vr.ID, OnHand: vr.OnHand + l.Quantity, Reserved: vr.Reserved})
+		}
+	}
+	s.Apply(ctx, Commit{
+		CommandID: m.GetCommandId(),
+		Domain:    vayva.DomainCatalog,
+		Changes: []Change{
+			ReservationChange{Reservation: done},
+			StockChange{StoreID: s.id, Levels: levels},
+		},
+	}, s.state.reservationProto(&done), func() { s.state.setStock(levels) })
 }
 
 func (s *Store) commitReservation(ctx actor.Context, m *messages.CommitReservation) {
@@ -245,7 +288,7 @@ func (s *Store) commitReservation(ctx actor.Context, m *messages.CommitReservati
 	switch r.Status {
 	case ReservationCommitted:
 		ctx.Respond(s.state.reservationProto(r))
-	case ReservationReleased, ReservationExpired:
+	case ReservationReleased, ReservationExpired, ReservationRestocked:
 		s.Refuse(ctx, m.GetCommandId(), &messages.Reservation{}, vayva.Errorf(vayva.ECONFLICT,
 			"Reservation %q was %s; its stock is no longer held.", r.ID, r.Status))
 	default:

@@ -24,6 +24,8 @@ type storeState struct {
 	// reservations holds the active reservations only; finished ones are
 	// looked up in the database when asked for again.
 	reservations map[string]*Reservation
+	// lastOrderNumber is the highest order number allocated.
+	lastOrderNumber int64
 
 	// storefront caches the storefront's first product page, the hottest
 	// read; any catalog or stock change drops it.
@@ -32,13 +34,14 @@ type storeState struct {
 
 func newStoreState(st *StoreState) *storeState {
 	s := &storeState{
-		profile:        st.Profile,
-		products:       map[string]*Product{},
-		variants:       map[string]*Variant{},
-		variantProduct: map[string]*Product{},
-		skus:           map[string]string{},
-		collections:    map[string]*Collection{},
-		reservations:   map[string]*Reservation{},
+		profile:         st.Profile,
+		products:        map[string]*Product{},
+		variants:        map[string]*Variant{},
+		variantProduct:  map[string]*Product{},
+		skus:            map[string]string{},
+		collections:     map[string]*Collection{},
+		reservations:    map[string]*Reservation{},
+		lastOrderNumber: max(st.LastOrderNumber, FirstOrderNumber-1),
 	}
 	ps := append([]*Product(nil), st.Products...)
 	sortProducts(ps)
@@ -173,6 +176,11 @@ func (s *storeState) reservationProto(r *Reservation) *messages.Reservation {
 		Status:          r.Status,
 		ExpiresAtUnixMs: r.ExpiresAt.UnixMilli(),
 		Currency:        s.profile.Currency,
+		OrderNumber:     r.OrderNumber,
+		FeeBps:          s.profile.FeeBps,
+		MerchantId:      s.profile.MerchantID,
+		StoreSlug:       s.profile.Slug,
+		StoreName:       s.profile.Name,
 		Lines:           make([]*messages.ReservationLine, len(r.Lines)),
 	}
 	for i, l := range r.Lines {

@@ -58,14 +58,28 @@ type APIKey struct {
 	CreatedAt time.Time
 }
 
-// Member is a user's membership of a store's team.
+// Member statuses: a member of the team, or a pending invitation (still
+// valid, or past its expiry and waiting to be sent again or revoked).
+const (
+	StatusActive  = "active"
+	StatusInvited = "invited"
+	StatusExpired = "expired"
+)
+
+// Member is one entry of a store's team: a membership (ID mem_…, Status
+// active, with the user) or a pending invitation (ID inv_…, Status invited
+// or expired, with only the address it was sent to and its expiry).
 type Member struct {
-	ID        string
+	ID     string
+	Status string
+	// UserID and Name are empty for invitations.
 	UserID    string
 	Email     string
 	Name      string
 	Role      vayva.Role
 	CreatedAt time.Time
+	// ExpiresAt is when an invitation stops working; zero for members.
+	ExpiresAt time.Time
 }
 
 // Revocation names credentials that stopped working: one session or API key
@@ -77,11 +91,8 @@ type Revocation struct {
 	StoreID      string `json:"store_id,omitempty"`
 }
 
-// Verification purposes.
-const (
-	PurposeVerifyEmail = "verify_email"
-	PurposeInvite      = "invite"
-)
+// PurposeVerifyEmail is the purpose of email verification tokens.
+const PurposeVerifyEmail = "verify_email"
 
 // NewVerification is a single-use token to be stored with a user.
 type NewVerification struct {
@@ -147,18 +158,45 @@ type NewAPIKey struct {
 	TokenHash TokenHash
 }
 
-// NewMember is a team membership to be stored. When no user has Email yet,
-// the store creates one (ID NewUserID, no usable password) together with
-// the Invite token and appends Events (the invitation email); for an
-// existing user both are ignored.
-type NewMember struct {
+// NewInvitation is an invitation to be stored, with the invitation email
+// (Events) to append to the outbox in the same transaction.
+type NewInvitation struct {
 	ID        string
 	Email     string
-	Name      string
 	Role      vayva.Role
-	NewUserID string
-	Invite    NewVerification
+	InvitedBy string
+	TokenHash TokenHash
+	ExpiresAt time.Time
 	Events    []vayva.Event
+}
+
+// InvitationDetails describe a pending invitation to the person holding its
+// token: where it leads and who sent it.
+type InvitationDetails struct {
+	ID        string
+	Email     string
+	Role      vayva.Role
+	Store     Store
+	Merchant  Merchant
+	InvitedBy string
+	ExpiresAt time.Time
+}
+
+// NewInvitedAccount is a sign-up through an invitation, in one
+// transaction: the user (their address verified by the invitation), the
+// membership the invitation grants, the invitation marked accepted and a
+// first session in the invitation's store (Session's MerchantID and StoreID
+// are filled in from the invitation).
+type NewInvitedAccount struct {
+	InvitationHash TokenHash
+	UserID         string
+	// Email, when set, must be the invitation's address (compared without
+	// case); empty takes it.
+	Email        string
+	Name         string
+	PasswordHash string
+	MemberID     string
+	Session      NewSession
 }
 
 // PageQuery selects one page of a list in its order: at most Limit items

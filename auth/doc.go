@@ -10,11 +10,23 @@
 //
 // # Secrets
 //
-// Session tokens (vst_…), API keys (vsk_…) and verification tokens (vvt_…)
-// carry 256 random bits (vayva.NewSecret). Only their SHA-256 is stored, so
-// a copy of the database lets nobody act as a merchant. Passwords are hashed
-// with argon2id (see the Default* constants for the parameters and why) and
-// stored as PHC strings; Hasher bounds how many hashes run at once.
+// Session tokens (vst_…), API keys (vsk_…), email verification tokens
+// (vvt_…) and invitation tokens (vin_…) carry 256 random bits
+// (vayva.NewSecret). Only their SHA-256 is stored, so a copy of the database
+// lets nobody act as a merchant. Passwords are hashed with argon2id (see the
+// Default* constants for the parameters and why) and stored as PHC strings;
+// Hasher bounds how many hashes run at once. Single-use tokens are checked
+// before any password is hashed, so a bad token costs no argon2 work.
+//
+// # Invitations
+//
+// Adding someone to a team is an invitation: a pending record of the
+// address and role, and an email with a link. Nothing about accounts is
+// consulted, so the inviter learns nothing about whether the address has
+// one. The invitee joins by accepting: signed in as a user whose verified
+// email is the invited address, or with that account's password, or by
+// signing up through the invitation (the emailed token proves the address,
+// so the new user starts verified and opens no business of their own).
 //
 // # Tenancy
 //
@@ -38,5 +50,6 @@
 // Sign-in attempts are limited per email and per client address in shared
 // fixed windows (RateLimiter, implemented in Redis); a successful sign-in
 // gives its attempt back. Unknown emails and wrong passwords fail alike,
-// after the same hashing work.
+// after the same hashing work. Sign-ups are limited per client address and
+// invitations per store.
 package auth

@@ -40,6 +40,10 @@ type SignupInput struct {
 	BusinessName string
 	// StoreSlug is optional; nil derives the slug from BusinessName.
 	StoreSlug *string
+	// InvitationToken, when set, signs up to join the team that sent the
+	// invitation instead of opening a business: BusinessName and StoreSlug
+	// must then be absent, and Email may be (it is the invitation's).
+	InvitationToken string
 }
 
 // Normalize trims the text fields and validates every field, returning one
@@ -47,16 +51,32 @@ type SignupInput struct {
 func (in *SignupInput) Normalize() error {
 	var v vayva.Validation
 	in.Email = strings.TrimSpace(in.Email)
-	checkEmail(&v, "email", in.Email)
+	in.InvitationToken = strings.TrimSpace(in.InvitationToken)
+	invited := in.InvitationToken != ""
+	if invited {
+		checkInvitationToken(&v, "invitation_token", in.InvitationToken)
+	}
+	if !invited || in.Email != "" {
+		checkEmail(&v, "email", in.Email)
+	}
 	checkNewPassword(&v, "password", in.Password)
 	in.Name = strings.TrimSpace(in.Name)
 	checkText(&v, "name", in.Name, MaxNameLen)
 	in.BusinessName = strings.TrimSpace(in.BusinessName)
-	checkText(&v, "business_name", in.BusinessName, MaxNameLen)
+	switch {
+	case !invited:
+		checkText(&v, "business_name", in.BusinessName, MaxNameLen)
+	case in.BusinessName != "":
+		v.Add("business_name", "must be absent when joining a team through an invitation")
+	}
 	if in.StoreSlug != nil {
 		s := strings.TrimSpace(*in.StoreSlug)
 		in.StoreSlug = &s
-		checkSlug(&v, "store_slug", s)
+		if invited {
+			v.Add("store_slug", "must be absent when joining a team through an invitation")
+		} else {
+			checkSlug(&v, "store_slug", s)
+		}
 	}
 	return v.Err()
 }
@@ -89,12 +109,9 @@ func (in *LoginInput) Normalize() error {
 	return v.Err()
 }
 
-// VerifyEmailInput redeems an email verification or invitation token.
+// VerifyEmailInput redeems an email verification token.
 type VerifyEmailInput struct {
 	Token string
-	// Password sets the password of an invited user; it is required when
-	// accepting an invitation and refused otherwise.
-	Password string
 }
 
 // Normalize validates the request.
@@ -107,8 +124,26 @@ func (in *VerifyEmailInput) Normalize() error {
 	case len(in.Token) > maxTokenLen || !validVerificationToken(in.Token):
 		v.Add("token", "is invalid or has expired")
 	}
-	if in.Password != "" {
-		checkNewPassword(&v, "password", in.Password)
+	return v.Err()
+}
+
+// AcceptInvitationInput accepts an invitation to a store's team.
+type AcceptInvitationInput struct {
+	Token string
+	// Password signs in as the account of the invitation's address, for a
+	// caller without a bearer token; it must be absent when the caller is
+	// signed in.
+	Password string
+}
+
+// Normalize validates the request's shape. No password rules apply: the
+// password is checked against an existing account.
+func (in *AcceptInvitationInput) Normalize() error {
+	var v vayva.Validation
+	in.Token = strings.TrimSpace(in.Token)
+	checkInvitationToken(&v, "token", in.Token)
+	if utf8.RuneCountInString(in.Password) > MaxPasswordLen {
+		v.Add("password", "must be at most %d characters", MaxPasswordLen)
 	}
 	return v.Err()
 }
@@ -126,13 +161,10 @@ func (in *APIKeyInput) Normalize() error {
 	return v.Err()
 }
 
-// MemberInput adds a user to the store's team.
+// MemberInput invites someone to the store's team.
 type MemberInput struct {
 	Email string
 	Role  vayva.Role
-	// Name is used when the user does not exist yet; empty takes the
-	// email's local part.
-	Name string
 }
 
 // Normalize validates the request. Only admin and staff may be granted: a
@@ -148,11 +180,16 @@ func (in *MemberInput) Normalize() error {
 	default:
 		v.Add("role", "must be admin or staff")
 	}
-	in.Name = strings.TrimSpace(in.Name)
-	if in.Name != "" {
-		checkText(&v, "name", in.Name, MaxNameLen)
-	}
 	return v.Err()
+}
+
+func checkInvitationToken(v *vayva.Validation, field, s string) {
+	switch {
+	case s == "":
+		v.Add(field, "is required")
+	case len(s) > maxTokenLen || !validInvitationToken(s):
+		v.Add(field, "is invalid or has expired")
+	}
 }
 
 func checkEmail(v *vayva.Validation, field, s string) {

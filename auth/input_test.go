@@ -52,7 +52,8 @@ func TestDeriveSlug(t *testing.T) {
 func fieldsOf(t *testing.T, err error) map[string]string {
 	t.Helper()
 	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err), "%v", err)
-	e := err.(*vayva.Error)
+	var e *vayva.Error
+	require.ErrorAs(t, err, &e)
 	out := map[string]string{}
 	for _, f := range e.Fields {
 		out[f.Field] = f.Message

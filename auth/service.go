@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/internal/startstop"
 )
 
 // Repository persists accounts, credentials and teams. Every method that takes a
@@ -41,24 +41,45 @@ type Repository interface {
 	RevokeCredential(ctx context.Context, t vayva.Tenant) error
 	// Account returns the user, merchant and store of t.
 	Account(ctx context.Context, t vayva.Tenant) (Account, error)
-	// UseVerificationToken redeems a verification or invitation token
-	// once: it marks the user's email verified and, for an invitation, sets
-	// the password from passwordHash (required then, refused otherwise).
-	UseVerificationToken(ctx context.Context, h TokenHash, passwordHash string) (User, error)
+	// UseVerificationToken redeems an email verification token once and
+	// marks the user's email verified.
+	UseVerificationToken(ctx context.Context, h TokenHash) (User, error)
 	// CreateAPIKey stores a key of t's store, created by t's user.
 	CreateAPIKey(ctx context.Context, t vayva.Tenant, k NewAPIKey) (APIKey, error)
 	// ListAPIKeys lists the live keys of t's store, newest first.
 	ListAPIKeys(ctx context.Context, t vayva.Tenant, q PageQuery) ([]APIKey, error)
 	// RevokeAPIKey revokes a live key of t's store.
 	RevokeAPIKey(ctx context.Context, t vayva.Tenant, id string) error
-	// ListMembers lists the team of t's store, oldest first.
+	// ListMembers lists the team of t's store, members and pending
+	// invitations together, oldest first.
 	ListMembers(ctx context.Context, t vayva.Tenant, q PageQuery) ([]Member, error)
-	// AddMember adds a user to the team of t's store, creating the user
-	// (with an invitation) if nobody has the email yet.
-	AddMember(ctx context.Context, t vayva.Tenant, m NewMember) (Member, error)
 	// RemoveMember removes a member from the team of t's store and revokes
 	// the user's sessions and API keys there. The owner cannot be removed.
 	RemoveMember(ctx context.Context, t vayva.Tenant, id string) (Member, error)
+	// InviteMember stores an invitation to the team of t's store and
+	// appends its email to the outbox, in one transaction. When the
+	// address has a pending invitation already, that one keeps its id and
+	// gets n's token, role and expiry, so only the newest link works. A
+	// member of the team with the address is ECONFLICT. Whether anyone
+	// else has an account with the address plays no part.
+	InviteMember(ctx context.Context, t vayva.Tenant, n NewInvitation) (Member, error)
+	// RevokeInvitation revokes a pending invitation of t's store.
+	RevokeInvitation(ctx context.Context, t vayva.Tenant, id string) error
+	// FindInvitation returns the pending, unexpired invitation whose token
+	// has hash h; ENOTFOUND for any other.
+	FindInvitation(ctx context.Context, h TokenHash) (InvitationDetails, error)
+	// AcceptInvitation redeems the invitation with token hash h for the
+	// user userID, whose verified email must be the invitation's
+	// (EFORBIDDEN otherwise), makes them a member of its store (a user
+	// already there keeps their role) and opens session s there, in one
+	// transaction. An invitation that is not pending or has expired is
+	// ENOTFOUND.
+	// memberID names the new membership.
+	AcceptInvitation(ctx context.Context, h TokenHash, userID, memberID string, s NewSession) (Account, error)
+	// CreateInvitedAccount writes a sign-up through an invitation in one
+	// transaction. The invitation's refusals are AcceptInvitation's; a
+	// taken email is ECONFLICT.
+	CreateInvitedAccount(ctx context.Context, n NewInvitedAccount) (Account, error)
 }
 
 // Rate is an allowance of Max events per fixed Window.
@@ -153,9 +174,15 @@ type Config struct {
 	// LoginPerAddress limits sign-in attempts per client address. Defaults
 	// to 50 a minute.
 	LoginPerAddress Rate
-	// SignupPerAddress limits sign-ups per client address. Defaults to no
-	// limit (zero Max).
+	// SignupPerAddress limits sign-ups per client address. Defaults to 20
+	// a minute: enough for a team or a test suite behind one address,
+	// while one address opens at most 1,200 accounts an hour. A negative
+	// Max disables the limit.
 	SignupPerAddress Rate
+	// InvitesPerStore limits the invitations a store sends, so a store's
+	// team cannot use the platform to mail arbitrary addresses in bulk.
+	// Defaults to 50 an hour; a negative Max disables the limit.
+	InvitesPerStore Rate
 	// CacheTTL bounds how long a resolved token stays in the in-process
 	// cache. Defaults to 1 minute; a negative value disables the cache.
 	CacheTTL time.Duration
@@ -186,7 +213,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.LoginPerAddress == (Rate{}) {
 		c.LoginPerAddress = Rate{Max: 50, Window: time.Minute}
 	}
-	for name, r := range map[string]Rate{"LoginPerEmail": c.LoginPerEmail, "LoginPerAddress": c.LoginPerAddress, "SignupPerAddress": c.SignupPerAddress} {
+	if c.SignupPerAddress == (Rate{}) {
+		c.SignupPerAddress = Rate{Max: 20, Window: time.Minute}
+	}
+	if c.InvitesPerStore == (Rate{}) {
+		c.InvitesPerStore = Rate{Max: 50, Window: time.Hour}
+	}
+	for name, r := range map[string]Rate{"LoginPerEmail": c.LoginPerEmail, "LoginPerAddress": c.LoginPerAddress,
+		"SignupPerAddress": c.SignupPerAddress, "InvitesPerStore": c.InvitesPerStore} {
 		if r.Max > 0 && r.Window < time.Millisecond {
 			return c, fmt.Errorf("auth: %s: window must be at least 1ms", name)
 		}
@@ -202,9 +236,12 @@ func (c Config) withDefaults() (Config, error) {
 
 // Service is accounts, sessions, API keys and teams: sign-up and sign-in,
 // the bearer-token authenticator of the HTTP edge, email verification and
-// team management. It is a long-lived component: Start subscribes to
-// revocations for the token cache, Stop ends that.
+// team management. It is a long-lived component with the semantics of
+// package startstop: Start subscribes to revocations for the token cache,
+// Stop ends that.
 type Service struct {
+	startstop.BaseStartStop
+
 	cfg     Config
 	repo    Repository
 	limiter RateLimiter
@@ -215,11 +252,9 @@ type Service struct {
 
 	cacheLookups *prometheus.CounterVec
 	logins       *prometheus.CounterVec
+	hashes       *prometheus.CounterVec
 
-	mu      sync.Mutex
-	sub     Subscription
-	started bool
-	stopped bool
+	sub Subscription // set by Start when the cache is on
 }
 
 // NewService returns a service over repo, limiter and revs. Nothing runs
@@ -241,12 +276,16 @@ func NewService(cfg Config, repo Repository, limiter RateLimiter, revs Revocatio
 			Name: "vayva_auth_logins_total",
 			Help: "Sign-in attempts by result: ok, failed, rate_limited.",
 		}, []string{"result"}),
+		hashes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vayva_auth_password_hashes_total",
+			Help: "Argon2id computations by operation: hash (a new password) or verify (a sign-in). Each costs the configured memory and time.",
+		}, []string{"op"}),
 	}
 	if cfg.CacheTTL > 0 {
 		s.cache = newTokenCache(cfg.CacheTTL, cfg.CacheSize)
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.cacheLookups, s.logins} {
+		for _, c := range []prometheus.Collector{s.cacheLookups, s.logins, s.hashes} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("auth: metrics: %w", err)
 			}
@@ -258,39 +297,38 @@ func NewService(cfg Config, repo Repository, limiter RateLimiter, revs Revocatio
 // Hasher returns the service's password hasher.
 func (s *Service) Hasher() *Hasher { return s.hasher }
 
-// Start subscribes the token cache to revocations.
-func (s *Service) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return errors.New("auth: already started")
+// Start subscribes the token cache to revocations. ctx bounds only the
+// start.
+func (s *Service) Start(ctx context.Context) (err error) {
+	run, started, stopped, err := s.StartInit(ctx)
+	if err != nil {
+		return err
 	}
-	s.started = true
 	if s.cache == nil {
+		started()
 		return nil
 	}
-	sub, err := s.revs.Subscribe(ctx, s.cache)
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
+	sub, err := s.revs.Subscribe(sctx, s.cache)
 	if err != nil {
+		stopped()
 		return fmt.Errorf("auth: subscribe to revocations: %w", err)
 	}
 	s.sub = sub
+	started()
 	return nil
 }
 
-// Stop ends the revocation subscription; the cache is no longer used. Safe
-// to call twice.
-func (s *Service) Stop(context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped || s.sub == nil {
-		s.stopped = true
-		return nil
-	}
-	s.stopped = true
-	if s.cache != nil {
+// Stop ends the revocation subscription; the cache is no longer used.
+func (s *Service) Stop(ctx context.Context) error {
+	return s.StopWith(ctx, func(context.Context) error {
+		if s.sub == nil {
+			return nil
+		}
 		s.cache.Lost()
-	}
-	return s.sub.Close()
+		return s.sub.Close()
+	})
 }
 
 var (
@@ -298,6 +336,69 @@ var (
 	errBadToken       = vayva.Errorf(vayva.EUNAUTHORIZED, "The bearer token is invalid, expired or revoked.")
 	errNotManager     = vayva.Errorf(vayva.EFORBIDDEN, "Only the store's owner and admins may do this.")
 )
+
+// hash hashes a new password, counting the work.
+func (s *Service) hash(ctx context.Context, password string) (string, error) {
+	s.hashes.WithLabelValues("hash").Inc()
+	return s.hasher.Hash(ctx, password)
+}
+
+// verify checks a password against a stored hash (a dummy one when empty),
+// counting the work.
+func (s *Service) verify(ctx context.Context, password, hash string) (bool, error) {
+	s.hashes.WithLabelValues("verify").Inc()
+	return s.hasher.Verify(ctx, password, hash)
+}
+
+// take counts one attempt against limits, refusing with a
+// RateLimitedError when one is exhausted. Limits with a negative Max are
+// off.
+func (s *Service) take(ctx context.Context, limits ...Limit) error {
+	on := limits[:0:0]
+	for _, l := range limits {
+		if l.Max > 0 {
+			on = append(on, l)
+		}
+	}
+	if len(on) == 0 {
+		return nil
+	}
+	ok, retry, err := s.limiter.Take(ctx, on...)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &RateLimitedError{RetryAfter: retry}
+	}
+	return nil
+}
+
+// loginLimits are the sign-in limits of an attempt for email from
+// clientAddr.
+func (s *Service) loginLimits(email, clientAddr string) []Limit {
+	sum := sha256.Sum256([]byte(normalizedEmail(email)))
+	limits := []Limit{{Key: "login:email:" + hex.EncodeToString(sum[:16]), Rate: s.cfg.LoginPerEmail}}
+	if clientAddr != "" {
+		limits = append(limits, Limit{Key: "login:addr:" + clientAddr, Rate: s.cfg.LoginPerAddress})
+	}
+	return limits
+}
+
+// badInvitation is the refusal of an invitation token that is unknown,
+// used, revoked or expired, naming the request's field.
+func badInvitation(field string) error {
+	return &vayva.Error{Code: vayva.EINVALID, Message: "The invitation is invalid, used or expired.",
+		Fields: []vayva.FieldError{{Field: field, Message: "is invalid or has expired"}}}
+}
+
+// invitationRefusal turns the repository's "no such pending invitation"
+// into the validation refusal naming field.
+func invitationRefusal(err error, field string) error {
+	if vayva.ErrorCode(err) == vayva.ENOTFOUND {
+		return badInvitation(field)
+	}
+	return err
+}
 
 // Signup creates a user, their merchant and store, makes them the store's
 // owner, queues the verification email and opens a first session, all in
@@ -307,16 +408,15 @@ func (s *Service) Signup(ctx context.Context, in SignupInput, clientAddr string)
 	if err := in.Normalize(); err != nil {
 		return Grant{}, err
 	}
-	if s.cfg.SignupPerAddress.Max > 0 && clientAddr != "" {
-		ok, retry, err := s.limiter.Take(ctx, Limit{Key: "signup:addr:" + clientAddr, Rate: s.cfg.SignupPerAddress})
-		if err != nil {
+	if clientAddr != "" {
+		if err := s.take(ctx, Limit{Key: "signup:addr:" + clientAddr, Rate: s.cfg.SignupPerAddress}); err != nil {
 			return Grant{}, err
 		}
-		if !ok {
-			return Grant{}, &RateLimitedError{RetryAfter: retry}
-		}
 	}
-	hash, err := s.hasher.Hash(ctx, in.Password)
+	if in.InvitationToken != "" {
+		return s.signupInvited(ctx, in)
+	}
+	hash, err := s.hash(ctx, in.Password)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -352,6 +452,122 @@ func (s *Service) Signup(ctx context.Context, in SignupInput, clientAddr string)
 	return Grant{Token: token, ExpiresAt: a.Session.ExpiresAt, Account: acct}, nil
 }
 
+// signupInvited signs up to join the team whose invitation in carries. The
+// invitation's email proves the address, so the user starts verified and
+// no verification email is sent. The token is checked before the password
+// is hashed: a bad token costs no argon2 work.
+func (s *Service) signupInvited(ctx context.Context, in SignupInput) (Grant, error) {
+	h := HashToken(in.InvitationToken)
+	inv, err := s.repo.FindInvitation(ctx, h)
+	if err != nil {
+		return Grant{}, invitationRefusal(err, "invitation_token")
+	}
+	if in.Email != "" && normalizedEmail(in.Email) != normalizedEmail(inv.Email) {
+		return Grant{}, wrongInvitationEmail()
+	}
+	hash, err := s.hash(ctx, in.Password)
+	if err != nil {
+		return Grant{}, err
+	}
+	token, th := newToken(SessionPrefix)
+	n := NewInvitedAccount{
+		InvitationHash: h, UserID: vayva.NewID("usr"), Email: in.Email, Name: in.Name, PasswordHash: hash,
+		MemberID: vayva.NewID("mem"),
+	}
+	n.Session = NewSession{ID: vayva.NewID("ses"), UserID: n.UserID, TokenHash: th, ExpiresAt: time.Now().UTC().Add(s.cfg.SessionTTL)}
+	acct, err := s.repo.CreateInvitedAccount(ctx, n)
+	if err != nil {
+		return Grant{}, invitationRefusal(err, "invitation_token")
+	}
+	return Grant{Token: token, ExpiresAt: n.Session.ExpiresAt, Account: acct}, nil
+}
+
+func wrongInvitationEmail() error {
+	return &vayva.Error{Code: vayva.EINVALID, Message: "The invitation was sent to another email address.",
+		Fields: []vayva.FieldError{{Field: "email", Message: "must be the address the invitation was sent to"}}}
+}
+
+// Invitation describes the pending invitation token leads to, for the page
+// its link opens. It reads only: the token stays usable.
+func (s *Service) Invitation(ctx context.Context, token string) (InvitationDetails, error) {
+	var v vayva.Validation
+	token = strings.TrimSpace(token)
+	checkInvitationToken(&v, "token", token)
+	if err := v.Err(); err != nil {
+		return InvitationDetails{}, err
+	}
+	inv, err := s.repo.FindInvitation(ctx, HashToken(token))
+	if err != nil {
+		return InvitationDetails{}, invitationRefusal(err, "token")
+	}
+	return inv, nil
+}
+
+// AcceptInvitation joins the team an invitation leads to and opens a
+// session in its store. A signed-in caller (caller non-nil) accepts as
+// themselves; anyone else signs in with the password of the account of
+// the invitation's address, under the sign-in rate limits. Either way the
+// account's verified email must be the invitation's. The token is checked
+// before any password work.
+func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInvitationInput, caller *vayva.Tenant, clientAddr string) (Grant, error) {
+	if err := in.Normalize(); err != nil {
+		return Grant{}, err
+	}
+	var v vayva.Validation
+	switch {
+	case caller != nil && in.Password != "":
+		v.Add("password", "must be absent when the request is signed in")
+	case caller == nil && in.Password == "":
+		v.Add("password", "is required without a bearer token")
+	}
+	if err := v.Err(); err != nil {
+		return Grant{}, err
+	}
+	h := HashToken(in.Token)
+	inv, err := s.repo.FindInvitation(ctx, h)
+	if err != nil {
+		return Grant{}, invitationRefusal(err, "token")
+	}
+	var userID string
+	if caller != nil {
+		userID = caller.UserID
+	} else {
+		limits := s.loginLimits(inv.Email, clientAddr)
+		if err := s.take(ctx, limits...); err != nil {
+			s.logins.WithLabelValues("rate_limited").Inc()
+			return Grant{}, err
+		}
+		rec, err := s.repo.FindLogin(ctx, normalizedEmail(inv.Email), "")
+		if err != nil && vayva.ErrorCode(err) != vayva.ENOTFOUND {
+			return Grant{}, err
+		}
+		good, err := s.verify(ctx, in.Password, rec.PasswordHash)
+		if errors.Is(err, ErrMalformedHash) {
+			s.log.Error().Err(err).Str("user_id", rec.User.ID).Msg("stored password hash is malformed")
+			good, err = false, nil
+		}
+		if err != nil {
+			return Grant{}, err
+		}
+		if !good {
+			s.logins.WithLabelValues("failed").Inc()
+			return Grant{}, errBadCredentials
+		}
+		s.logins.WithLabelValues("ok").Inc()
+		if err := s.limiter.Refund(ctx, limits...); err != nil {
+			s.log.Warn().Err(err).Msg("refunding sign-in attempt")
+		}
+		userID = rec.User.ID
+	}
+	token, th := newToken(SessionPrefix)
+	ses := NewSession{ID: vayva.NewID("ses"), UserID: userID, TokenHash: th, ExpiresAt: time.Now().UTC().Add(s.cfg.SessionTTL)}
+	acct, err := s.repo.AcceptInvitation(ctx, h, userID, vayva.NewID("mem"), ses)
+	if err != nil {
+		return Grant{}, invitationRefusal(err, "token")
+	}
+	return Grant{Token: token, ExpiresAt: ses.ExpiresAt, Account: acct}, nil
+}
+
 // Login checks an email and password and opens a session. Unknown emails
 // and wrong passwords fail alike, after the same hashing work. Attempts are
 // limited per email and per client address (clientAddr, the caller's IP);
@@ -361,18 +577,12 @@ func (s *Service) Login(ctx context.Context, in LoginInput, clientAddr string) (
 		return Grant{}, err
 	}
 	email := normalizedEmail(in.Email)
-	sum := sha256.Sum256([]byte(email))
-	limits := []Limit{{Key: "login:email:" + hex.EncodeToString(sum[:16]), Rate: s.cfg.LoginPerEmail}}
-	if clientAddr != "" {
-		limits = append(limits, Limit{Key: "login:addr:" + clientAddr, Rate: s.cfg.LoginPerAddress})
-	}
-	ok, retry, err := s.limiter.Take(ctx, limits...)
-	if err != nil {
+	limits := s.loginLimits(email, clientAddr)
+	if err := s.take(ctx, limits...); err != nil {
+		if vayva.ErrorCode(err) == vayva.ERATELIMITED {
+			s.logins.WithLabelValues("rate_limited").Inc()
+		}
 		return Grant{}, err
-	}
-	if !ok {
-		s.logins.WithLabelValues("rate_limited").Inc()
-		return Grant{}, &RateLimitedError{RetryAfter: retry}
 	}
 	rec, err := s.repo.FindLogin(ctx, email, in.StoreID)
 	if err != nil && vayva.ErrorCode(err) != vayva.ENOTFOUND {
@@ -380,7 +590,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, clientAddr string) (
 	}
 	// For an unknown email rec.PasswordHash is empty and Verify spends the
 	// same work on a dummy hash.
-	good, err := s.hasher.Verify(ctx, in.Password, rec.PasswordHash)
+	good, err := s.verify(ctx, in.Password, rec.PasswordHash)
 	if errors.Is(err, ErrMalformedHash) {
 		s.log.Error().Err(err).Str("user_id", rec.User.ID).Msg("stored password hash is malformed")
 		good, err = false, nil
@@ -400,7 +610,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, clientAddr string) (
 	token, th := newToken(SessionPrefix)
 	ses.TokenHash = th
 	if s.hasher.NeedsRehash(rec.PasswordHash) {
-		if ses.Rehash, err = s.hasher.Hash(ctx, in.Password); err != nil {
+		if ses.Rehash, err = s.hash(ctx, in.Password); err != nil {
 			return Grant{}, err
 		}
 	}
@@ -471,20 +681,13 @@ func (s *Service) Me(ctx context.Context, t vayva.Tenant) (Account, error) {
 	return a, nil
 }
 
-// VerifyEmail redeems an email verification token, or an invitation (which
-// also sets the invited user's password).
+// VerifyEmail redeems an email verification token. It costs one database
+// round trip and no password work, whatever the token.
 func (s *Service) VerifyEmail(ctx context.Context, in VerifyEmailInput) (User, error) {
 	if err := in.Normalize(); err != nil {
 		return User{}, err
 	}
-	var hash string
-	if in.Password != "" {
-		var err error
-		if hash, err = s.hasher.Hash(ctx, in.Password); err != nil {
-			return User{}, err
-		}
-	}
-	return s.repo.UseVerificationToken(ctx, HashToken(in.Token), hash)
+	return s.repo.UseVerificationToken(ctx, HashToken(in.Token))
 }
 
 // CreateAPIKey creates an API key for t's store and returns it with its
@@ -564,47 +767,54 @@ func (s *Service) ListMembers(ctx context.Context, t vayva.Tenant, limit int, cu
 	return ms, encodeCursor(last.CreatedAt, last.ID), nil
 }
 
-// AddMember adds a user to the team of t's store. Someone without an
-// account gets one without a usable password and an invitation email whose
-// link sets the password. Owners and admins only.
-func (s *Service) AddMember(ctx context.Context, t vayva.Tenant, in MemberInput) (Member, error) {
+// InviteMember invites someone to the team of t's store: it stores a
+// pending invitation and queues the invitation email, whose link lets the
+// invitee accept (signed in, or by signing up). The answer is the same
+// whether or not the address has an account, and the work done is too:
+// nothing about other accounts is looked up. Inviting an address with a
+// pending invitation sends a new link (the old one stops working); a
+// member of the team is ECONFLICT. Owners and admins only, and a store
+// sends at most Config.InvitesPerStore invitations.
+func (s *Service) InviteMember(ctx context.Context, t vayva.Tenant, in MemberInput) (Member, error) {
 	if !t.Role.CanManageTeam() {
 		return Member{}, errNotManager
 	}
 	if err := in.Normalize(); err != nil {
 		return Member{}, err
 	}
+	if err := s.take(ctx, Limit{Key: "invite:store:" + t.StoreID, Rate: s.cfg.InvitesPerStore}); err != nil {
+		return Member{}, err
+	}
 	inviter, err := s.repo.Account(ctx, t)
 	if err != nil {
 		return Member{}, err
 	}
-	name := in.Name
-	if name == "" {
-		name = in.Email[:strings.LastIndexByte(in.Email, '@')]
-	}
 	now := time.Now().UTC()
-	token, h := newToken(VerificationPrefix)
-	m := NewMember{
-		ID: vayva.NewID("mem"), Email: in.Email, Name: name, Role: in.Role,
-		NewUserID: vayva.NewID("usr"),
-		Invite:    NewVerification{TokenHash: h, Purpose: PurposeInvite, ExpiresAt: now.Add(s.cfg.InviteTTL)},
-		Events: []vayva.Event{emailEvent(now, t.MerchantID, vayva.SendEmail{
-			Template: vayva.EmailVerification, To: in.Email, MerchantID: t.MerchantID,
-			Vars: map[string]string{
-				"name": name, "verify_url": s.verifyURL(token), "invite": "true",
-				"store_name": inviter.Store.Name, "invited_by": inviter.User.Name, "role": string(in.Role),
-			},
-		})},
+	token, h := newToken(InvitationPrefix)
+	n := NewInvitation{
+		ID: vayva.NewID("inv"), Email: in.Email, Role: in.Role, InvitedBy: t.UserID,
+		TokenHash: h, ExpiresAt: now.Add(s.cfg.InviteTTL),
 	}
-	return s.repo.AddMember(ctx, t, m)
+	n.Events = []vayva.Event{emailEvent(now, t.MerchantID, vayva.SendEmail{
+		Template: vayva.EmailInvitation, To: in.Email, MerchantID: t.MerchantID,
+		Vars: map[string]string{
+			"accept_url": s.invitationURL(token), "store_name": inviter.Store.Name, "invited_by": inviter.User.Name,
+			"role": string(in.Role), "expires_at": n.ExpiresAt.Format("2 January 2006"),
+		},
+	})}
+	return s.repo.InviteMember(ctx, t, n)
 }
 
-// RemoveMember removes a member from the team of t's store; their sessions
-// and API keys for the store stop working on every node. The owner cannot
-// be removed. Owners and admins only.
+// RemoveMember removes a member (mem_…) from the team of t's store, whose
+// sessions and API keys for the store stop working on every node, or
+// revokes a pending invitation (inv_…), whose link stops working. The
+// owner cannot be removed. Owners and admins only.
 func (s *Service) RemoveMember(ctx context.Context, t vayva.Tenant, id string) error {
 	if !t.Role.CanManageTeam() {
 		return errNotManager
+	}
+	if vayva.HasIDPrefix(id, "inv") {
+		return s.repo.RevokeInvitation(ctx, t, id)
 	}
 	if !vayva.HasIDPrefix(id, "mem") {
 		return vayva.Errorf(vayva.ENOTFOUND, "No team member %q.", id)
@@ -643,8 +853,15 @@ func (s *Service) revoke(ctx context.Context, r Revocation) {
 	s.log.Error().Err(err).Str("credential_id", r.CredentialID).Str("user_id", r.UserID).Msg("publishing a revocation failed; other nodes may serve the credential from cache until its entry expires")
 }
 
+// The pages these links open are served by the edge (http/pages.go); they
+// complete the action only on a POST, so a link prefetcher that opens the
+// URL does not use up the single-use token.
 func (s *Service) verifyURL(token string) string {
 	return s.cfg.PublicURL + "/verify-email?token=" + url.QueryEscape(token)
+}
+
+func (s *Service) invitationURL(token string) string {
+	return s.cfg.PublicURL + "/accept-invitation?token=" + url.QueryEscape(token)
 }
 
 // emailEvent wraps an email for the outbox.

@@ -14,6 +14,7 @@ const (
 	SessionPrefix      = "vst_"
 	APIKeyPrefix       = "vsk_"
 	VerificationPrefix = "vvt_"
+	InvitationPrefix   = "vin_"
 )
 
 // secretBodyLen is the length of the random part of vayva.NewSecret: 256
@@ -52,4 +53,10 @@ func tokenKind(token string) string {
 // token.
 func validVerificationToken(s string) bool {
 	return len(s) == len(VerificationPrefix)+secretBodyLen && strings.HasPrefix(s, VerificationPrefix)
+}
+
+// validInvitationToken reports whether s has the shape of an invitation
+// token.
+func validInvitationToken(s string) bool {
+	return len(s) == len(InvitationPrefix)+secretBodyLen && strings.HasPrefix(s, InvitationPrefix)
 }

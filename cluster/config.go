@@ -99,7 +99,7 @@ func (c *Config) Validate() error {
 	}
 	host, port, err := net.SplitHostPort(c.Addr)
 	if err != nil {
-		return fmt.Errorf("VAYVA_CLUSTER_ADDR: %q is not host:port: %v", c.Addr, err)
+		return fmt.Errorf("VAYVA_CLUSTER_ADDR: %q is not host:port: %w", c.Addr, err)
 	}
 	if host == "" {
 		return fmt.Errorf("VAYVA_CLUSTER_ADDR: %q has no host", c.Addr)

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
@@ -36,20 +37,26 @@ func freePort(host string) (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Member is this node's cluster member. It is a long-lived component: Start
-// joins the cluster, Stop leaves it gracefully.
+// Member is this node's cluster member. It is a long-lived component with
+// the semantics of package startstop: Start joins the cluster, Stop leaves
+// it gracefully, Kill drops out of it as a crash would.
 type Member struct {
+	startstop.BaseStartStop
+
 	cfg     Config
 	db      *postgres.DB
 	log     zerolog.Logger
 	metrics *metrics
 
-	mu       sync.Mutex
-	system   *actor.ActorSystem
-	cluster  *pcluster.Cluster
-	pg       *postgresProvider
-	started  bool
-	stopped  bool
+	// provider, when set before Start, replaces the configured membership
+	// provider (tests).
+	provider pcluster.ClusterProvider
+
+	// Set by Start; read once Start has returned.
+	system  *actor.ActorSystem
+	cluster *pcluster.Cluster
+	pg      *postgresProvider
+
 	leaving  atomic.Bool
 	joined   atomic.Bool
 	evicted  chan struct{}
@@ -80,15 +87,28 @@ func New(cfg Config, db *postgres.DB, log zerolog.Logger, reg prometheus.Registe
 }
 
 // Start joins the cluster. It returns once this member is part of the
-// cluster's member list.
-func (m *Member) Start(ctx context.Context) (err error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.started {
-		return errors.New("cluster: member already started")
+// cluster's member list; ctx bounds the join. A failed start shuts down
+// whatever it had brought up (actor system, transport, membership row).
+func (m *Member) Start(ctx context.Context) error {
+	run, started, stopped, err := m.StartInit(ctx)
+	if err != nil {
+		return err
 	}
-	m.started = true
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
+	if err := m.join(sctx); err != nil {
+		m.abandon()
+		stopped()
+		return err
+	}
+	started()
+	m.log.Info().Str("member", m.ID()).Str("address", m.system.Address()).Str("provider", string(m.cfg.Provider)).Msg("joined cluster")
+	return nil
+}
 
+// join brings up the actor system and its transport, starts the membership
+// provider and waits until this member is in the member list.
+func (m *Member) join(ctx context.Context) (err error) {
 	host, portStr, _ := net.SplitHostPort(m.cfg.Addr)
 	port, _ := strconv.Atoi(portStr)
 	if port == 0 && m.cfg.AdvertisedHost != "" {
@@ -97,26 +117,15 @@ func (m *Member) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("VAYVA_CLUSTER_ADDR: %w", err)
 		}
 	}
+	// The provider first: it can fail before anything runs.
+	provider, err := m.newProvider()
+	if err != nil {
+		return err
+	}
 
 	m.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}))
-
-	var provider pcluster.ClusterProvider
-	switch m.cfg.Provider {
-	case ProviderLocal:
-		provider = &localProvider{}
-	case ProviderPostgres:
-		m.pg = &postgresProvider{member: m}
-		provider = m.pg
-	case ProviderConsul:
-		p, err := consul.New()
-		if err != nil {
-			return fmt.Errorf("cluster: consul: %w", err)
-		}
-		provider = p
-	}
-
 	kinds := make([]*pcluster.Kind, 0, len(m.cfg.Kinds))
 	for _, k := range m.cfg.Kinds {
 		props := actor.PropsFromProducer(k.Producer,
@@ -133,26 +142,74 @@ func (m *Member) Start(ctx context.Context) (err error) {
 		pcluster.WithRequestTimeout(m.cfg.RequestTimeout))
 	m.cluster = pcluster.New(m.system, cfg)
 
-	// StartMember panics on provider errors; turn that into an error.
+	if err := m.startMember(); err != nil {
+		return err
+	}
+	if m.cfg.AdvertisedHost == "" && m.cfg.Provider != ProviderLocal && (host == "0.0.0.0" || host == "::") {
+		m.log.Warn().Msg("cluster address binds all interfaces; set an advertised host so other members can dial this one")
+	}
+	return m.waitJoined(ctx)
+}
+
+// newProvider returns the configured membership provider.
+func (m *Member) newProvider() (pcluster.ClusterProvider, error) {
+	if m.provider != nil {
+		return m.provider, nil
+	}
+	switch m.cfg.Provider {
+	case ProviderPostgres:
+		m.pg = &postgresProvider{member: m}
+		return m.pg, nil
+	case ProviderConsul:
+		p, err := consul.New()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: consul: %w", err)
+		}
+		return p, nil
+	default:
+		return &localProvider{}, nil
+	}
+}
+
+// startMember runs protoactor-go's StartMember, which panics on provider
+// errors, and turns a panic into an error. protoactor-go's remote sets
+// gRPC's process-wide logger when it starts, so members of one process
+// start one at a time; the lock is released however StartMember ends.
+func (m *Member) startMember() (err error) {
+	startMu.Lock()
+	defer startMu.Unlock()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("cluster: start member: %v", r)
 		}
 	}()
-	// protoactor-go's remote sets gRPC's process-wide logger when it starts,
-	// so members of one process start one at a time.
-	startMu.Lock()
 	m.cluster.StartMember()
-	startMu.Unlock()
-
-	if m.cfg.AdvertisedHost == "" && m.cfg.Provider != ProviderLocal && (host == "0.0.0.0" || host == "::") {
-		m.log.Warn().Msg("cluster address binds all interfaces; set an advertised host so other members can dial this one")
-	}
-	if err := m.waitJoined(ctx); err != nil {
-		return err
-	}
-	m.log.Info().Str("member", m.ID()).Str("address", m.system.Address()).Str("provider", string(m.cfg.Provider)).Msg("joined cluster")
 	return nil
+}
+
+// abandon shuts down what a failed start brought up: the membership
+// provider (a postgres member marks its row left) and the actor system
+// with its transport. Parts that never started may panic when shut down;
+// those panics are logged, not raised.
+func (m *Member) abandon() {
+	m.leaving.Store(true)
+	m.joined.Store(false)
+	guard := func(what string, f func()) {
+		defer func() {
+			if r := recover(); r != nil {
+				m.log.Debug().Interface("panic", r).Str("part", what).Msg("shutting down a member that did not start")
+			}
+		}()
+		f()
+	}
+	if m.cluster == nil {
+		if m.system != nil {
+			m.system.Shutdown()
+		}
+		return
+	}
+	guard("provider", func() { _ = m.cluster.Config.ClusterProvider.Shutdown(true) })
+	guard("cluster", func() { m.cluster.Shutdown(false) })
 }
 
 func (m *Member) waitJoined(ctx context.Context) error {
@@ -165,7 +222,7 @@ func (m *Member) waitJoined(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cluster: waiting to join: %w", ctx.Err())
+			return fmt.Errorf("cluster: waiting to join: %w", context.Cause(ctx))
 		case <-t.C:
 		}
 	}
@@ -173,45 +230,38 @@ func (m *Member) waitJoined(ctx context.Context) error {
 
 // Stop leaves the cluster gracefully: local activations stop (their state is
 // already in Postgres) and their identities move to the remaining members.
-// It is safe to call more than once.
 func (m *Member) Stop(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.started || m.stopped {
-		return nil
-	}
-	m.stopped = true
-	m.leaving.Store(true)
-	m.joined.Store(false)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.cluster.Shutdown(true)
-	}()
-	select {
-	case <-done:
-		m.log.Info().Str("member", m.ID()).Msg("left cluster")
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("cluster: leave: %w", ctx.Err())
-	}
+	return m.StopWith(ctx, func(ctx context.Context) error {
+		m.leaving.Store(true)
+		m.joined.Store(false)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			m.cluster.Shutdown(true)
+		}()
+		select {
+		case <-done:
+			m.log.Info().Str("member", m.ID()).Msg("left cluster")
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: leave: %w", ctx.Err())
+		}
+	})
 }
 
 // Kill stops the member without leaving gracefully, as a crash would: its
-// row is left to expire and its activations are dropped. For tests and drills.
+// row is left to expire and its activations are dropped. It counts as the
+// member's Stop (a later Stop is a no-op). For tests and drills.
 func (m *Member) Kill() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.started || m.stopped {
-		return
-	}
-	m.stopped = true
-	m.leaving.Store(true)
-	m.joined.Store(false)
-	if m.pg != nil {
-		m.pg.halt()
-	}
-	m.cluster.Shutdown(false)
+	_ = m.StopWith(context.Background(), func(context.Context) error {
+		m.leaving.Store(true)
+		m.joined.Store(false)
+		if m.pg != nil {
+			m.pg.halt()
+		}
+		m.cluster.Shutdown(false)
+		return nil
+	})
 }
 
 // ID is this member's id (the actor system id); stable for the life of the

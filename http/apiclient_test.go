@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	nethttp "net/http"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vayvahq/vayva/http/openapitest"
 )
 
 // apiResp is one HTTP answer with its JSON body.
@@ -24,21 +25,30 @@ type apiResp struct {
 // JSON; a body is labelled application/json. A non-empty token is sent as a
 // bearer token. headers are name, value pairs set last, so they may
 // override the others.
+//
+// Every exchange is checked against http/openapi.yaml (see openapitest): a
+// status the operation does not list, a body that does not match its
+// schema, or an accepted request the document would refuse fails the
+// calling test, which goes on.
 func apiCall(t testing.TB, base, method, path, token string, body any, headers ...string) apiResp {
 	t.Helper()
-	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		sent = []byte(b)
 	default:
 		raw, err := json.Marshal(b)
 		require.NoError(t, err)
-		rd = bytes.NewReader(raw)
+		sent = raw
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(sent)
 	}
 	req, err := nethttp.NewRequest(method, base+path, rd)
 	require.NoError(t, err)
-	if rd != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
@@ -52,11 +62,23 @@ func apiCall(t testing.TB, base, method, path, token string, body any, headers .
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	checkDocumented(t, req, sent, resp, raw)
 	r := apiResp{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		_ = json.Unmarshal(raw, &r.Body)
 	}
 	return r
+}
+
+// checkDocumented fails t, without stopping it, when the exchange
+// disagrees with the OpenAPI document.
+func checkDocumented(t testing.TB, req *nethttp.Request, reqBody []byte, resp *nethttp.Response, respBody []byte) {
+	t.Helper()
+	v, err := openapitest.Default()
+	require.NoError(t, err)
+	if problems := v.Check(req, reqBody, resp, respBody); len(problems) > 0 {
+		t.Errorf("%s", openapitest.Report(req, resp, problems))
+	}
 }
 
 // requireStatus fails with the body when the status differs.

@@ -12,9 +12,10 @@ import (
 	"github.com/vayvahq/vayva/auth"
 )
 
-// AuthService is what the account, session, API key and team routes need.
-// Implemented by *auth.Service.
+// AuthService is what the account, session, API key and team routes and
+// the pages of emailed links need. Implemented by *auth.Service.
 type AuthService interface {
+	Authenticator
 	Signup(ctx context.Context, in auth.SignupInput, clientAddr string) (auth.Grant, error)
 	Login(ctx context.Context, in auth.LoginInput, clientAddr string) (auth.Grant, error)
 	Logout(ctx context.Context, t vayva.Tenant) error
@@ -24,8 +25,10 @@ type AuthService interface {
 	ListAPIKeys(ctx context.Context, t vayva.Tenant, limit int, cursor string) ([]auth.APIKey, string, error)
 	DeleteAPIKey(ctx context.Context, t vayva.Tenant, id string) error
 	ListMembers(ctx context.Context, t vayva.Tenant, limit int, cursor string) ([]auth.Member, string, error)
-	AddMember(ctx context.Context, t vayva.Tenant, in auth.MemberInput) (auth.Member, error)
+	InviteMember(ctx context.Context, t vayva.Tenant, in auth.MemberInput) (auth.Member, error)
 	RemoveMember(ctx context.Context, t vayva.Tenant, id string) error
+	Invitation(ctx context.Context, token string) (auth.InvitationDetails, error)
+	AcceptInvitation(ctx context.Context, in auth.AcceptInvitationInput, caller *vayva.Tenant, clientAddr string) (auth.Grant, error)
 }
 
 var (
@@ -34,8 +37,9 @@ var (
 )
 
 // AuthArea serves sign-up and sign-in, sessions, email verification, API
-// keys and the store's team (/v1/auth/*, /v1/me, /v1/api-keys,
-// /v1/store/members).
+// keys, the store's team and its invitations (/v1/auth/*, /v1/me,
+// /v1/api-keys, /v1/store/members, /v1/invitations/accept), and the pages
+// the emailed links open (/verify-email, /accept-invitation).
 type AuthArea struct {
 	Service AuthService
 }
@@ -56,16 +60,21 @@ func (a AuthArea) Register(r *Routes) {
 	r.Handle("GET", "/v1/store/members", Merchant, a.listMembers)
 	r.Handle("POST", "/v1/store/members", Merchant, a.addMember)
 	r.Handle("DELETE", "/v1/store/members/{id}", Merchant, a.removeMember)
+	// Public: a signed-in caller sends a bearer token, anyone else the
+	// password of the invited address's account.
+	r.Handle("POST", "/v1/invitations/accept", Public, a.acceptInvitation, SecretResponse())
+	a.registerPages(r)
 }
 
 // Request bodies.
 
 type authSignupRequest struct {
-	Email        string  `json:"email"`
-	Password     string  `json:"password"`
-	Name         string  `json:"name"`
-	BusinessName string  `json:"business_name"`
-	StoreSlug    *string `json:"store_slug"`
+	Email           string  `json:"email"`
+	Password        string  `json:"password"`
+	Name            string  `json:"name"`
+	BusinessName    string  `json:"business_name"`
+	StoreSlug       *string `json:"store_slug"`
+	InvitationToken string  `json:"invitation_token"`
 }
 
 type authLoginRequest struct {
@@ -75,6 +84,10 @@ type authLoginRequest struct {
 }
 
 type authVerifyEmailRequest struct {
+	Token string `json:"token"`
+}
+
+type authAcceptInvitationRequest struct {
 	Token    string `json:"token"`
 	Password string `json:"password"`
 }
@@ -86,7 +99,6 @@ type authAPIKeyRequest struct {
 type teamMemberRequest struct {
 	Email string `json:"email"`
 	Role  string `json:"role"`
-	Name  string `json:"name"`
 }
 
 // decodeSignup parses and validates a sign-up body.
@@ -95,7 +107,8 @@ func decodeSignup(body []byte) (auth.SignupInput, error) {
 	if err := decodeJSONBytes(body, &req); err != nil {
 		return auth.SignupInput{}, err
 	}
-	in := auth.SignupInput{Email: req.Email, Password: req.Password, Name: req.Name, BusinessName: req.BusinessName, StoreSlug: req.StoreSlug}
+	in := auth.SignupInput{Email: req.Email, Password: req.Password, Name: req.Name, BusinessName: req.BusinessName,
+		StoreSlug: req.StoreSlug, InvitationToken: req.InvitationToken}
 	return in, in.Normalize()
 }
 
@@ -115,7 +128,18 @@ func decodeVerifyEmail(body []byte) (auth.VerifyEmailInput, error) {
 	if err := decodeJSONBytes(body, &req); err != nil {
 		return auth.VerifyEmailInput{}, err
 	}
-	in := auth.VerifyEmailInput{Token: req.Token, Password: req.Password}
+	in := auth.VerifyEmailInput{Token: req.Token}
+	return in, in.Normalize()
+}
+
+// decodeAcceptInvitation parses and validates an invitation acceptance
+// body.
+func decodeAcceptInvitation(body []byte) (auth.AcceptInvitationInput, error) {
+	var req authAcceptInvitationRequest
+	if err := decodeJSONBytes(body, &req); err != nil {
+		return auth.AcceptInvitationInput{}, err
+	}
+	in := auth.AcceptInvitationInput{Token: req.Token, Password: req.Password}
 	return in, in.Normalize()
 }
 
@@ -135,7 +159,7 @@ func decodeMember(body []byte) (auth.MemberInput, error) {
 	if err := decodeJSONBytes(body, &req); err != nil {
 		return auth.MemberInput{}, err
 	}
-	in := auth.MemberInput{Email: req.Email, Role: vayva.Role(req.Role), Name: req.Name}
+	in := auth.MemberInput{Email: req.Email, Role: vayva.Role(req.Role)}
 	return in, in.Normalize()
 }
 
@@ -186,13 +210,17 @@ type authNewAPIKeyJSON struct {
 	Key string `json:"key"`
 }
 
+// teamMemberJSON is a member (status active, with the user) or an
+// invitation (status invited or expired, with its expiry and no user).
 type teamMemberJSON struct {
 	ID        string     `json:"id"`
-	UserID    string     `json:"user_id"`
+	Status    string     `json:"status"`
+	UserID    string     `json:"user_id,omitempty"`
 	Email     string     `json:"email"`
-	Name      string     `json:"name"`
+	Name      string     `json:"name,omitempty"`
 	Role      vayva.Role `json:"role"`
 	CreatedAt string     `json:"created_at"`
+	ExpiresAt string     `json:"expires_at,omitempty"`
 }
 
 func authUser(u auth.User) authUserJSON {
@@ -217,7 +245,11 @@ func authAPIKey(k auth.APIKey) authAPIKeyJSON {
 }
 
 func teamMember(m auth.Member) teamMemberJSON {
-	return teamMemberJSON{ID: m.ID, UserID: m.UserID, Email: m.Email, Name: m.Name, Role: m.Role, CreatedAt: timeJSON(m.CreatedAt)}
+	j := teamMemberJSON{ID: m.ID, Status: m.Status, UserID: m.UserID, Email: m.Email, Name: m.Name, Role: m.Role, CreatedAt: timeJSON(m.CreatedAt)}
+	if !m.ExpiresAt.IsZero() {
+		j.ExpiresAt = timeJSON(m.ExpiresAt)
+	}
+	return j
 }
 
 // authError adds the edge's rate-limit refusal (which sets Retry-After) to
@@ -354,9 +386,9 @@ func (a AuthArea) addMember(ctx context.Context, rc *fasthttp.RequestCtx) error 
 	if err != nil {
 		return err
 	}
-	m, err := a.Service.AddMember(ctx, t, in)
+	m, err := a.Service.InviteMember(ctx, t, in)
 	if err != nil {
-		return err
+		return authError(err)
 	}
 	return writeJSON(rc, fasthttp.StatusCreated, teamMember(m))
 }
@@ -368,4 +400,28 @@ func (a AuthArea) removeMember(ctx context.Context, rc *fasthttp.RequestCtx) err
 	}
 	rc.Response.SetStatusCode(fasthttp.StatusNoContent)
 	return nil
+}
+
+func (a AuthArea) acceptInvitation(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	var caller *vayva.Tenant
+	if len(rc.Request.Header.Peek("Authorization")) > 0 {
+		token, ok := bearer(rc)
+		if !ok {
+			return vayva.Errorf(vayva.EUNAUTHORIZED, "The Authorization header must be a bearer token.")
+		}
+		t, err := a.Service.Authenticate(ctx, token)
+		if err != nil {
+			return err
+		}
+		caller = &t
+	}
+	in, err := decodeAcceptInvitation(rc.PostBody())
+	if err != nil {
+		return err
+	}
+	g, err := a.Service.AcceptInvitation(ctx, in, caller, authClientAddr(rc))
+	if err != nil {
+		return authError(err)
+	}
+	return writeJSON(rc, fasthttp.StatusOK, authGrant(g))
 }

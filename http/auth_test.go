@@ -7,6 +7,7 @@ import (
 	"fmt"
 	nethttp "net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,6 +91,73 @@ func authTokenFromEmail(t *testing.T, n *nodetest.Node, m vayva.SendEmail) strin
 	tok := parsed.Query().Get("token")
 	require.True(t, strings.HasPrefix(tok, auth.VerificationPrefix), tok)
 	return tok
+}
+
+// authEmailsOf returns the emails of one template addressed to to.
+func authEmailsOf(t *testing.T, n *nodetest.Node, to, template string) []vayva.SendEmail {
+	t.Helper()
+	var out []vayva.SendEmail
+	for _, m := range authEmails(t, n, to) {
+		if m.Template == template {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// authInviteFromEmail takes the token out of an invitation's accept_url.
+func authInviteFromEmail(t *testing.T, n *nodetest.Node, m vayva.SendEmail) string {
+	t.Helper()
+	require.Equal(t, vayva.EmailInvitation, m.Template)
+	u := m.Vars["accept_url"]
+	require.True(t, strings.HasPrefix(u, n.Config().PublicURL+"/accept-invitation?token="), u)
+	parsed, err := url.Parse(u)
+	require.NoError(t, err)
+	tok := parsed.Query().Get("token")
+	require.True(t, strings.HasPrefix(tok, auth.InvitationPrefix), tok)
+	return tok
+}
+
+// authVerify verifies the address of a signed-up user with the token of
+// their verification email.
+func authVerify(t *testing.T, n *nodetest.Node, email string) {
+	t.Helper()
+	ms := authEmailsOf(t, n, email, vayva.EmailVerification)
+	require.NotEmpty(t, ms)
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": authTokenFromEmail(t, n, ms[len(ms)-1])}).requireStatus(t, 200)
+}
+
+// authKeys returns the sorted keys of a JSON object.
+func authKeys(m map[string]any) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// authMetric sums a counter's series from a node's /metrics.
+func authMetric(t *testing.T, n *nodetest.Node, name string) float64 {
+	t.Helper()
+	r := apiCall(t, n.BaseURL, "GET", "/metrics", "", nil).requireStatus(t, 200)
+	var sum float64
+	for _, line := range strings.Split(string(r.Raw), "\n") {
+		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			v, err := strconv.ParseFloat(strings.Fields(line)[len(strings.Fields(line))-1], 64)
+			require.NoError(t, err)
+			sum += v
+		}
+	}
+	return sum
 }
 
 func sha(s string) []byte {
@@ -451,30 +519,53 @@ func TestAuthTeam(t *testing.T) {
 	to := owner.str("token")
 	storeID := owner.str("store", "id")
 
-	// Inviting someone new creates the user and queues the invitation.
+	// Adding someone is an invitation: nobody joins the team yet.
 	sam := apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "Sam@Example.com", "role": "staff"}).requireStatus(t, 201)
-	require.Equal(t, "staff", sam.str("role"))
+	require.ElementsMatch(t, []string{"id", "email", "role", "status", "created_at", "expires_at"}, authKeys(sam.Body))
+	require.True(t, vayva.HasIDPrefix(sam.str("id"), "inv"), sam.str("id"))
 	require.Equal(t, "Sam@Example.com", sam.str("email"))
-	require.Equal(t, "Sam", sam.str("name"))
-	require.True(t, vayva.HasIDPrefix(sam.str("id"), "mem"))
-	require.True(t, vayva.HasIDPrefix(sam.str("user_id"), "usr"))
-	_, err := time.Parse(time.RFC3339, sam.str("created_at"))
+	require.Equal(t, "staff", sam.str("role"))
+	require.Equal(t, "invited", sam.str("status"))
+	exp, err := time.Parse(time.RFC3339, sam.str("expires_at"))
 	require.NoError(t, err)
+	require.WithinDuration(t, time.Now().Add(7*24*time.Hour), exp, time.Hour)
 	invites := authEmails(t, n, "sam@example.com")
 	require.Len(t, invites, 1)
-	require.Equal(t, "true", invites[0].Vars["invite"])
+	require.Equal(t, vayva.EmailInvitation, invites[0].Template)
 	require.Equal(t, "Jumoke Fabrics", invites[0].Vars["store_name"])
-	invite := authTokenFromEmail(t, n, invites[0])
+	require.Equal(t, "Owner of Jumoke Fabrics", invites[0].Vars["invited_by"])
+	require.Equal(t, "staff", invites[0].Vars["role"])
+	invite := authInviteFromEmail(t, n, invites[0])
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM merchant.invitations WHERE token_hash = $1 AND id = $2`, sha(invite), sam.str("id")))
+	require.Equal(t, 0, authCount(t, n, `SELECT count(*) FROM merchant.invitations i WHERE position($1 in i::text) > 0`, invite))
+	require.Equal(t, 0, authCount(t, n, `SELECT count(*) FROM auth.users WHERE lower(email) = 'sam@example.com'`), "no account is made for the invitee")
 
-	// The invited user cannot sign in before accepting.
-	authLogin(t, n, "sam@example.com", authPassword).requireProblem(t, 401, "unauthorized")
-	noPw := apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite}).requireProblem(t, 422, "validation_failed")
-	require.Contains(t, noPw.fields(), "password")
-	apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite, "password": "sam's own password"}).requireStatus(t, 200)
+	// Sam signs up through the invitation: a user of the inviting store, as
+	// staff, with the address verified, and no business of their own.
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
+		"invitation_token": invite, "password": "sam's own password", "name": "Sam", "business_name": "Sam's",
+	}).requireProblem(t, 422, "validation_failed")
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
+		"invitation_token": invite, "email": "someone.else@example.com", "password": "sam's own password", "name": "Sam",
+	}).requireProblem(t, 422, "validation_failed")
+	joined := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
+		"invitation_token": invite, "password": "sam's own password", "name": "Sam",
+	}).requireStatus(t, 201)
+	require.Equal(t, "staff", joined.str("role"))
+	require.Equal(t, storeID, joined.str("store", "id"))
+	require.Equal(t, owner.str("merchant", "id"), joined.str("merchant", "id"))
+	require.Equal(t, "Sam@Example.com", joined.str("user", "email"))
+	require.Equal(t, true, joined.Body["user"].(map[string]any)["email_verified"])
+	require.Len(t, authEmails(t, n, "sam@example.com"), 1, "no verification email: the invitation proved the address")
+	require.Equal(t, 1, authCount(t, n, `SELECT count(*) FROM merchant.merchants`), "no merchant of Sam's own")
+	staff := joined.str("token")
+	again := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
+		"invitation_token": invite, "password": "sam's own password", "name": "Sam Two",
+	}).requireProblem(t, 422, "validation_failed")
+	require.Contains(t, again.fields(), "invitation_token", "an invitation works once")
 	ts := authLogin(t, n, "sam@example.com", "sam's own password").requireStatus(t, 200)
 	require.Equal(t, "staff", ts.str("role"))
 	require.Equal(t, storeID, ts.str("store", "id"))
-	staff := ts.str("token")
 
 	// Staff may not manage the team or API keys.
 	apiCall(t, n.BaseURL, "GET", "/v1/store/members", staff, nil).requireProblem(t, 403, "forbidden")
@@ -485,54 +576,222 @@ func TestAuthTeam(t *testing.T) {
 	apiCall(t, n.BaseURL, "GET", "/v1/api-keys", staff, nil).requireProblem(t, 403, "forbidden")
 	require.Equal(t, "staff", apiCall(t, n.BaseURL, "GET", "/v1/me", staff, nil).requireStatus(t, 200).str("role"))
 
-	// An existing user (with a store of their own) joins as admin: no
-	// invitation, and they pick the store when signing in.
+	// An existing user (with a store of their own) is invited as admin and
+	// joins by accepting while signed in, once their address is verified.
 	kola := authSignup(t, n, "kola@example.com", "Kola Ventures")
-	admin := apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "kola@example.com", "role": "admin"}).requireStatus(t, 201)
-	require.Equal(t, kola.str("user", "id"), admin.str("user_id"))
-	require.Len(t, authEmails(t, n, "kola@example.com"), 1, "only the sign-up's verification email")
+	ki := apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "kola@example.com", "role": "admin"}).requireStatus(t, 201)
+	require.Equal(t, "invited", ki.str("status"))
+	require.NotContains(t, ki.Body, "user_id")
+	authLogin(t, n, "kola@example.com", authPassword).requireStatus(t, 200)
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/login", "", map[string]any{"email": "kola@example.com", "password": authPassword, "store_id": storeID}).
+		requireProblem(t, 401, "unauthorized")
+	kolaInvite := authInviteFromEmail(t, n, authEmailsOf(t, n, "kola@example.com", vayva.EmailInvitation)[0])
+	apiCall(t, n.BaseURL, "POST", "/v1/invitations/accept", kola.str("token"), map[string]any{"token": kolaInvite}).requireProblem(t, 403, "forbidden")
+	authVerify(t, n, "kola@example.com")
+	apiCall(t, n.BaseURL, "POST", "/v1/invitations/accept", kola.str("token"), map[string]any{"token": kolaInvite, "password": authPassword}).
+		requireProblem(t, 422, "validation_failed")
+	ka := apiCall(t, n.BaseURL, "POST", "/v1/invitations/accept", kola.str("token"), map[string]any{"token": kolaInvite}).requireStatus(t, 200)
+	require.Equal(t, "admin", ka.str("role"))
+	require.Equal(t, storeID, ka.str("store", "id"))
+	require.Equal(t, kola.str("user", "id"), ka.str("user", "id"))
+	adminToken := ka.str("token")
+	me := apiCall(t, n.BaseURL, "GET", "/v1/me", adminToken, nil).requireStatus(t, 200)
+	require.Equal(t, "admin", me.str("role"))
+	require.Equal(t, storeID, me.str("store", "id"))
+	apiCall(t, n.BaseURL, "POST", "/v1/invitations/accept", kola.str("token"), map[string]any{"token": kolaInvite}).requireProblem(t, 422, "validation_failed")
 	require.Equal(t, kola.str("store", "id"), authLogin(t, n, "kola@example.com", authPassword).requireStatus(t, 200).str("store", "id"),
 		"by default a user signs in to their own store")
-	ka := apiCall(t, n.BaseURL, "POST", "/v1/auth/login", "", map[string]any{"email": "kola@example.com", "password": authPassword, "store_id": storeID}).requireStatus(t, 200)
-	require.Equal(t, "admin", ka.str("role"))
-	adminToken := ka.str("token")
 	apiCall(t, n.BaseURL, "POST", "/v1/auth/login", "", map[string]any{"email": "sam@example.com", "password": "sam's own password", "store_id": kola.str("store", "id")}).
 		requireProblem(t, 401, "unauthorized")
 
-	// Admins manage the team; the list is oldest first.
-	list := apiCall(t, n.BaseURL, "GET", "/v1/store/members", adminToken, nil).requireStatus(t, 200).Body["data"].([]any)
-	require.Len(t, list, 3)
-	first := list[0].(map[string]any)
-	require.Equal(t, "owner", first["role"])
-	require.Equal(t, owner.str("user", "id"), first["user_id"])
-	for _, k := range []string{"id", "user_id", "email", "name", "role", "created_at"} {
-		require.Contains(t, first, k)
+	// The list holds members and pending invitations, oldest first.
+	newbie := apiCall(t, n.BaseURL, "POST", "/v1/store/members", adminToken, map[string]any{"email": "newbie@example.com", "role": "staff"}).requireStatus(t, 201)
+	list := apiCall(t, n.BaseURL, "GET", "/v1/store/members", adminToken, nil).requireStatus(t, 200).list()
+	require.Len(t, list, 4)
+	require.Equal(t, []string{"owner", "staff", "admin", "staff"}, []string{list[0]["role"].(string), list[1]["role"].(string), list[2]["role"].(string), list[3]["role"].(string)})
+	for i, st := range []string{"active", "active", "active", "invited"} {
+		require.Equal(t, st, list[i]["status"], i)
 	}
-	p := apiCall(t, n.BaseURL, "GET", "/v1/store/members?limit=2", adminToken, nil).requireStatus(t, 200)
-	require.Len(t, p.Body["data"], 2)
-	p2 := apiCall(t, n.BaseURL, "GET", "/v1/store/members?limit=2&cursor="+url.QueryEscape(p.str("next_cursor")), adminToken, nil).requireStatus(t, 200)
+	require.Equal(t, owner.str("user", "id"), list[0]["user_id"])
+	for _, k := range []string{"id", "user_id", "email", "name", "role", "status", "created_at"} {
+		require.Contains(t, list[0], k)
+	}
+	require.Equal(t, newbie.str("id"), list[3]["id"])
+	require.NotContains(t, list[3], "user_id")
+	require.Contains(t, list[3], "expires_at")
+	p := apiCall(t, n.BaseURL, "GET", "/v1/store/members?limit=3", adminToken, nil).requireStatus(t, 200)
+	require.Len(t, p.Body["data"], 3)
+	p2 := apiCall(t, n.BaseURL, "GET", "/v1/store/members?limit=3&cursor="+url.QueryEscape(p.str("next_cursor")), adminToken, nil).requireStatus(t, 200)
 	require.Len(t, p2.Body["data"], 1)
-	require.Equal(t, admin.str("id"), p2.Body["data"].([]any)[0].(map[string]any)["id"])
+	require.Equal(t, newbie.str("id"), p2.list()[0]["id"])
+	require.Nil(t, p2.Body["next_cursor"])
 
-	// Nobody removes the owner; adding a member twice is a conflict.
+	// A member of the team is a conflict; a pending address gets a new
+	// link, and only the newest works.
+	apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "SAM@example.com", "role": "admin"}).requireProblem(t, 409, "conflict")
+	oldLink := authInviteFromEmail(t, n, authEmailsOf(t, n, "newbie@example.com", vayva.EmailInvitation)[0])
+	renewed := apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "Newbie@example.com", "role": "admin"}).requireStatus(t, 201)
+	require.Equal(t, newbie.str("id"), renewed.str("id"))
+	require.Equal(t, "admin", renewed.str("role"))
+	newbieEmails := authEmailsOf(t, n, "newbie@example.com", vayva.EmailInvitation)
+	require.Len(t, newbieEmails, 2)
+	newLink := authInviteFromEmail(t, n, newbieEmails[1])
+	require.NotEqual(t, oldLink, newLink)
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{"invitation_token": oldLink, "password": authPassword, "name": "Newbie"}).
+		requireProblem(t, 422, "validation_failed")
+
+	// Nobody removes the owner; bad input names its fields.
+	first := list[0]
 	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+first["id"].(string), adminToken, nil).requireProblem(t, 403, "forbidden")
 	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+first["id"].(string), to, nil).requireProblem(t, 403, "forbidden")
-	apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "sam@example.com", "role": "admin"}).requireProblem(t, 409, "conflict")
 	bad := apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "nope", "role": "owner"}).requireProblem(t, 422, "validation_failed")
 	require.Contains(t, bad.fields(), "email")
 	require.Contains(t, bad.fields(), "role")
+	apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "x@example.com", "role": "staff", "name": "X"}).
+		requireProblem(t, 422, "validation_failed")
+
+	// Revoking an invitation kills its link.
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+newbie.str("id"), to, nil).requireStatus(t, 204)
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+newbie.str("id"), to, nil).requireProblem(t, 404, "not_found")
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{"invitation_token": newLink, "password": authPassword, "name": "Newbie"}).
+		requireProblem(t, 422, "validation_failed")
+	require.Len(t, apiCall(t, n.BaseURL, "GET", "/v1/store/members", to, nil).requireStatus(t, 200).list(), 3)
 
 	// Removing a member ends their sessions and keys for the store at once.
-	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+sam.str("id"), adminToken, nil).requireStatus(t, 204)
+	samMember := list[1]["id"].(string)
+	require.True(t, vayva.HasIDPrefix(samMember, "mem"))
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+samMember, adminToken, nil).requireStatus(t, 204)
 	apiCall(t, n.BaseURL, "GET", "/v1/me", staff, nil).requireProblem(t, 401, "unauthorized")
 	authLogin(t, n, "sam@example.com", "sam's own password").requireProblem(t, 401, "unauthorized")
-	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+sam.str("id"), to, nil).requireProblem(t, 404, "not_found")
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+samMember, to, nil).requireProblem(t, 404, "not_found")
 
-	// Re-adding does not revive old credentials.
+	// Invited again, Sam (in no store now, so unable to sign in) accepts
+	// with the password; old credentials stay dead.
 	apiCall(t, n.BaseURL, "POST", "/v1/store/members", to, map[string]any{"email": "sam@example.com", "role": "staff"}).requireStatus(t, 201)
+	samEmails := authEmailsOf(t, n, "sam@example.com", vayva.EmailInvitation)
+	require.Len(t, samEmails, 2)
+	second := authInviteFromEmail(t, n, samEmails[1])
+	apiCall(t, n.BaseURL, "POST", "/v1/invitations/accept", "", map[string]any{"token": second}).requireProblem(t, 422, "validation_failed")
+	apiCall(t, n.BaseURL, "POST", "/v1/invitations/accept", "", map[string]any{"token": second, "password": "not sam's password"}).requireProblem(t, 401, "unauthorized")
+	back := apiCall(t, n.BaseURL, "POST", "/v1/invitations/accept", "", map[string]any{"token": second, "password": "sam's own password"}).requireStatus(t, 200)
+	require.Equal(t, joined.str("user", "id"), back.str("user", "id"))
+	require.Equal(t, storeID, back.str("store", "id"))
 	apiCall(t, n.BaseURL, "GET", "/v1/me", staff, nil).requireProblem(t, 401, "unauthorized")
-	require.Len(t, authEmails(t, n, "sam@example.com"), 1, "an existing user is not invited again")
+	apiCall(t, n.BaseURL, "GET", "/v1/me", back.str("token"), nil).requireStatus(t, 200)
 	authLogin(t, n, "sam@example.com", "sam's own password").requireStatus(t, 200)
+}
+
+// Inviting an address with an account and one without answer alike, and
+// neither puts anyone on the team or tells anything about the account.
+func TestAuthInvitationRevealsNothing(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+	a := authSignup(t, n, "ayo@example.com", "Ayo Crafts")
+	other := authSignup(t, n, "bisi@example.com", "Bisi Bakes")
+
+	hashesBefore := authMetric(t, n, "vayva_auth_password_hashes_total")
+	known := apiCall(t, n.BaseURL, "POST", "/v1/store/members", a.str("token"), map[string]any{"email": "bisi@example.com", "role": "admin"}).requireStatus(t, 201)
+	unknown := apiCall(t, n.BaseURL, "POST", "/v1/store/members", a.str("token"), map[string]any{"email": "nobody@example.com", "role": "admin"}).requireStatus(t, 201)
+	require.Equal(t, hashesBefore, authMetric(t, n, "vayva_auth_password_hashes_total"), "inviting does no password work")
+	require.Equal(t, authKeys(known.Body), authKeys(unknown.Body))
+	require.Equal(t, known.Header.Get("Content-Type"), unknown.Header.Get("Content-Type"))
+	for _, r := range []apiResp{known, unknown} {
+		require.Equal(t, "invited", r.str("status"))
+		require.NotContains(t, string(r.Raw), other.str("user", "id"))
+		require.NotContains(t, string(r.Raw), "Owner of Bisi Bakes")
+	}
+	// The emails are alike too.
+	ke := authEmailsOf(t, n, "bisi@example.com", vayva.EmailInvitation)
+	ue := authEmailsOf(t, n, "nobody@example.com", vayva.EmailInvitation)
+	require.Len(t, ke, 1)
+	require.Len(t, ue, 1)
+	require.Equal(t, authKeys(toAny(ke[0].Vars)), authKeys(toAny(ue[0].Vars)))
+	require.Equal(t, ke[0].Vars["store_name"], ue[0].Vars["store_name"])
+
+	// Bisi is not on Ayo's team until she accepts, and the list shows
+	// only what Ayo typed.
+	require.Equal(t, 0, authCount(t, n, `SELECT count(*) FROM merchant.team_members WHERE store_id = $1 AND user_id = $2`, a.str("store", "id"), other.str("user", "id")))
+	list := apiCall(t, n.BaseURL, "GET", "/v1/store/members", a.str("token"), nil).requireStatus(t, 200)
+	require.NotContains(t, string(list.Raw), other.str("user", "id"))
+	require.NotContains(t, string(list.Raw), "Owner of Bisi Bakes")
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/login", "", map[string]any{"email": "bisi@example.com", "password": authPassword, "store_id": a.str("store", "id")}).
+		requireProblem(t, 401, "unauthorized")
+
+	// Another verified user cannot take an invitation sent to someone else.
+	carol := authSignup(t, n, "carol@example.com", "Carol Co")
+	authVerify(t, n, "carol@example.com")
+	tok := authInviteFromEmail(t, n, ke[0])
+	apiCall(t, n.BaseURL, "POST", "/v1/invitations/accept", carol.str("token"), map[string]any{"token": tok}).requireProblem(t, 403, "forbidden")
+	// The invitation still stands for Bisi.
+	authVerify(t, n, "bisi@example.com")
+	apiCall(t, n.BaseURL, "POST", "/v1/invitations/accept", other.str("token"), map[string]any{"token": tok}).requireStatus(t, 200)
+
+	// Another tenant can neither see nor revoke the invitations.
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+unknown.str("id"), carol.str("token"), nil).requireProblem(t, 404, "not_found")
+	require.Len(t, apiCall(t, n.BaseURL, "GET", "/v1/store/members", carol.str("token"), nil).requireStatus(t, 200).list(), 1)
+	apiCall(t, n.BaseURL, "DELETE", "/v1/store/members/"+unknown.str("id"), a.str("token"), nil).requireStatus(t, 204)
+}
+
+// An expired invitation shows as expired and no longer works; inviting
+// the address again sends a working link.
+func TestAuthInvitationExpires(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+	a := authSignup(t, n, "dele@example.com", "Dele Deli")
+	inv := apiCall(t, n.BaseURL, "POST", "/v1/store/members", a.str("token"), map[string]any{"email": "efe@example.com", "role": "staff"}).requireStatus(t, 201)
+	tok := authInviteFromEmail(t, n, authEmailsOf(t, n, "efe@example.com", vayva.EmailInvitation)[0])
+	_, err := n.DB.Pool().Exec(context.Background(), `UPDATE merchant.invitations SET expires_at = now() - interval '1 second' WHERE id = $1`, inv.str("id"))
+	require.NoError(t, err)
+	list := apiCall(t, n.BaseURL, "GET", "/v1/store/members", a.str("token"), nil).requireStatus(t, 200).list()
+	require.Equal(t, "expired", list[1]["status"])
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{"invitation_token": tok, "password": authPassword, "name": "Efe"}).
+		requireProblem(t, 422, "validation_failed")
+	apiCall(t, n.BaseURL, "POST", "/v1/store/members", a.str("token"), map[string]any{"email": "efe@example.com", "role": "staff"}).requireStatus(t, 201)
+	fresh := authInviteFromEmail(t, n, authEmailsOf(t, n, "efe@example.com", vayva.EmailInvitation)[1])
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{"invitation_token": fresh, "password": authPassword, "name": "Efe"}).requireStatus(t, 201)
+}
+
+// Bad tokens are refused before any argon2 work: email verification never
+// hashes, and the invitation routes check the token first.
+func TestAuthBadTokensCostNoPasswordWork(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{})
+	before := authMetric(t, n, "vayva_auth_password_hashes_total")
+	for _, tok := range []string{vayva.NewSecret(auth.VerificationPrefix), "garbage"} {
+		apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": tok}).requireProblem(t, 422, "validation_failed")
+	}
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": vayva.NewSecret(auth.VerificationPrefix), "password": authPassword}).
+		requireProblem(t, 422, "validation_failed")
+	bad := vayva.NewSecret(auth.InvitationPrefix)
+	apiCall(t, n.BaseURL, "POST", "/v1/invitations/accept", "", map[string]any{"token": bad, "password": authPassword}).requireProblem(t, 422, "validation_failed")
+	r := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{"invitation_token": bad, "password": authPassword, "name": "X"}).
+		requireProblem(t, 422, "validation_failed")
+	require.Contains(t, r.fields(), "invitation_token")
+	require.Equal(t, before, authMetric(t, n, "vayva_auth_password_hashes_total"))
+	// A good sign-up does hash, so the counter is the right one.
+	authSignup(t, n, "fola@example.com", "Fola Farms")
+	require.Greater(t, authMetric(t, n, "vayva_auth_password_hashes_total"), before)
+}
+
+func TestAuthSignupRateLimitPerAddress(t *testing.T) {
+	t.Parallel()
+	n := authNode(t, nodetest.Options{Env: map[string]string{"VAYVA_SIGNUP_RATE_LIMIT": "3/1m"}})
+	for i := 0; i < 3; i++ {
+		authSignup(t, n, fmt.Sprintf("s%d@example.com", i), fmt.Sprintf("Shop %d", i))
+	}
+	// Refused before any work, with when to come back; nothing is written.
+	r := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
+		"email": "s3@example.com", "password": authPassword, "name": "S", "business_name": "Shop 3",
+	}).requireProblem(t, 429, "rate_limited")
+	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, secs, 1)
+	require.LessOrEqual(t, secs, 60)
+	require.Equal(t, 0, authCount(t, n, `SELECT count(*) FROM auth.users WHERE email = 's3@example.com'`))
+	// Invalid bodies are refused without counting.
+	apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{}).requireProblem(t, 422, "validation_failed")
+	// Sign-in is limited separately.
+	authLogin(t, n, "s0@example.com", authPassword).requireStatus(t, 200)
 }
 
 // authCacheHits reads a node's token cache hit counter from /metrics.
@@ -583,13 +842,20 @@ func TestAuthRevocationReachesEveryNode(t *testing.T) {
 	}
 
 	// And for a member removed on A.
-	m := apiCall(t, a.BaseURL, "POST", "/v1/store/members", owner, map[string]any{"email": "musa@example.com", "role": "admin"}).requireStatus(t, 201)
-	invite := authTokenFromEmail(t, a, authEmails(t, a, "musa@example.com")[0])
-	apiCall(t, b.BaseURL, "POST", "/v1/auth/verify-email", "", map[string]any{"token": invite, "password": "musa's password!"}).requireStatus(t, 200)
+	apiCall(t, a.BaseURL, "POST", "/v1/store/members", owner, map[string]any{"email": "musa@example.com", "role": "admin"}).requireStatus(t, 201)
+	invite := authInviteFromEmail(t, a, authEmails(t, a, "musa@example.com")[0])
+	apiCall(t, b.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{"invitation_token": invite, "password": "musa's password!", "name": "Musa"}).requireStatus(t, 201)
 	mt := authLogin(t, b, "musa@example.com", "musa's password!").requireStatus(t, 200).str("token")
 	mk := apiCall(t, b.BaseURL, "POST", "/v1/api-keys", mt, map[string]any{"name": "musa's key"}).requireStatus(t, 201).str("key")
 	authWarm(t, b, mt)
 	authWarm(t, b, mk)
+	var m apiResp
+	for _, e := range apiCall(t, a.BaseURL, "GET", "/v1/store/members", owner, nil).requireStatus(t, 200).list() {
+		if e["email"] == "musa@example.com" {
+			m.Body = e
+		}
+	}
+	require.True(t, vayva.HasIDPrefix(m.str("id"), "mem"))
 	apiCall(t, a.BaseURL, "DELETE", "/v1/store/members/"+m.str("id"), owner, nil).requireStatus(t, 204)
 	apiCall(t, b.BaseURL, "GET", "/v1/me", mt, nil).requireProblem(t, 401, "unauthorized")
 	apiCall(t, b.BaseURL, "GET", "/v1/me", mk, nil).requireProblem(t, 401, "unauthorized")

@@ -73,15 +73,18 @@ func storeCall[T proto.Message](ctx context.Context, a *CatalogArea, storeID str
 }
 
 // commandID derives the store command's idempotency id from the request.
-// With an Idempotency-Key the same request (operation, path and body)
-// always maps to the same command, so a retry after an unknown outcome is
-// applied once; without one each request is a new command.
+// With an Idempotency-Key the same request (operation, path and body) of
+// the same principal (idempotencyScope) always maps to the same command, so
+// a retry after an unknown outcome is applied once; without one each
+// request is a new command.
 func commandID(rc *fasthttp.RequestCtx, op string) string {
 	key := rc.Request.Header.Peek("Idempotency-Key")
 	if len(key) == 0 {
 		return vayva.NewID("cmd")
 	}
 	h := sha256.New()
+	h.Write([]byte(idempotencyScope(rc)))
+	h.Write([]byte{0})
 	h.Write(rc.Path())
 	h.Write([]byte{0})
 	h.Write(rc.PostBody())
@@ -132,8 +135,13 @@ type collectionRequest struct {
 
 // decodeElements decodes each element of a JSON list on its own, so that a
 // mistyped or unknown field is named with its index ("variants[1].price").
-// Problems are added to v; the result has one element per list element.
-func decodeElements[T any](v *vayva.Validation, list string, raws []json.RawMessage) []*T {
+// Problems are added to v; the result has one element per list element. A
+// list longer than max is one problem, and none of its elements is decoded.
+func decodeElements[T any](v *vayva.Validation, list string, raws []json.RawMessage, max int) []*T {
+	if len(raws) > max {
+		v.Add(list, "must have at most %d %s", max, list)
+		return nil
+	}
 	out := make([]*T, len(raws))
 	for i, raw := range raws {
 		out[i] = new(T)
@@ -163,7 +171,7 @@ func decodeCreateProduct(body []byte) (*messages.CreateProduct, error) {
 		return nil, err
 	}
 	var v vayva.Validation
-	variants := decodeElements[newVariantRequest](&v, "variants", req.Variants)
+	variants := decodeElements[newVariantRequest](&v, "variants", req.Variants, actors.MaxVariants)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -182,7 +190,7 @@ func decodeUpdateProduct(body []byte) (*messages.UpdateProduct, error) {
 		return nil, err
 	}
 	var v vayva.Validation
-	patches := decodeElements[variantPatchRequest](&v, "variants", req.Variants)
+	patches := decodeElements[variantPatchRequest](&v, "variants", req.Variants, actors.MaxVariants)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}

@@ -114,6 +114,7 @@ func TestStoreUpdatesNeedOwnerOrAdmin(t *testing.T) {
 		req, err := nethttp.NewRequest("PATCH", "http://"+s.Addr()+"/v1/store", strings.NewReader(`{"name":"x"}`))
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer t")
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := nethttp.DefaultClient.Do(req)
 		require.NoError(t, err)
 		_, _ = io.Copy(io.Discard, resp.Body)

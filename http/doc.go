@@ -12,8 +12,12 @@
 //     routes, the vayva.Tenant derived from the bearer token; it returns an
 //     error instead of writing one. Errors are mapped to problem+json by one
 //     status table (statusOf); a *vayva.Error's code is the problem's code.
-//   - decodeJSON refuses malformed JSON with 400 and unknown or mistyped
-//     fields with 422; writeJSON writes a JSON body.
-//   - Every route must be described in openapi.yaml; a test fails when the
-//     router and the document disagree.
+//   - A body must be labelled application/json (415 otherwise; the pages'
+//     forms excepted). decodeJSON refuses malformed JSON with 400 and
+//     unknown, differently cased, repeated or mistyped fields with 422
+//     naming the field; writeJSON writes a JSON body.
+//   - Every route must be described in openapi.yaml, with its access as the
+//     operation's security, its statuses and their bodies as component
+//     schemas; tests fail when the router and the document disagree, and
+//     http/openapitest validates every answer the HTTP tests receive.
 package http

@@ -1,6 +1,8 @@
 package http
 
 import (
+	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -24,7 +26,8 @@ func authRequireClientError(t *testing.T, err error) {
 	if s := statusOf(err); s != 400 && s != 422 {
 		t.Fatalf("status %d for %v", s, err)
 	}
-	if e, ok := err.(*vayva.Error); ok && e.Code == vayva.EINVALID {
+	var e *vayva.Error
+	if errors.As(err, &e) && e.Code == vayva.EINVALID {
 		if len(e.Fields) == 0 {
 			t.Fatalf("validation error without fields: %v", err)
 		}
@@ -55,6 +58,10 @@ func FuzzDecodeSignup(f *testing.F) {
 		`{"email":" A@B.CO ","password":"ÿÿÿÿÿÿÿÿÿÿ","name":" x ","business_name":"\u00e9"}`,
 		`{"email":"a@b","password":"short","name":"","business_name":"","store_slug":"-x-"}`,
 		`{"email":1}`, `{"store_slug":5}`, `{"extra":true}`, `{"":""}`, `{`, `[]`, `null`, `""`, ``, `{} {}`,
+		`{"password":"0123456789","name":"Sam","invitation_token":"` + vayva.NewSecret(auth.InvitationPrefix) + `"}`,
+		`{"email":"sam@example.com","password":"0123456789","name":"Sam","invitation_token":"` + vayva.NewSecret(auth.InvitationPrefix) + `"}`,
+		`{"password":"0123456789","name":"Sam","business_name":"X","invitation_token":"` + vayva.NewSecret(auth.InvitationPrefix) + `"}`,
+		`{"password":"0123456789","name":"Sam","invitation_token":"vin_x"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -64,13 +71,25 @@ func FuzzDecodeSignup(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !auth.ValidEmail(in.Email) {
-			t.Fatalf("accepted email %q", in.Email)
-		}
 		if n := utf8.RuneCountInString(in.Password); n < auth.MinPasswordLen || n > auth.MaxPasswordLen {
 			t.Fatalf("accepted a password of %d characters", n)
 		}
 		authRequireText(t, "name", in.Name, auth.MaxNameLen)
+		if in.InvitationToken != "" {
+			if !strings.HasPrefix(in.InvitationToken, auth.InvitationPrefix) || len(in.InvitationToken) > 200 {
+				t.Fatalf("accepted invitation token %q", in.InvitationToken)
+			}
+			if in.BusinessName != "" || in.StoreSlug != nil {
+				t.Fatalf("accepted a business with an invitation: %+v", in)
+			}
+			if in.Email != "" && !auth.ValidEmail(in.Email) {
+				t.Fatalf("accepted email %q", in.Email)
+			}
+			return
+		}
+		if !auth.ValidEmail(in.Email) {
+			t.Fatalf("accepted email %q", in.Email)
+		}
 		authRequireText(t, "business_name", in.BusinessName, auth.MaxNameLen)
 		if in.StoreSlug != nil && !auth.ValidSlug(*in.StoreSlug) {
 			t.Fatalf("accepted slug %q", *in.StoreSlug)
@@ -111,6 +130,7 @@ func FuzzDecodeMember(f *testing.F) {
 	for _, s := range []string{
 		`{"email":"sam@example.com","role":"staff"}`,
 		`{"email":"sam@example.com","role":"admin","name":"Sam"}`,
+		`{"email":"sam@example.com","role":"admin"}`,
 		`{"email":"sam@example.com","role":"owner"}`,
 		`{"email":"sam@example.com","role":"STAFF"}`,
 		`{"email":"sam","role":""}`, `{"role":1}`, `{"email":"a@b.co","role":"staff","x":1}`, `{"":""}`, `{`, `null`,
@@ -128,9 +148,6 @@ func FuzzDecodeMember(f *testing.F) {
 		}
 		if in.Role != vayva.RoleAdmin && in.Role != vayva.RoleStaff {
 			t.Fatalf("accepted role %q", in.Role)
-		}
-		if in.Name != "" {
-			authRequireText(t, "name", in.Name, auth.MaxNameLen)
 		}
 	})
 }
@@ -153,8 +170,60 @@ func FuzzDecodeVerifyEmail(f *testing.F) {
 		if !strings.HasPrefix(in.Token, auth.VerificationPrefix) || len(in.Token) > 200 {
 			t.Fatalf("accepted token %q", in.Token)
 		}
-		if n := utf8.RuneCountInString(in.Password); in.Password != "" && (n < auth.MinPasswordLen || n > auth.MaxPasswordLen) {
-			t.Fatalf("accepted a password of %d characters", n)
+	})
+}
+
+// FuzzDecodeAcceptInvitation checks the invitation acceptance decoder.
+func FuzzDecodeAcceptInvitation(f *testing.F) {
+	for _, s := range []string{
+		`{"token":"` + vayva.NewSecret(auth.InvitationPrefix) + `"}`,
+		`{"token":"` + vayva.NewSecret(auth.InvitationPrefix) + `","password":"x"}`,
+		`{"token":"` + vayva.NewSecret(auth.VerificationPrefix) + `"}`,
+		`{"token":"vin_"}`, `{"token":""}`, `{"password":1}`, `{"token":"x","email":"a@b.co"}`, `{`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		in, err := decodeAcceptInvitation(body)
+		authRequireClientError(t, err)
+		if err != nil {
+			return
+		}
+		if !strings.HasPrefix(in.Token, auth.InvitationPrefix) || len(in.Token) > 200 {
+			t.Fatalf("accepted token %q", in.Token)
+		}
+		if utf8.RuneCountInString(in.Password) > auth.MaxPasswordLen {
+			t.Fatalf("accepted a password of %d characters", utf8.RuneCountInString(in.Password))
+		}
+	})
+}
+
+// FuzzDecodePageForm checks the decoder of the emailed links' page forms:
+// no body panics it, refusals are client errors, and what it accepts is
+// what the body says.
+func FuzzDecodePageForm(f *testing.F) {
+	for _, s := range []string{
+		"token=vin_abc&action=signin&password=secret+pass",
+		"token=vvt_x", "token=a&token=b", "name=%ZZ", "a=1;b=2", "password=%E2%82%AC", "", "&&&=", "token",
+	} {
+		f.Add([]byte("application/x-www-form-urlencoded"), []byte(s))
+	}
+	f.Add([]byte("application/json"), []byte(`{"token":"x"}`))
+	f.Add([]byte("APPLICATION/X-WWW-FORM-URLENCODED; charset=utf-8"), []byte("action=signup"))
+	f.Fuzz(func(t *testing.T, contentType, body []byte) {
+		form, err := decodePageForm(contentType, body)
+		if err != nil {
+			if vayva.ErrorCode(err) != vayva.EBADREQUEST {
+				t.Fatalf("refused with %v, want bad_request", err)
+			}
+			return
+		}
+		values, perr := url.ParseQuery(string(body))
+		if perr != nil {
+			t.Fatalf("accepted a body url.ParseQuery refuses: %v", perr)
+		}
+		if form.Token != values.Get("token") || form.Action != values.Get("action") || form.Name != values.Get("name") || form.Password != values.Get("password") {
+			t.Fatalf("decoded %+v from %q", form, body)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 
+	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 
 	"github.com/vayvahq/vayva"
@@ -14,8 +15,8 @@ import (
 // Idempotency-Key.
 type IdempotencyRecord = postgres.IdempotencyRecord
 
-// IdempotencyStore keeps responses by (scope, key). Implemented by
-// *postgres.DB.
+// IdempotencyStore keeps responses by (scope, key), scope being the
+// caller's (idempotencyScope). Implemented by *postgres.DB.
 type IdempotencyStore interface {
 	// BeginIdempotent claims (scope, key) for a request with the given hash.
 	// It returns claimed=true when this request owns the key, else the
@@ -52,7 +53,7 @@ func (s *Server) withIdempotency(ctx context.Context, rc *fasthttp.RequestCtx, r
 	if store == nil {
 		return vayva.Errorf(vayva.EUNAVAILABLE, "Idempotency keys are not available on this node.")
 	}
-	scope := idempotencyScope(ctx, rc)
+	scope := idempotencyScope(rc)
 	sum := sha256.New()
 	sum.Write(rc.Method())
 	sum.Write([]byte{0})
@@ -78,20 +79,29 @@ func (s *Server) withIdempotency(ctx context.Context, rc *fasthttp.RequestCtx, r
 		rc.Response.SetBody(rec.Body)
 		return nil
 	}
+	// Releasing or storing the key must happen even when the handler used
+	// up the request's time, but must not wait forever on a stuck database
+	// either: it gets a deadline of its own.
+	storeCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+	}
 	// A panicking handler must not leave the key claimed.
 	defer func() {
 		if v := recover(); v != nil {
-			_ = store.AbandonIdempotent(context.WithoutCancel(ctx), scope, key)
+			sctx, cancel := storeCtx()
+			_ = store.AbandonIdempotent(sctx, scope, key)
+			cancel()
 			panic(v)
 		}
 	}()
 	herr := h(ctx, rc)
 	if herr != nil {
-		writeProblem(rc, herr)
+		writeProblem(rc, coded(herr))
 	}
 	status := rc.Response.StatusCode()
 	// Server-side failures are not remembered: the client may retry them.
-	store2ctx := context.WithoutCancel(ctx)
+	store2ctx, cancel := storeCtx()
+	defer cancel()
 	if status >= 500 {
 		if err := store.AbandonIdempotent(store2ctx, scope, key); err != nil {
 			s.log.Warn().Err(err).Msg("releasing idempotency key")
@@ -102,18 +112,33 @@ func (s *Server) withIdempotency(ctx context.Context, rc *fasthttp.RequestCtx, r
 		RequestHash: hash, Done: true, Status: status,
 		ContentType: string(rc.Response.Header.ContentType()), Body: append([]byte(nil), rc.Response.Body()...),
 	}); err != nil {
-		s.log.Error().Err(err).Msg("storing idempotent response")
+		// The answer stands: its work is done. The key stays claimed, so
+		// a retry with it is 409 until the claim expires and is taken over.
+		s.log.Error().Err(err).Str("request_id", requestID(rc)).Msg("storing idempotent response")
 	}
 	return nil
 }
 
-// idempotencyScope keeps keys of different tenants (and of anonymous
-// storefront callers per route) apart.
-func idempotencyScope(ctx context.Context, rc *fasthttp.RequestCtx) string {
-	if t, ok := vayva.TenantFromContext(ctx); ok {
-		return "merchant:" + t.MerchantID
+// idempotencyScope is whose an Idempotency-Key is. A signed-in caller's
+// keys belong to its principal: the credential's user in its store of its
+// merchant, so two users of one store, and two tenants, never share a key
+// whatever they send. Anonymous callers (storefront checkout, email
+// verification) cannot be told apart; their keys belong to the route and,
+// on storefront routes, the store's slug, and the request hash (method,
+// path and body) makes a key replay only for a byte-identical request.
+func idempotencyScope(rc *fasthttp.RequestCtx) string {
+	if t, ok := rc.UserValue(tenantKey).(vayva.Tenant); ok {
+		return "tenant:" + t.MerchantID + ":" + t.StoreID + ":" + t.UserID
 	}
-	return "public:" + string(rc.Path())
+	route, _ := rc.UserValue(router.MatchedRoutePathParam).(string)
+	if route == "" {
+		route = string(rc.Path())
+	}
+	scope := "public:" + route
+	if slug, ok := rc.UserValue("slug").(string); ok {
+		scope += ":" + slug
+	}
+	return scope
 }
 
 func printableASCII(s string) bool {

@@ -1,8 +1,10 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -23,20 +25,22 @@ type problem struct {
 
 // statuses maps error codes to HTTP statuses; it is the only such table.
 var statuses = map[string]int{
-	vayva.EBADREQUEST:        fasthttp.StatusBadRequest,
-	vayva.EINVALID:           fasthttp.StatusUnprocessableEntity,
-	vayva.EIDEMPOTENCYREUSED: fasthttp.StatusUnprocessableEntity,
-	vayva.EINSUFFICIENTFUNDS: fasthttp.StatusUnprocessableEntity,
-	vayva.EUNAUTHORIZED:      fasthttp.StatusUnauthorized,
-	vayva.EFORBIDDEN:         fasthttp.StatusForbidden,
-	vayva.ENOTFOUND:          fasthttp.StatusNotFound,
-	vayva.EMETHODNOTALLOWED:  fasthttp.StatusMethodNotAllowed,
-	vayva.ECONFLICT:          fasthttp.StatusConflict,
-	vayva.EINSUFFICIENTSTOCK: fasthttp.StatusConflict,
-	vayva.ETOOLARGE:          fasthttp.StatusRequestEntityTooLarge,
-	vayva.ERATELIMITED:       fasthttp.StatusTooManyRequests,
-	vayva.EUNAVAILABLE:       fasthttp.StatusServiceUnavailable,
-	vayva.EINTERNAL:          fasthttp.StatusInternalServerError,
+	vayva.EBADREQUEST:           fasthttp.StatusBadRequest,
+	vayva.EINVALID:              fasthttp.StatusUnprocessableEntity,
+	vayva.EIDEMPOTENCYREUSED:    fasthttp.StatusUnprocessableEntity,
+	vayva.EINSUFFICIENTFUNDS:    fasthttp.StatusUnprocessableEntity,
+	vayva.EUNAUTHORIZED:         fasthttp.StatusUnauthorized,
+	vayva.EFORBIDDEN:            fasthttp.StatusForbidden,
+	vayva.ENOTFOUND:             fasthttp.StatusNotFound,
+	vayva.EMETHODNOTALLOWED:     fasthttp.StatusMethodNotAllowed,
+	vayva.ECONFLICT:             fasthttp.StatusConflict,
+	vayva.EINSUFFICIENTSTOCK:    fasthttp.StatusConflict,
+	vayva.ETOOLARGE:             fasthttp.StatusRequestEntityTooLarge,
+	vayva.EUNSUPPORTEDMEDIATYPE: fasthttp.StatusUnsupportedMediaType,
+	vayva.EHEADERSTOOLARGE:      fasthttp.StatusRequestHeaderFieldsTooLarge,
+	vayva.ERATELIMITED:          fasthttp.StatusTooManyRequests,
+	vayva.EUNAVAILABLE:          fasthttp.StatusServiceUnavailable,
+	vayva.EINTERNAL:             fasthttp.StatusInternalServerError,
 }
 
 // statusOf returns the HTTP status for err's code; unknown codes are 400 if
@@ -51,6 +55,18 @@ func statusOf(err error) int {
 		return fasthttp.StatusBadRequest
 	}
 	return fasthttp.StatusInternalServerError
+}
+
+// coded gives an error without a vayva code the code the edge answers it
+// with. A request that ran out of time waiting for a dependency is
+// unavailable (503 with Retry-After), not an internal error; storage
+// adapters translate their own timeouts, this covers the rest.
+func coded(err error) error {
+	var e *vayva.Error
+	if err == nil || errors.As(err, &e) || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", vayva.Errorf(vayva.EUNAVAILABLE, "The request did not finish in time; retry."), err)
 }
 
 // retryAfter is the Retry-After value (seconds) sent with 503 and 429
@@ -72,7 +88,10 @@ func writeProblem(rc *fasthttp.RequestCtx, err error) {
 	var fields []vayva.FieldError
 	var e *vayva.Error
 	if errors.As(err, &e) {
-		fields = e.Fields
+		// However the error was built, the answer lists a bounded number
+		// of fields.
+		e = vayva.CapFields(e)
+		fields, detail = e.Fields, e.Message
 	}
 	var rl *RateLimitedError
 	if errors.As(err, &rl) {
@@ -80,12 +99,10 @@ func writeProblem(rc *fasthttp.RequestCtx, err error) {
 		rc.Response.Header.Set("Retry-After", strconv.Itoa(max(rl.RetryAfterSeconds, 1)))
 	}
 	if status == fasthttp.StatusServiceUnavailable || status == fasthttp.StatusTooManyRequests {
-		if len(rc.Response.Header.Peek("Retry-After")) == 0 {
-			rc.Response.Header.Set("Retry-After", strconv.Itoa(retryAfter))
-		}
+		setRetryAfter(rc)
 	}
 	p := problem{
-		Type:      "https://docs.vayva.ng/problems/" + code,
+		Type:      vayva.ProblemType(code),
 		Title:     fasthttp.StatusMessage(status),
 		Status:    status,
 		Detail:    detail,
@@ -97,4 +114,12 @@ func writeProblem(rc *fasthttp.RequestCtx, err error) {
 	rc.Response.SetStatusCode(status)
 	rc.Response.Header.SetContentType("application/problem+json")
 	rc.Response.SetBodyRaw(body)
+}
+
+// setRetryAfter gives a 503 or 429 answer the default Retry-After unless
+// it has its own.
+func setRetryAfter(rc *fasthttp.RequestCtx) {
+	if len(rc.Response.Header.Peek("Retry-After")) == 0 {
+		rc.Response.Header.Set("Retry-After", strconv.Itoa(retryAfter))
+	}
 }

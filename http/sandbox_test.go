@@ -152,3 +152,68 @@ func TestLiveModeHasNoSandbox(t *testing.T) {
 	require.Equal(t, 200, r.status)
 	require.Equal(t, "42", string(r.body))
 }
+
+// Every failure of a sandbox control route is a problem document, as on
+// every other route; only the fake provider APIs keep their provider's
+// error format, which the real clients parse.
+func TestSandboxFailuresAreProblems(t *testing.T) {
+	t.Parallel()
+	n := hookNode(t, nil)
+	secret := n.Sandbox.Config().PaystackSecret
+	init := hookDo(t, "POST", n.BaseURL+"/sandbox/paystack/api/transaction/initialize",
+		[]byte(`{"email":"ada@example.com","amount":5000,"reference":"ord-problems"}`), "Authorization", "Bearer "+secret)
+	require.Equal(t, 200, init.status, "body %s", init.body)
+
+	pay := n.BaseURL + "/sandbox/paystack/checkout/ord-problems/pay"
+	for _, c := range []struct {
+		name, method, url string
+		body              []byte
+		headers           []string
+		status            int
+		code              string
+	}{
+		{"unknown checkout page", "GET", n.BaseURL + "/sandbox/paystack/checkout/nope", nil, nil, 404, "not_found"},
+		{"pay an unknown reference", "POST", n.BaseURL + "/sandbox/paystack/checkout/nope/pay", nil, nil, 404, "not_found"},
+		{"pay with a bad outcome", "POST", pay, []byte(`{"outcome":"maybe"}`), nil, 422, "validation_failed"},
+		{"pay with a mistyped outcome", "POST", pay, []byte(`{"outcome":5}`), nil, 422, "validation_failed"},
+		{"pay with broken JSON", "POST", pay, []byte(`{"outcome":`), nil, 400, "bad_request"},
+		{"pay with a text body", "POST", pay, []byte(`outcome=failed`), []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type"},
+		{"inbound without a sender", "POST", n.BaseURL + "/sandbox/whatsapp/inbound", []byte(`{"text":"hi"}`), nil, 422, "validation_failed"},
+		{"inbound without a label", "POST", n.BaseURL + "/sandbox/whatsapp/inbound", []byte(`{"from":"2348030000000","text":"hi"}`), []string{"Content-Type", ""}, 415, "unsupported_media_type"},
+		{"inbound form post", "POST", n.BaseURL + "/sandbox/whatsapp/inbound", []byte(`from=2348030000000`), []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"},
+		{"inbound without a body", "POST", n.BaseURL + "/sandbox/whatsapp/inbound", nil, nil, 400, "bad_request"},
+		{"inbound not an object", "POST", n.BaseURL + "/sandbox/whatsapp/inbound", []byte(`[1,2]`), nil, 400, "bad_request"},
+		{"inbound too large", "POST", n.BaseURL + "/sandbox/whatsapp/inbound", []byte(`{"text":"` + strings.Repeat("x", vhttp.MaxBodySize) + `"}`), nil, 413, "payload_too_large"},
+		{"resend fault with a 2xx", "POST", n.BaseURL + "/sandbox/resend/faults", []byte(`{"fail_next":1,"fail_status":200}`), nil, 422, "validation_failed"},
+		{"advance an unknown task", "POST", n.BaseURL + "/sandbox/kwik/tasks/999/advance", nil, nil, 404, "not_found"},
+		{"advance with a mistyped status", "POST", n.BaseURL + "/sandbox/kwik/tasks/999/advance", []byte(`{"status":5}`), nil, 422, "validation_failed"},
+		{"unknown sandbox path", "GET", n.BaseURL + "/sandbox/nope", nil, nil, 404, "not_found"},
+		{"wrong method", "DELETE", n.BaseURL + "/sandbox/mailbox", nil, nil, 405, "method_not_allowed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := hookDo(t, c.method, c.url, c.body, c.headers...)
+			r.problem(t, c.status, c.code)
+			p := r.json(t)
+			for _, k := range []string{"type", "title", "status", "detail", "code"} {
+				require.Contains(t, p, k)
+			}
+			require.EqualValues(t, c.status, p["status"])
+		})
+	}
+
+	// The page itself, and paying from it, still work.
+	page := hookDo(t, "GET", n.BaseURL+"/sandbox/paystack/checkout/ord-problems", nil)
+	require.Equal(t, 200, page.status)
+	require.Contains(t, page.header.Get("Content-Type"), "text/html")
+	r := hookDo(t, "POST", pay, []byte("via=checkout&outcome=failed"), "Content-Type", "application/x-www-form-urlencoded")
+	require.Equal(t, 200, r.status, "the form post is redirected back to the page")
+	require.Contains(t, string(r.body), `<strong id="status">failed</strong>`)
+	r = hookDo(t, "POST", pay, nil)
+	require.Equal(t, 200, r.status, "a bodiless pay succeeds: %s", r.body)
+
+	// A fake provider API answers in its provider's format.
+	r = hookDo(t, "POST", n.BaseURL+"/sandbox/paystack/api/transaction/initialize", []byte(`{}`))
+	require.Equal(t, 401, r.status)
+	require.Equal(t, false, r.json(t)["status"])
+	require.Contains(t, r.header.Get("Content-Type"), "application/json")
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/internal/startstop"
 )
 
 // MaxBodySize is the largest request body the edge accepts (1 MiB).
@@ -36,6 +38,10 @@ type Config struct {
 	OpsToken string
 	// RequestTimeout bounds the work of one request. Defaults to 10s.
 	RequestTimeout time.Duration
+	// Listener, when set, is served instead of listening on Addr, so that
+	// a node can bind its port before it builds the clients that call
+	// it. Stop closes it.
+	Listener net.Listener
 }
 
 // Access says who may call a route.
@@ -85,8 +91,11 @@ type Deps struct {
 	Ledger      LedgerChecker
 }
 
-// Server is the HTTP edge: a long-lived component with Start and Stop.
+// Server is the HTTP edge: a long-lived component with the semantics of
+// package startstop.
 type Server struct {
+	startstop.BaseStartStop
+
 	cfg     Config
 	deps    Deps
 	log     zerolog.Logger
@@ -95,10 +104,9 @@ type Server struct {
 	srv     *fasthttp.Server
 	metrics *httpMetrics
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards ln, which Addr reads
 	ln       net.Listener
-	serveErr chan error
-	stopped  bool
+	serveErr chan error // Serve's result, once Start has listened
 }
 
 // RouteInfo describes a registered route.
@@ -134,7 +142,14 @@ func NewServer(cfg Config, deps Deps, areas ...Area) *Server {
 		s.finish(rc, "unmatched", time.Now(), vayva.Errorf(vayva.EMETHODNOTALLOWED, "Method %s is not allowed here.", rc.Method()))
 	}
 	s.router.PanicHandler = func(rc *fasthttp.RequestCtx, v any) {
-		s.log.Error().Str("request_id", requestID(rc)).Interface("panic", v).Str("stack", string(debug.Stack())).Msg("handler panicked")
+		// The panic value may have been built from the request (a body, a
+		// header), so only its type and the runtime's own messages are
+		// logged; the stack says where it happened.
+		e := s.log.Error().Str("request_id", requestID(rc)).Str("panic_type", fmt.Sprintf("%T", v))
+		if re, ok := v.(runtime.Error); ok {
+			e = e.Str("panic", re.Error())
+		}
+		e.Str("stack", string(debug.Stack())).Msg("handler panicked")
 		writeProblem(rc, errors.New("panic"))
 	}
 	r := &Routes{s: s}
@@ -150,14 +165,27 @@ func NewServer(cfg Config, deps Deps, areas ...Area) *Server {
 		ReadTimeout:        30 * time.Second,
 		WriteTimeout:       30 * time.Second,
 		IdleTimeout:        2 * time.Minute,
+		// No route takes multipart forms; a multipart body is answered
+		// 415 like any other body that is not JSON.
+		DisablePreParseMultipartForm: true,
+		// The answer to a request fasthttp could not parse never repeats
+		// the error, which quotes the request's bytes.
 		ErrorHandler: func(rc *fasthttp.RequestCtx, err error) {
-			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			var small *fasthttp.ErrSmallBuffer
+			switch {
+			case errors.Is(err, fasthttp.ErrBodyTooLarge):
 				writeProblem(rc, vayva.Errorf(vayva.ETOOLARGE, "Request bodies are limited to %d bytes.", MaxBodySize))
-				return
+			case errors.As(err, &small):
+				writeProblem(rc, vayva.Errorf(vayva.EHEADERSTOOLARGE, "The request headers are too large."))
+			default:
+				writeProblem(rc, vayva.Errorf(vayva.EBADREQUEST, "The request could not be read."))
 			}
-			writeProblem(rc, vayva.Errorf(vayva.EBADREQUEST, "The request could not be read."))
 		},
-		Logger: zerologPrinter{s.log},
+		// fasthttp's parse errors embed the request buffer (credentials
+		// and bodies included); the printer logs none of it, and fasthttp
+		// is asked to leave the buffer out of its errors as well.
+		Logger:                zerologPrinter{s.log},
+		SecureErrorLogMessage: true,
 	}
 	return s
 }
@@ -178,22 +206,30 @@ func (s *Server) Routes() []RouteInfo {
 	return out
 }
 
-// Start listens on the configured address and serves in the background.
+// Start listens on the configured address and serves in the background
+// until Stop; ctx bounds only the start.
 func (s *Server) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln != nil {
-		return errors.New("http: already started")
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	run, started, stopped, err := s.StartInit(ctx)
 	if err != nil {
-		return fmt.Errorf("VAYVA_HTTP_ADDR: listen on %s: %w", s.cfg.Addr, err)
+		return err
 	}
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
+	ln := s.cfg.Listener
+	if ln == nil {
+		var lc net.ListenConfig
+		if ln, err = lc.Listen(sctx, "tcp", s.cfg.Addr); err != nil {
+			stopped()
+			return fmt.Errorf("VAYVA_HTTP_ADDR: listen on %s: %w", s.cfg.Addr, err)
+		}
+	}
+	s.mu.Lock()
 	s.ln = ln
+	s.mu.Unlock()
 	s.serveErr = make(chan error, 1)
 	go func() { s.serveErr <- s.srv.Serve(ln) }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("http edge listening")
+	started()
 	return nil
 }
 
@@ -208,25 +244,21 @@ func (s *Server) Addr() string {
 }
 
 // Stop stops accepting connections and waits for in-flight requests until
-// ctx is done. It is safe to call more than once.
+// ctx is done.
 func (s *Server) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln == nil || s.stopped {
+	return s.StopWith(ctx, func(ctx context.Context) error {
+		shutdownErr := s.srv.ShutdownWithContext(ctx)
+		// Serve registers the listener with fasthttp only once its goroutine
+		// runs; close it here too so a Stop right after Start cannot miss it.
+		_ = s.ln.Close()
+		if err := <-s.serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("http: serve: %w", err)
+		}
+		if shutdownErr != nil {
+			return fmt.Errorf("http: shutdown: %w", shutdownErr)
+		}
 		return nil
-	}
-	s.stopped = true
-	shutdownErr := s.srv.ShutdownWithContext(ctx)
-	// Serve registers the listener with fasthttp only once its goroutine
-	// runs; close it here too so a Stop right after Start cannot miss it.
-	_ = s.ln.Close()
-	if err := <-s.serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("http: serve: %w", err)
-	}
-	if shutdownErr != nil {
-		return fmt.Errorf("http: shutdown: %w", shutdownErr)
-	}
-	return nil
+	})
 }
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
@@ -265,6 +297,14 @@ type RouteOption func(*routeConfig)
 type routeConfig struct {
 	idempotencyRequired bool
 	secretResponse      bool
+	formBody            bool
+}
+
+// FormBody marks a route whose body is an HTML form
+// (application/x-www-form-urlencoded) instead of JSON: the pages that links
+// in emails open.
+func FormBody() RouteOption {
+	return func(c *routeConfig) { c.formBody = true }
 }
 
 // RequireIdempotencyKey makes the Idempotency-Key header mandatory on the
@@ -296,6 +336,9 @@ func (r *Routes) Handle(method, path string, access Access, h Handler, opts ...R
 		defer cancel()
 		ctx = vayva.WithRequestID(ctx, requestID(rc))
 		ctx, err := s.authorize(ctx, rc, access)
+		if err == nil && !rcfg.formBody {
+			err = requireJSONBody(rc)
+		}
 		if err == nil {
 			if method == fasthttp.MethodPost && !rcfg.secretResponse {
 				err = s.withIdempotency(ctx, rc, rcfg.idempotencyRequired, h)
@@ -349,13 +392,20 @@ func bearer(rc *fasthttp.RequestCtx) (string, bool) {
 // finish writes err (if any) as a problem, logs and records metrics.
 func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, err error) {
 	if err != nil {
+		err = coded(err)
 		status := statusOf(err)
-		if status >= 500 && vayva.ErrorCode(err) == vayva.EINTERNAL {
+		switch {
+		case status >= 500 && vayva.ErrorCode(err) == vayva.EINTERNAL:
 			s.log.Error().Err(err).Str("request_id", requestID(rc)).Str("route", route).Msg("request failed")
+		case status == fasthttp.StatusServiceUnavailable:
+			s.log.Warn().Err(err).Str("request_id", requestID(rc)).Str("route", route).Msg("request answered unavailable")
 		}
 		writeProblem(rc, err)
 	}
 	status := rc.Response.StatusCode()
+	if status == fasthttp.StatusServiceUnavailable {
+		setRetryAfter(rc)
+	}
 	s.metrics.observe(string(rc.Method()), route, status, time.Since(start))
 	if e := s.log.Debug(); e.Enabled() {
 		e.Str("request_id", requestID(rc)).Str("method", string(rc.Method())).Str("route", route).
@@ -363,10 +413,64 @@ func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, 
 	}
 }
 
+// zerologPrinter is the fasthttp server's Logger. fasthttp formats the
+// request's raw bytes into the arguments of its messages (a header parse
+// error quotes the whole header buffer, Authorization included), so the
+// printer never formats them: it logs the constant format string, the
+// client's address and a class of the error.
 type zerologPrinter struct{ log zerolog.Logger }
 
 func (p zerologPrinter) Printf(format string, args ...any) {
-	p.log.Warn().Msg(fmt.Sprintf(format, args...))
+	e := p.log.Warn().Str("event", format)
+	var remote net.Addr
+	for _, a := range args {
+		switch v := a.(type) {
+		case error:
+			e = e.Str("error_class", connErrorClass(v))
+		case net.Addr:
+			// The first address of a connection error is ours, the last
+			// the client's.
+			remote = v
+		}
+	}
+	if remote != nil {
+		e = e.Str("remote_addr", remote.String())
+	}
+	e.Msg("http: the edge could not serve a connection")
+}
+
+// connErrorClass names the kind of a fasthttp connection error from its
+// type and sentinels alone, never from its text.
+func connErrorClass(err error) string {
+	var small *fasthttp.ErrSmallBuffer
+	var chunk fasthttp.ErrBrokenChunk
+	var nothing fasthttp.ErrNothingRead
+	var netErr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return "body_too_large"
+	case errors.As(err, &small), errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		return "headers_too_large"
+	case errors.As(err, &chunk):
+		return "broken_chunk"
+	case errors.Is(err, fasthttp.ErrBadTrailer):
+		return "bad_trailer"
+	case errors.Is(err, fasthttp.ErrMissingRequestMethod), errors.Is(err, fasthttp.ErrUnsupportedRequestMethod),
+		errors.Is(err, fasthttp.ErrExtraWhitespaceInRequestLine), errors.Is(err, fasthttp.ErrEmptyRequestURI):
+		return "bad_request_line"
+	case errors.Is(err, fasthttp.ErrDuplicateContentLength), errors.Is(err, fasthttp.ErrNonNumericChars),
+		errors.Is(err, fasthttp.ErrUnsupportedTransferEncoding):
+		return "bad_framing"
+	case errors.As(err, &nothing):
+		return "nothing_read"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	case errors.As(err, &netErr):
+		return "network"
+	case strings.HasPrefix(err.Error(), "error when reading request headers"):
+		return "bad_headers"
+	}
+	return "unreadable_request"
 }
 
 type httpMetrics struct {

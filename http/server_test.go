@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,6 +43,13 @@ func (testArea) Register(r *Routes) {
 	})
 	r.Handle("GET", "/test/merchant", Merchant, func(ctx context.Context, rc *fasthttp.RequestCtx) error {
 		return writeJSON(rc, fasthttp.StatusOK, map[string]string{"merchant": tenantOf(ctx).MerchantID})
+	})
+	r.Handle("POST", "/test/bodiless", Public, func(_ context.Context, rc *fasthttp.RequestCtx) error {
+		rc.SetStatusCode(fasthttp.StatusNoContent)
+		return nil
+	})
+	r.Handle("GET", "/test/deadline", Public, func(context.Context, *fasthttp.RequestCtx) error {
+		return fmt.Errorf("read model: %w", context.DeadlineExceeded)
 	})
 	r.Handle("GET", "/test/unavailable", Public, func(context.Context, *fasthttp.RequestCtx) error {
 		return vayva.Errorf(vayva.EUNAVAILABLE, "down")
@@ -98,6 +106,9 @@ func do(t *testing.T, method, url string, body io.Reader, headers ...string) (*n
 	t.Helper()
 	req, err := nethttp.NewRequest(method, url, body)
 	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -149,6 +160,11 @@ func TestProblemsForEveryFailure(t *testing.T) {
 	requireProblem(t, resp, body, 503, "unavailable")
 	require.NotEmpty(t, resp.Header.Get("Retry-After"))
 
+	// A deadline no adapter translated is still unavailable, not internal.
+	resp, body = do(t, "GET", base+"/test/deadline", nil)
+	requireProblem(t, resp, body, 503, "unavailable")
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+
 	resp, body = do(t, "GET", base+"/test/merchant", nil)
 	requireProblem(t, resp, body, 401, "unauthorized")
 	resp, body = do(t, "GET", base+"/test/merchant", nil, "Authorization", "Bearer bad")
@@ -163,6 +179,100 @@ func TestProblemsForEveryFailure(t *testing.T) {
 	requireProblem(t, resp, body, 401, "unauthorized")
 	resp, body = do(t, "GET", base+"/ops/cluster", nil, "Authorization", "Bearer ops")
 	requireProblem(t, resp, body, 503, "unavailable") // no cluster in this server
+}
+
+func TestJSONBodiesAreStrict(t *testing.T) {
+	t.Parallel()
+	base, _ := startTestServer(t)
+	field := func(body map[string]any) (string, string) {
+		errs, _ := body["errors"].([]any)
+		require.Len(t, errs, 1, "%v", body)
+		e := errs[0].(map[string]any)
+		return e["field"].(string), e["message"].(string)
+	}
+
+	// Names match exactly: a differently cased name is an unknown field.
+	resp, body := do(t, "POST", base+"/test/echo", strings.NewReader(`{"NAME":"a"}`))
+	requireProblem(t, resp, body, 422, "validation_failed")
+	f, m := field(body)
+	require.Equal(t, "NAME", f)
+	require.Equal(t, "is not a known field", m)
+	resp, body = do(t, "POST", base+"/test/echo", strings.NewReader(`{"name":"a","Count":2}`))
+	requireProblem(t, resp, body, 422, "validation_failed")
+	f, _ = field(body)
+	require.Equal(t, "Count", f)
+
+	// A name given twice is refused, however it is escaped.
+	for _, dup := range []string{`{"name":"a","name":"b"}`, `{"name":"a","n\u0061me":"b"}`} {
+		resp, body = do(t, "POST", base+"/test/echo", strings.NewReader(dup))
+		requireProblem(t, resp, body, 422, "validation_failed")
+		f, m = field(body)
+		require.Equal(t, "name", f, dup)
+		require.Equal(t, "appears more than once", m)
+	}
+
+	resp, body = do(t, "POST", base+"/test/echo", strings.NewReader(`{"name":"a","extra":{"x":1}}`))
+	requireProblem(t, resp, body, 422, "validation_failed")
+	f, _ = field(body)
+	require.Equal(t, "extra", f)
+	resp, body = do(t, "POST", base+"/test/echo", strings.NewReader(`{"name":"a","count":1.5}`))
+	requireProblem(t, resp, body, 422, "validation_failed")
+	f, m = field(body)
+	require.Equal(t, "count", f)
+	require.Equal(t, "must be an integer", m)
+	for _, bad := range []string{"{\"name\":\"\xff\"}", `{"name":"a"} {}`, `{"name":"a"}x`, `[]`, `"name"`, `   `} {
+		resp, body = do(t, "POST", base+"/test/echo", strings.NewReader(bad))
+		requireProblem(t, resp, body, 400, "bad_request")
+	}
+	resp, body = do(t, "POST", base+"/test/echo", strings.NewReader(`{"name":"a","count":2}`))
+	require.Equal(t, 201, resp.StatusCode, "%v", body)
+	require.Equal(t, "a", body["name"])
+	require.EqualValues(t, 2, body["count"])
+}
+
+func TestBodiesMustBeLabelledJSON(t *testing.T) {
+	t.Parallel()
+	base, _ := startTestServer(t)
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON; Charset=\"UTF-8\""} {
+		resp, body := do(t, "POST", base+"/test/echo", strings.NewReader(`{"name":"a"}`), "Content-Type", ct)
+		require.Equal(t, 201, resp.StatusCode, "%s: %v", ct, body)
+	}
+	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=iso-8859-1",
+		"application/json; profile=x", "application/jsonp", "application/problem+json", "application/json;;", "multipart/form-data; boundary=x"} {
+		req, err := nethttp.NewRequest("POST", base+"/test/echo", strings.NewReader(`{"name":"a"}`))
+		require.NoError(t, err)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := nethttp.DefaultClient.Do(req)
+		require.NoError(t, err)
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var body map[string]any
+		require.NoError(t, json.Unmarshal(raw, &body))
+		requireProblem(t, resp, body, 415, "unsupported_media_type")
+	}
+	// A request without a body needs no Content-Type, whatever it says.
+	resp, _ := do(t, "POST", base+"/test/bodiless", nil)
+	require.Equal(t, 204, resp.StatusCode)
+	resp, _ = do(t, "POST", base+"/test/bodiless", nil, "Content-Type", "text/plain")
+	require.Equal(t, 204, resp.StatusCode)
+	// The media type is checked after the credentials.
+	resp, body := do(t, "POST", base+"/test/echo", strings.NewReader(`{}`), "Content-Type", "text/plain", "Authorization", "Bearer good")
+	requireProblem(t, resp, body, 415, "unsupported_media_type")
+}
+
+// Every 503 carries Retry-After, also the ones that are not problems.
+func TestEvery503HasRetryAfter(t *testing.T) {
+	t.Parallel()
+	s := NewServer(Config{Addr: "127.0.0.1:0"}, Deps{Log: zerolog.Nop(), Readiness: []ReadinessCheck{
+		{Name: "never", Check: func(context.Context) error { return errors.New("down") }},
+	}})
+	require.NoError(t, s.Start(context.Background()))
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	resp, body := do(t, "GET", "http://"+s.Addr()+"/readyz", nil)
+	require.Equal(t, 503, resp.StatusCode, "%v", body)
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
 }
 
 // oversized announces a body over the limit on a raw connection (a client

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,6 +65,7 @@ func hookDo(t testing.TB, method, url string, body []byte, headers ...string) ho
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
+	checkDocumented(t, req, body, res, b)
 	return hookResp{status: res.StatusCode, header: res.Header, body: b}
 }
 
@@ -396,4 +398,57 @@ func TestWebhookAnswers503WhenRedisIsDown(t *testing.T) {
 		require.Error(t, err, "the broker really has no Redis")
 		check(t, base)
 	})
+}
+
+// A Redis that stops answering (its process paused) makes the receivers
+// answer 503 with Retry-After once the command times out, whether it
+// waited for the answer or for a connection.
+func TestWebhookAnswers503WhenRedisTimesOut(t *testing.T) {
+	t.Parallel()
+	rs := startRedisServer(t)
+	rc := redistest.Open(t, rs.url+"?read_timeout=500ms&write_timeout=500ms&pool_size=1&max_retries=-1", "slow:")
+	b, err := queue.New(rc, queue.Config{})
+	require.NoError(t, err)
+	srv := vhttp.NewServer(vhttp.Config{Addr: "127.0.0.1:0", RequestTimeout: 300 * time.Millisecond}, vhttp.Deps{Log: zerolog.Nop()},
+		vhttp.NewWebhookArea(vhttp.WebhookConfig{PaystackSecretKey: "sk_test_edge"}, b))
+	require.NoError(t, srv.Start(context.Background()))
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	base := "http://" + srv.Addr()
+
+	// post may run on other goroutines, so it reports instead of failing.
+	post := func(id int64) hookResp {
+		body := chargeSuccess(id, fmt.Sprintf("ord_slow_%d", id))
+		req, err := nethttp.NewRequest("POST", base+"/webhooks/paystack", bytes.NewReader(body))
+		if err != nil {
+			return hookResp{body: []byte(err.Error())}
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(paystack.SignatureHeader, paystack.Sign("sk_test_edge", body))
+		res, err := hookClient.Do(req)
+		if err != nil {
+			return hookResp{body: []byte(err.Error())}
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		return hookResp{status: res.StatusCode, header: res.Header, body: raw}
+	}
+	require.Equal(t, 200, post(4099260020).status)
+
+	require.NoError(t, rs.cmd.Process.Signal(syscall.SIGSTOP))
+	t.Cleanup(func() { _ = rs.cmd.Process.Signal(syscall.SIGCONT) })
+	// Two at once: one holds the only connection waiting for an answer,
+	// the other waits for the connection until the request's deadline.
+	answers := make(chan hookResp, 2)
+	for i := range 2 {
+		go func() { answers <- post(4099260030 + int64(i)) }()
+	}
+	for range 2 {
+		r := <-answers
+		r.problem(t, 503, "unavailable")
+		require.NotEmpty(t, r.header.Get("Retry-After"))
+	}
+
+	require.NoError(t, rs.cmd.Process.Signal(syscall.SIGCONT))
+	require.Eventually(t, func() bool { return post(4099260040).status == 200 }, 10*time.Second, 50*time.Millisecond,
+		"the receivers recover once Redis answers again")
 }

@@ -1451,7 +1451,8 @@ func (x *ReservationItem) GetQuantity() int64 {
 }
 
 // ReserveItems holds stock for an order until expires_at: every item or
-// none. reservation_id is the order id; reserving it again with the same
+// none. A store whose storefront is closed has nothing to reserve (not
+// found). reservation_id is the order id; reserving it again with the same
 // items answers with the existing reservation. Not enough stock is refused
 // with insufficient_stock naming the variant. The reply is a Reservation.
 type ReserveItems struct {
@@ -1625,8 +1626,17 @@ type Reservation struct {
 	Lines           []*ReservationLine     `protobuf:"bytes,3,rep,name=lines,proto3" json:"lines,omitempty"`
 	ExpiresAtUnixMs int64                  `protobuf:"varint,4,opt,name=expires_at_unix_ms,json=expiresAtUnixMs,proto3" json:"expires_at_unix_ms,omitempty"`
 	Currency        string                 `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// order_number is the store's number for the order the reservation holds
+	// stock for, allocated when the reservation is made (#1001, #1002, …).
+	OrderNumber int64 `protobuf:"varint,6,opt,name=order_number,json=orderNumber,proto3" json:"order_number,omitempty"`
+	// fee_bps is the store's platform fee when the reservation was made.
+	FeeBps int32 `protobuf:"varint,7,opt,name=fee_bps,json=feeBps,proto3" json:"fee_bps,omitempty"`
+	// The store the reservation holds stock of, for the order it becomes.
+	MerchantId    string `protobuf:"bytes,8,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	StoreSlug     string `protobuf:"bytes,9,opt,name=store_slug,json=storeSlug,proto3" json:"store_slug,omitempty"`
+	StoreName     string `protobuf:"bytes,10,opt,name=store_name,json=storeName,proto3" json:"store_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reservation) Reset() {
@@ -1690,6 +1700,41 @@ func (x *Reservation) GetExpiresAtUnixMs() int64 {
 func (x *Reservation) GetCurrency() string {
 	if x != nil {
 		return x.Currency
+	}
+	return ""
+}
+
+func (x *Reservation) GetOrderNumber() int64 {
+	if x != nil {
+		return x.OrderNumber
+	}
+	return 0
+}
+
+func (x *Reservation) GetFeeBps() int32 {
+	if x != nil {
+		return x.FeeBps
+	}
+	return 0
+}
+
+func (x *Reservation) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
+func (x *Reservation) GetStoreSlug() string {
+	if x != nil {
+		return x.StoreSlug
+	}
+	return ""
+}
+
+func (x *Reservation) GetStoreName() string {
+	if x != nil {
+		return x.StoreName
 	}
 	return ""
 }
@@ -1799,6 +1844,62 @@ func (x *CommitReservation) GetCommandId() string {
 }
 
 func (x *CommitReservation) GetReservationId() string {
+	if x != nil {
+		return x.ReservationId
+	}
+	return ""
+}
+
+// RestockReservation puts the stock of a committed reservation back on hand
+// (an order canceled after payment, before it left the store). Restocking
+// twice changes nothing; a reservation that was never committed is refused.
+// The reply is the Reservation, status restocked.
+type RestockReservation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CommandId     string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	ReservationId string                 `protobuf:"bytes,2,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestockReservation) Reset() {
+	*x = RestockReservation{}
+	mi := &file_store_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestockReservation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestockReservation) ProtoMessage() {}
+
+func (x *RestockReservation) ProtoReflect() protoreflect.Message {
+	mi := &file_store_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestockReservation.ProtoReflect.Descriptor instead.
+func (*RestockReservation) Descriptor() ([]byte, []int) {
+	return file_store_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RestockReservation) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *RestockReservation) GetReservationId() string {
 	if x != nil {
 		return x.ReservationId
 	}
@@ -1972,18 +2073,31 @@ const file_store_proto_rawDesc = "" +
 	"\rvariant_title\x18\x05 \x01(\tR\fvariantTitle\x12\x1a\n" +
 	"\bquantity\x18\x06 \x01(\x03R\bquantity\x12\x1d\n" +
 	"\n" +
-	"unit_price\x18\a \x01(\x03R\tunitPrice\"\xcc\x01\n" +
+	"unit_price\x18\a \x01(\x03R\tunitPrice\"\xe7\x02\n" +
 	"\vReservation\x12%\n" +
 	"\x0ereservation_id\x18\x01 \x01(\tR\rreservationId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x125\n" +
 	"\x05lines\x18\x03 \x03(\v2\x1f.vayva.messages.ReservationLineR\x05lines\x12+\n" +
 	"\x12expires_at_unix_ms\x18\x04 \x01(\x03R\x0fexpiresAtUnixMs\x12\x1a\n" +
-	"\bcurrency\x18\x05 \x01(\tR\bcurrency\"Z\n" +
+	"\bcurrency\x18\x05 \x01(\tR\bcurrency\x12!\n" +
+	"\forder_number\x18\x06 \x01(\x03R\vorderNumber\x12\x17\n" +
+	"\afee_bps\x18\a \x01(\x05R\x06feeBps\x12\x1f\n" +
+	"\vmerchant_id\x18\b \x01(\tR\n" +
+	"merchantId\x12\x1d\n" +
+	"\n" +
+	"store_slug\x18\t \x01(\tR\tstoreSlug\x12\x1d\n" +
+	"\n" +
+	"store_name\x18\n" +
+	" \x01(\tR\tstoreName\"Z\n" +
 	"\x12ReleaseReservation\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12%\n" +
 	"\x0ereservation_id\x18\x02 \x01(\tR\rreservationId\"Y\n" +
 	"\x11CommitReservation\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12%\n" +
+	"\x0ereservation_id\x18\x02 \x01(\tR\rreservationId\"Z\n" +
+	"\x12RestockReservation\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12%\n" +
 	"\x0ereservation_id\x18\x02 \x01(\tR\rreservationIdB#Z!github.com/vayvahq/vayva/messagesb\x06proto3"
@@ -2000,7 +2114,7 @@ func file_store_proto_rawDescGZIP() []byte {
 	return file_store_proto_rawDescData
 }
 
-var file_store_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_store_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_store_proto_goTypes = []any{
 	(*StoreProfile)(nil),       // 0: vayva.messages.StoreProfile
 	(*GetStore)(nil),           // 1: vayva.messages.GetStore
@@ -2027,10 +2141,11 @@ var file_store_proto_goTypes = []any{
 	(*Reservation)(nil),        // 22: vayva.messages.Reservation
 	(*ReleaseReservation)(nil), // 23: vayva.messages.ReleaseReservation
 	(*CommitReservation)(nil),  // 24: vayva.messages.CommitReservation
-	(*AuditActor)(nil),         // 25: vayva.messages.AuditActor
+	(*RestockReservation)(nil), // 25: vayva.messages.RestockReservation
+	(*AuditActor)(nil),         // 26: vayva.messages.AuditActor
 }
 var file_store_proto_depIdxs = []int32{
-	25, // 0: vayva.messages.UpdateStore.audit:type_name -> vayva.messages.AuditActor
+	26, // 0: vayva.messages.UpdateStore.audit:type_name -> vayva.messages.AuditActor
 	3,  // 1: vayva.messages.Product.variants:type_name -> vayva.messages.Variant
 	5,  // 2: vayva.messages.CreateProduct.variants:type_name -> vayva.messages.NewVariant
 	7,  // 3: vayva.messages.UpdateProduct.variants:type_name -> vayva.messages.VariantPatch
@@ -2063,7 +2178,7 @@ func file_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_store_proto_rawDesc), len(file_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -7,8 +7,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/vayvahq/vayva/auth"
 	"github.com/vayvahq/vayva/cluster"
+	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
 // Config is every setting of a node, read from VAYVA_* environment
@@ -18,6 +21,13 @@ type Config struct {
 	HTTPAddr string
 	// DatabaseURL is the PostgreSQL URL (VAYVA_DATABASE_URL).
 	DatabaseURL string
+	// DatabaseLockTimeout, DatabaseStatementTimeout and
+	// DatabaseIdleInTransactionTimeout are the session timeouts of the
+	// node's pool (VAYVA_DATABASE_LOCK_TIMEOUT, default 2s;
+	// VAYVA_DATABASE_STATEMENT_TIMEOUT, default 10s;
+	// VAYVA_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT, default 10s; 0 disables
+	// one). Migrations run without them.
+	DatabaseLockTimeout, DatabaseStatementTimeout, DatabaseIdleInTransactionTimeout time.Duration
 	// RedisURL is the Redis URL (VAYVA_REDIS_URL).
 	RedisURL string
 	// RedisPrefix prefixes every Redis key (VAYVA_REDIS_PREFIX, default "vayva:").
@@ -32,11 +42,23 @@ type Config struct {
 	// ClusterAddr is host:port of the actor transport (VAYVA_CLUSTER_ADDR,
 	// default "127.0.0.1:0").
 	ClusterAddr string
-	// PublicURL is the base of links the node hands out (VAYVA_PUBLIC_URL).
+	// PublicURL is the base of links the node hands out: payment pages and
+	// the links in emails (VAYVA_PUBLIC_URL). Defaults to this node's HTTP
+	// address as seen from the machine (":8081" gives
+	// "http://127.0.0.1:8081"); with port 0 it is filled in once the node
+	// listens. The node's own clients of the sandbox providers never use
+	// it: they call the listener.
 	PublicURL string
+	// SignupLimit is how many sign-ups one client address may make per
+	// window (VAYVA_SIGNUP_RATE_LIMIT, default "20/1m"; "off" disables it:
+	// Max -1).
+	SignupLimit auth.Rate
 	// RetryScale multiplies every retry and backoff delay (VAYVA_RETRY_SCALE,
 	// default 1).
 	RetryScale float64
+	// CheckoutTTL is how long checkout reserves stock before an unpaid
+	// order expires (VAYVA_CHECKOUT_TTL, default 30m, at most 24h).
+	CheckoutTTL time.Duration
 	// Providers is sandbox or live (VAYVA_PROVIDERS, default "sandbox").
 	Providers string
 	// Roles are the parts this node runs (VAYVA_ROLES, default all of
@@ -68,14 +90,19 @@ var allRoles = []string{"edge", "actors", "ingestors", "relay", "workers"}
 var Settings = [][2]string{
 	{"VAYVA_HTTP_ADDR", `HTTP listen address (default ":8080")`},
 	{"VAYVA_DATABASE_URL", "PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/vayva?sslmode=disable)"},
+	{"VAYVA_DATABASE_LOCK_TIMEOUT", "longest wait of a statement for a lock (default 2s; 0: no limit)"},
+	{"VAYVA_DATABASE_STATEMENT_TIMEOUT", "longest run of one statement (default 10s; 0: no limit)"},
+	{"VAYVA_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "the server ends a session whose transaction idles this long, releasing its locks (default 10s; 0: no limit)"},
 	{"VAYVA_REDIS_URL", "Redis URL (default redis://127.0.0.1:6379/0)"},
 	{"VAYVA_REDIS_PREFIX", `prefix of every Redis key (default "vayva:")`},
 	{"VAYVA_OPS_TOKEN", "bearer token of the ops routes; unset: ops routes answer 401"},
 	{"VAYVA_CLUSTER_PROVIDER", "local, postgres or consul (default local)"},
 	{"VAYVA_CLUSTER_NAME", "members with the same name and provider form one cluster (default vayva)"},
 	{"VAYVA_CLUSTER_ADDR", "host:port of this member's actor transport (default 127.0.0.1:0)"},
-	{"VAYVA_PUBLIC_URL", "base of links the node hands out (default http://127.0.0.1:8080)"},
-	{"VAYVA_RETRY_SCALE", "factor on every retry and backoff delay (default 1)"},
+	{"VAYVA_PUBLIC_URL", "base of links the node hands out: payment pages, links in emails (default http://127.0.0.1:<port of VAYVA_HTTP_ADDR>, or its host when it names one)"},
+	{"VAYVA_SIGNUP_RATE_LIMIT", `sign-ups per client address and window, as "<count>/<duration>", or off (default 20/1m)`},
+	{"VAYVA_RETRY_SCALE", "factor on every retry and backoff delay (queues, webhooks, payment reconciliation; default 1)"},
+	{"VAYVA_CHECKOUT_TTL", "how long checkout reserves stock before an unpaid order expires (default 30m, at most 24h)"},
 	{"VAYVA_PROVIDERS", "sandbox (fake providers mounted on this node) or live (default sandbox)"},
 	{"VAYVA_ROLES", "comma-separated parts to run: edge,actors,ingestors,relay,workers (default all)"},
 	{"VAYVA_MIGRATE_ON_START", "apply migrations when serve starts (default true)"},
@@ -106,7 +133,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		ClusterProvider:     get("VAYVA_CLUSTER_PROVIDER", "local"),
 		ClusterName:         get("VAYVA_CLUSTER_NAME", "vayva"),
 		ClusterAddr:         get("VAYVA_CLUSTER_ADDR", "127.0.0.1:0"),
-		PublicURL:           strings.TrimRight(get("VAYVA_PUBLIC_URL", "http://127.0.0.1:8080"), "/"),
+		PublicURL:           strings.TrimRight(get("VAYVA_PUBLIC_URL", ""), "/"),
 		Providers:           get("VAYVA_PROVIDERS", "sandbox"),
 		LogLevel:            get("VAYVA_LOG_LEVEL", "info"),
 		LogFormat:           get("VAYVA_LOG_FORMAT", "json"),
@@ -123,8 +150,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		KwikPassword:        getenv("VAYVA_KWIK_PASSWORD"),
 		KwikDomain:          getenv("VAYVA_KWIK_DOMAIN"),
 	}
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		return c, fmt.Errorf("VAYVA_HTTP_ADDR: %q is not host:port: %v", c.HTTPAddr, err)
+	_, httpPort, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return c, fmt.Errorf("VAYVA_HTTP_ADDR: %q is not host:port: %w", c.HTTPAddr, err)
+	}
+	if c.PublicURL == "" && httpPort != "0" {
+		c.PublicURL = ListenURL(c.HTTPAddr)
 	}
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return c, fmt.Errorf("VAYVA_DATABASE_URL: %q is not a postgres:// URL", c.DatabaseURL)
@@ -132,14 +163,40 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		return c, fmt.Errorf("VAYVA_REDIS_URL: %q is not a redis:// URL", c.RedisURL)
 	}
-	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return c, fmt.Errorf("VAYVA_PUBLIC_URL: %q is not an http(s) URL", c.PublicURL)
+	}
+	if c.SignupLimit, err = parseRate(get("VAYVA_SIGNUP_RATE_LIMIT", "20/1m")); err != nil {
+		return c, fmt.Errorf("VAYVA_SIGNUP_RATE_LIMIT: %v", err)
 	}
 	scale, err := strconv.ParseFloat(get("VAYVA_RETRY_SCALE", "1"), 64)
 	if err != nil || scale <= 0 || scale > 1000 {
 		return c, fmt.Errorf("VAYVA_RETRY_SCALE: %q must be a number greater than 0 and at most 1000", getenv("VAYVA_RETRY_SCALE"))
 	}
 	c.RetryScale = scale
+	ttl := get("VAYVA_CHECKOUT_TTL", "30m")
+	if c.CheckoutTTL, err = time.ParseDuration(ttl); err != nil || c.CheckoutTTL < time.Second || c.CheckoutTTL > 24*time.Hour {
+		return c, fmt.Errorf("VAYVA_CHECKOUT_TTL: %q must be a duration from 1s to 24h, e.g. 30m", ttl)
+	}
+	for _, d := range []struct {
+		name string
+		def  time.Duration
+		into *time.Duration
+	}{
+		{"VAYVA_DATABASE_LOCK_TIMEOUT", postgres.DefaultLockTimeout, &c.DatabaseLockTimeout},
+		{"VAYVA_DATABASE_STATEMENT_TIMEOUT", postgres.DefaultStatementTimeout, &c.DatabaseStatementTimeout},
+		{"VAYVA_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", postgres.DefaultIdleInTransactionTimeout, &c.DatabaseIdleInTransactionTimeout},
+	} {
+		v := get(d.name, d.def.String())
+		if v == "0" {
+			v = "0s"
+		}
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur < 0 || (dur > 0 && dur < time.Millisecond) {
+			return c, fmt.Errorf("%s: %q is not a duration of at least 1ms (e.g. 2s, 500ms) or 0", d.name, v)
+		}
+		*d.into = dur
+	}
 	switch c.Providers {
 	case "sandbox", "live":
 	default:
@@ -190,6 +247,37 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// ListenURL is the http URL at which this machine reaches a listener on
+// addr (host:port): a missing or wildcard host becomes 127.0.0.1, so
+// ":8081" gives "http://127.0.0.1:8081".
+func ListenURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// parseRate reads "<count>/<duration>" (e.g. "20/1m") or "off".
+func parseRate(s string) (auth.Rate, error) {
+	if strings.EqualFold(s, "off") {
+		return auth.Rate{Max: -1}, nil
+	}
+	count, window, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(strings.TrimSpace(count))
+	if !ok || err != nil || n < 1 {
+		return auth.Rate{}, fmt.Errorf("%q is not <count>/<duration> with a count of at least 1, or off", s)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(window))
+	if err != nil || d < time.Second {
+		return auth.Rate{}, fmt.Errorf("%q: the window must be a duration of at least 1s", s)
+	}
+	return auth.Rate{Max: n, Window: d}, nil
 }
 
 func contains(list []string, s string) bool {

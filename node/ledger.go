@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,8 +16,8 @@ import (
 
 // LedgerParts are the ledger's pieces on a node besides its actor kind.
 type LedgerParts struct {
-	// Client sends commands to ledger actors: the order actor's refunds
-	// and the ledger's background components use it.
+	// Client sends commands to ledger actors for the ledger's background
+	// components.
 	Client *LedgerClient
 	// OrdersSync books captures from order.paid events (ingestors role).
 	OrdersSync *worker.OrdersSync
@@ -40,10 +38,7 @@ type LedgerClient struct {
 	member *cluster.Member
 }
 
-var (
-	_ actors.LedgerClient   = (*LedgerClient)(nil)
-	_ worker.LedgerCommands = (*LedgerClient)(nil)
-)
+var _ worker.LedgerCommands = (*LedgerClient)(nil)
 
 // Capture books an order's payment.
 func (c *LedgerClient) Capture(ctx context.Context, m *messages.LedgerCapture) (*messages.LedgerPosted, error) {
@@ -111,33 +106,21 @@ func (n *Node) ledgerKind() cluster.Kind {
 
 // startLedger starts the ledger's background components: the orders-sync
 // consumer on ingestor nodes, the payout worker on worker nodes, and the
-// transfer-event handler for the payments-inbound consumer on either.
+// transfer-event handler the payments ingestor hands transfer.* events to.
 func (n *Node) startLedger(ctx context.Context) error {
 	cfg := n.cfg
 	n.Ledger.Client = &LedgerClient{member: n.Member}
 	if !cfg.Roles["ingestors"] && !cfg.Roles["workers"] {
 		return nil
 	}
-	pcfg := paystack.Config{SecretKey: cfg.PaystackSecretKey, BaseURL: cfg.PaystackBaseURL, RetryScale: cfg.RetryScale}
-	if n.Sandbox != nil {
-		// An explicit VAYVA_PAYSTACK_BASE_URL still wins over the mounted
-		// fake.
-		pcfg.SecretKey = n.Sandbox.Config().PaystackSecret
-		if pcfg.BaseURL == "" {
-			pcfg.BaseURL = n.Sandbox.BaseURLs().Paystack
-		}
-	}
 	var err error
-	n.Ledger.Paystack, err = paystack.New(pcfg)
-	if err != nil {
-		return fmt.Errorf("VAYVA_PAYSTACK_SECRET_KEY: %w", err)
+	if n.Ledger.Paystack, err = n.paystackClient(); err != nil {
+		return err
 	}
 	store := postgres.NewLedger(n.DB)
 	n.Ledger.TransferEvents = worker.NewTransferEvents(store, n.Ledger.Paystack, n.Ledger.Client, n.log)
-	host, _ := os.Hostname()
-	base := consumerName(host + "-" + cfg.HTTPAddr)
 	if cfg.Roles["ingestors"] {
-		n.Ledger.OrdersSync, err = worker.NewOrdersSync(worker.OrdersSyncConfig{ConsumerName: base + "-orders-sync", Logger: n.log},
+		n.Ledger.OrdersSync, err = worker.NewOrdersSync(worker.OrdersSyncConfig{ConsumerName: n.consumerBase() + "-orders-sync", Logger: n.log},
 			n.Queues, n.Ledger.Client)
 		if err != nil {
 			return err
@@ -145,10 +128,10 @@ func (n *Node) startLedger(ctx context.Context) error {
 		if err := n.Ledger.OrdersSync.Start(ctx); err != nil {
 			return err
 		}
-		n.onStop(n.Ledger.OrdersSync.Stop)
+		n.onStop("orders-sync consumer", n.Ledger.OrdersSync.Stop, nil)
 	}
 	if cfg.Roles["workers"] {
-		n.Ledger.Payouts, err = worker.NewPayouts(worker.PayoutsConfig{ConsumerName: base + "-payouts", Logger: n.log},
+		n.Ledger.Payouts, err = worker.NewPayouts(worker.PayoutsConfig{ConsumerName: n.consumerBase() + "-payouts", Logger: n.log},
 			n.Queues, store, n.Ledger.Paystack, n.Ledger.Client)
 		if err != nil {
 			return err
@@ -156,18 +139,39 @@ func (n *Node) startLedger(ctx context.Context) error {
 		if err := n.Ledger.Payouts.Start(ctx); err != nil {
 			return err
 		}
-		n.onStop(n.Ledger.Payouts.Stop)
+		n.onStop("payout worker", n.Ledger.Payouts.Stop, nil)
 	}
 	return nil
 }
 
-// killLedger stops the ledger's consumers without waiting, as a crash
-// would: their unacknowledged jobs stay pending for another consumer.
-func (n *Node) killLedger(ctx context.Context) {
-	if n.Ledger.Payouts != nil {
-		_ = n.Ledger.Payouts.Stop(ctx)
+// orderLedger is the order actor's LedgerClient over the cluster: an
+// order's refunds hold and settle on its merchant's ledger, the order's
+// capture embedded so a refund that overtakes orders-sync books it first.
+// Command ids derive from the refund, so every call is idempotent.
+type orderLedger struct{ member func() *cluster.Member }
+
+var _ actors.LedgerClient = orderLedger{}
+
+func (l orderLedger) HoldRefund(ctx context.Context, o *actors.Order, r *actors.Refund) error {
+	currency := r.Currency
+	if currency == "" {
+		currency = o.Currency
 	}
-	if n.Ledger.OrdersSync != nil {
-		_ = n.Ledger.OrdersSync.Stop(ctx)
+	m := &messages.LedgerHoldRefund{
+		CommandId: "refund-hold:" + r.ID, MerchantId: o.MerchantID, RefundId: r.ID, OrderId: o.ID, Amount: r.Amount,
+		Currency: currency,
+		Capture: &messages.LedgerCapture{
+			CommandId: "capture:" + o.ID, MerchantId: o.MerchantID, OrderId: o.ID, Amount: o.AmountPaid, Currency: o.Currency,
+			FeeBps: o.FeeBps, PaymentReference: o.PaymentReference, PaidAtUnixMs: o.PaidAt.UnixMilli(),
+		},
 	}
+	_, err := cluster.Request[*messages.LedgerHold](ctx, l.member(), actors.LedgerKind, o.MerchantID, m)
+	return err
+}
+
+func (l orderLedger) SettleRefund(ctx context.Context, o *actors.Order, r *actors.Refund, succeeded bool) error {
+	_, err := cluster.Request[*messages.LedgerHold](ctx, l.member(), actors.LedgerKind, o.MerchantID, &messages.LedgerSettleRefund{
+		CommandId: "refund-settle:" + r.ID, MerchantId: o.MerchantID, RefundId: r.ID, Succeeded: succeeded,
+	})
+	return err
 }

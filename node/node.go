@@ -8,9 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +24,7 @@ import (
 	vhttp "github.com/vayvahq/vayva/http"
 	"github.com/vayvahq/vayva/integrations/resend"
 	"github.com/vayvahq/vayva/integrations/sandbox"
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/messages"
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis"
@@ -32,8 +33,13 @@ import (
 )
 
 // Node is one running Vayva process. Start brings its parts up in
-// dependency order; Stop takes them down in reverse.
+// dependency order, one named step at a time, and each step registers the
+// stop of what it started in one list; Stop walks that list backwards, and
+// Kill walks the same list in the same order with crash semantics. It is a
+// long-lived component with the semantics of package startstop.
 type Node struct {
+	startstop.BaseStartStop
+
 	cfg Config
 	log zerolog.Logger
 
@@ -41,17 +47,24 @@ type Node struct {
 	// drills add the probe kind). Set before Start.
 	ExtraKinds []func(j *postgres.Journal) cluster.Kind
 	// AuthConfig adjusts the accounts service (password hashing cost, rate
-	// limits, token cache); zero fields take their defaults, and PublicURL
-	// and Registerer come from the node. Set before Start.
+	// limits, token cache); zero fields take their defaults (the sign-up
+	// limit VAYVA_SIGNUP_RATE_LIMIT's), and PublicURL and Registerer come
+	// from the node. Set before Start.
 	AuthConfig auth.Config
 	// Auth is the accounts and credentials service, on edge nodes.
 	Auth *auth.Service
 
-	Registry  *prometheus.Registry
-	DB        *postgres.DB
-	Redis     *redis.Client
-	Journal   *postgres.Journal
-	Member    *cluster.Member
+	// Registry holds the node's metrics.
+	Registry *prometheus.Registry
+	// DB is the PostgreSQL pool.
+	DB *postgres.DB
+	// Redis is the Redis client under the node's key prefix.
+	Redis *redis.Client
+	// Journal is the fencing journal of the node's actors.
+	Journal *postgres.Journal
+	// Member is the node's cluster member.
+	Member *cluster.Member
+	// HTTP is the edge, on edge nodes.
 	HTTP      *vhttp.Server
 	scheduler *postgres.Scheduler
 
@@ -66,16 +79,38 @@ type Node struct {
 	Webhooks *postgres.Webhooks
 	// Relay publishes the outbox, on nodes with the relay role.
 	Relay *worker.Relay
+	// PaymentsIngestor routes Paystack's webhooks to orders, on nodes with
+	// the ingestors role.
+	PaymentsIngestor *worker.Payments
 	// EmailWorker and WebhookWorker run on nodes with the workers role.
 	EmailWorker   *worker.Email
 	WebhookWorker *worker.Webhooks
 	// Ledger holds the ledger's client and background components.
 	Ledger LedgerParts
 
-	mu       sync.Mutex
-	started  bool
-	stopped  bool
-	stoppers []func(ctx context.Context) error
+	// listener is the edge's socket, bound first (edge nodes); listenURL is
+	// where this machine reaches it, which the node's clients of the
+	// mounted sandbox call.
+	listener  net.Listener
+	listenURL string
+
+	// parts are what Start brought up, in order. Appended only by Start;
+	// read by Stop and Kill, which run once Start has returned.
+	parts []part
+	// observe, when set, hears each part's name as Stop or Kill takes it
+	// down (tests).
+	observe func(how, name string)
+}
+
+// part is one started piece of a node and how to take it down.
+type part struct {
+	name string
+	// stop takes the part down gracefully within ctx.
+	stop func(ctx context.Context) error
+	// kill takes it down as a crash would: no graceful leave, no flush. Nil
+	// means stop with an already ended context, which every component
+	// treats as "abort what is in flight and return".
+	kill func()
 }
 
 // New returns a node for cfg; nothing runs until Start.
@@ -86,22 +121,90 @@ func New(cfg Config, log zerolog.Logger) *Node {
 // Config returns the node's configuration.
 func (n *Node) Config() Config { return n.cfg }
 
-// Start connects, migrates, joins the cluster and starts serving. On error
-// everything started so far is stopped again.
-func (n *Node) Start(ctx context.Context) (err error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.started {
-		return errors.New("node: already started")
-	}
-	n.started = true
-	defer func() {
-		if err != nil {
-			n.stopLocked(context.WithoutCancel(ctx))
-		}
-	}()
-	cfg := n.cfg
+// failedStartTimeout bounds the stop of what a failed start brought up.
+const failedStartTimeout = 30 * time.Second
 
+// Start connects, migrates, joins the cluster and starts serving; ctx
+// bounds the start only. On error everything started so far is stopped
+// again, in reverse order.
+func (n *Node) Start(ctx context.Context) error {
+	run, started, stopped, err := n.StartInit(ctx)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
+	for _, step := range []struct {
+		name string
+		run  func(ctx context.Context) error
+	}{
+		{"bind http", n.bindHTTP},
+		{"open storage", n.openStorage},
+		{"start sandbox", n.startSandbox},
+		{"join cluster", n.joinCluster},
+		{"start scheduler", n.startScheduler},
+		{"start background", n.startBackground},
+		{"start edge", n.startEdge},
+	} {
+		if err := step.run(sctx); err != nil {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failedStartTimeout)
+			if serr := n.stopParts(sctx); serr != nil {
+				n.log.Warn().Err(serr).Msg("stopping a node that failed to start")
+			}
+			cancel()
+			stopped()
+			return fmt.Errorf("node: %s: %w", step.name, err)
+		}
+	}
+	started()
+	return nil
+}
+
+// onStop registers the stop of a part Start brought up; kill may be nil.
+func (n *Node) onStop(name string, stop func(ctx context.Context) error, kill func()) {
+	n.parts = append(n.parts, part{name: name, stop: stop, kill: kill})
+}
+
+// bindHTTP binds the edge's port first: the clients built later call this
+// node's own listener (sandbox providers), so they must know its real
+// address, also when VAYVA_HTTP_ADDR asks for any free port.
+func (n *Node) bindHTTP(ctx context.Context) error {
+	cfg := n.cfg
+	if !cfg.Roles["edge"] {
+		if cfg.PublicURL == "" {
+			return errors.New("VAYVA_PUBLIC_URL: required when VAYVA_HTTP_ADDR has port 0 and the node runs no edge")
+		}
+		return nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("VAYVA_HTTP_ADDR: listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	n.listener = ln
+	n.onStop("http listener", func(context.Context) error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	}, nil)
+	host, _, _ := net.SplitHostPort(cfg.HTTPAddr)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	cfg.HTTPAddr = net.JoinHostPort(host, port)
+	n.listenURL = ListenURL(cfg.HTTPAddr)
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = n.listenURL
+	}
+	n.cfg = cfg
+	return nil
+}
+
+// openStorage applies migrations (when configured), opens the PostgreSQL
+// pool, the Redis client and the queues, and makes the stores built on
+// them.
+func (n *Node) openStorage(ctx context.Context) error {
+	cfg := n.cfg
+	var err error
 	n.Registry = prometheus.NewRegistry()
 	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -110,65 +213,92 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("VAYVA_DATABASE_URL: migrate: %w", err)
 		}
 	}
-	n.DB, err = postgres.Open(ctx, cfg.DatabaseURL)
+	n.DB, err = postgres.Open(ctx, cfg.DatabaseURL,
+		postgres.WithLockTimeout(cfg.DatabaseLockTimeout),
+		postgres.WithStatementTimeout(cfg.DatabaseStatementTimeout),
+		postgres.WithIdleInTransactionTimeout(cfg.DatabaseIdleInTransactionTimeout))
 	if err != nil {
 		return fmt.Errorf("VAYVA_DATABASE_URL: %w", err)
 	}
-	n.onStop(func(context.Context) error { n.DB.Close(); return nil })
+	n.onStop("postgres", func(context.Context) error { n.DB.Close(); return nil }, nil)
 
 	n.Redis, err = redis.Open(ctx, cfg.RedisURL, cfg.RedisPrefix)
 	if err != nil {
 		return fmt.Errorf("VAYVA_REDIS_URL: %w", err)
 	}
-	n.onStop(func(context.Context) error { n.Redis.Close(); return nil })
+	n.onStop("redis", func(context.Context) error { return n.Redis.Close() }, nil)
 
 	n.Queues, err = queue.New(n.Redis, queue.Config{RetryScale: cfg.RetryScale, Registerer: n.Registry, Logger: n.log})
 	if err != nil {
 		return err
 	}
-	if cfg.Providers == "sandbox" {
-		n.Sandbox = sandbox.New(sandbox.Config{
-			PublicURL:           cfg.PublicURL,
-			PaystackSecret:      cfg.PaystackSecretKey,
-			WhatsAppAppSecret:   cfg.WhatsAppAppSecret,
-			WhatsAppAccessToken: cfg.WhatsAppAccessToken,
-			WhatsAppVerifyToken: cfg.WhatsAppVerifyToken,
-			ResendAPIKey:        cfg.ResendAPIKey,
-			KwikDomainName:      cfg.KwikDomain,
-			KwikEmail:           cfg.KwikEmail,
-			KwikPassword:        cfg.KwikPassword,
-			RetryScale:          cfg.RetryScale,
-		})
-		// The development values are printed for scripts; secrets that were
-		// configured stay out of the log.
-		shown := func(configured, used string) string {
-			if configured != "" {
-				return "(configured)"
-			}
-			return used
-		}
-		sc := n.Sandbox.Config()
-		n.log.Info().Str("public_url", sc.PublicURL).
-			Str("paystack_secret_key", shown(cfg.PaystackSecretKey, sc.PaystackSecret)).
-			Str("whatsapp_app_secret", shown(cfg.WhatsAppAppSecret, sc.WhatsAppAppSecret)).
-			Str("whatsapp_access_token", shown(cfg.WhatsAppAccessToken, sc.WhatsAppAccessToken)).
-			Str("whatsapp_verify_token", shown(cfg.WhatsAppVerifyToken, sc.WhatsAppVerifyToken)).
-			Str("resend_api_key", shown(cfg.ResendAPIKey, sc.ResendAPIKey)).
-			Str("kwik_domain", sc.KwikDomainName).Str("kwik_email", sc.KwikEmail).
-			Str("kwik_password", shown(cfg.KwikPassword, sc.KwikPassword)).
-			Msg("sandbox providers mounted; they sign and accept these secrets")
-		if err := n.Sandbox.Start(context.WithoutCancel(ctx)); err != nil {
-			return err
-		}
-		n.onStop(n.Sandbox.Stop)
-	}
-
 	host, _ := os.Hostname()
 	n.Journal = postgres.NewJournal(n.DB, host+":"+strconv.Itoa(os.Getpid()))
+	n.Webhooks, err = postgres.NewWebhooks(n.DB, postgres.WebhooksConfig{SecretKey: cfg.WebhookSecretKey})
+	return err
+}
 
+// startSandbox mounts the fake providers when the node runs in sandbox
+// mode.
+func (n *Node) startSandbox(ctx context.Context) error {
+	cfg := n.cfg
+	if cfg.Providers != "sandbox" {
+		return nil
+	}
+	n.Sandbox = sandbox.New(sandbox.Config{
+		PublicURL: cfg.PublicURL,
+		// The node's clients and the sandbox's webhooks go to the
+		// listener; a node without an edge serves no sandbox, and its
+		// clients reach an edge's through the public URL.
+		NodeURL:             n.listenURL,
+		PaystackSecret:      cfg.PaystackSecretKey,
+		WhatsAppAppSecret:   cfg.WhatsAppAppSecret,
+		WhatsAppAccessToken: cfg.WhatsAppAccessToken,
+		WhatsAppVerifyToken: cfg.WhatsAppVerifyToken,
+		ResendAPIKey:        cfg.ResendAPIKey,
+		KwikDomainName:      cfg.KwikDomain,
+		KwikEmail:           cfg.KwikEmail,
+		KwikPassword:        cfg.KwikPassword,
+		RetryScale:          cfg.RetryScale,
+	})
+	// The development values are printed for scripts; secrets that were
+	// configured stay out of the log.
+	shown := func(configured, used string) string {
+		if configured != "" {
+			return "(configured)"
+		}
+		return used
+	}
+	sc := n.Sandbox.Config()
+	n.log.Info().Str("public_url", sc.PublicURL).Str("node_url", sc.NodeURL).
+		Str("paystack_secret_key", shown(cfg.PaystackSecretKey, sc.PaystackSecret)).
+		Str("whatsapp_app_secret", shown(cfg.WhatsAppAppSecret, sc.WhatsAppAppSecret)).
+		Str("whatsapp_access_token", shown(cfg.WhatsAppAccessToken, sc.WhatsAppAccessToken)).
+		Str("whatsapp_verify_token", shown(cfg.WhatsAppVerifyToken, sc.WhatsAppVerifyToken)).
+		Str("resend_api_key", shown(cfg.ResendAPIKey, sc.ResendAPIKey)).
+		Str("kwik_domain", sc.KwikDomainName).Str("kwik_email", sc.KwikEmail).
+		Str("kwik_password", shown(cfg.KwikPassword, sc.KwikPassword)).
+		Msg("sandbox providers mounted; they sign and accept these secrets")
+	if err := n.Sandbox.Start(ctx); err != nil {
+		return err
+	}
+	// Stopping the sandbox cancels its deliveries at once; a crash does no
+	// less, so Kill waits for their goroutines too.
+	n.onStop("sandbox", n.Sandbox.Stop, func() { _ = n.Sandbox.Stop(context.Background()) })
+	return nil
+}
+
+// joinCluster joins the cluster, hosting the product's kinds on nodes with
+// the actors role.
+func (n *Node) joinCluster(ctx context.Context) error {
+	cfg := n.cfg
 	var kinds []cluster.Kind
 	if cfg.Roles["actors"] {
-		kinds = append(kinds, n.productKinds()...)
+		product, err := n.productKinds()
+		if err != nil {
+			return err
+		}
+		kinds = append(kinds, product...)
 		for _, k := range n.ExtraKinds {
 			kinds = append(kinds, k(n.Journal))
 		}
@@ -177,9 +307,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// commit; refuse to start instead.
 	for _, k := range kinds {
 		if err := n.Journal.CheckChanges(k.Changes); err != nil {
-			return fmt.Errorf("node: kind %s: %w", k.Name, err)
+			return fmt.Errorf("kind %s: %w", k.Name, err)
 		}
 	}
+	var err error
 	n.Member, err = cluster.New(cluster.Config{
 		Name:     cfg.ClusterName,
 		Provider: cluster.Provider(cfg.ClusterProvider),
@@ -193,66 +324,54 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.Member.Start(ctx); err != nil {
 		return err
 	}
-	n.onStop(n.Member.Stop)
+	n.onStop("cluster member", n.Member.Stop, n.Member.Kill)
+	return nil
+}
 
-	if cfg.Roles["actors"] {
-		n.scheduler, err = postgres.NewScheduler(n.DB, n.fireReminder, postgres.SchedulerConfig{})
-		if err != nil {
-			return err
-		}
-		// The scheduler runs until Stop, not until the start-up context ends.
-		if err := n.scheduler.Start(context.WithoutCancel(ctx)); err != nil {
-			return err
-		}
-		n.onStop(n.scheduler.Stop)
+// startScheduler starts the reminder scheduler on nodes with the actors
+// role.
+func (n *Node) startScheduler(ctx context.Context) error {
+	if !n.cfg.Roles["actors"] {
+		return nil
 	}
+	var err error
+	n.scheduler, err = postgres.NewScheduler(n.DB, n.fireReminder, postgres.SchedulerConfig{Logger: n.log})
+	if err != nil {
+		return err
+	}
+	if err := n.scheduler.Start(ctx); err != nil {
+		return err
+	}
+	n.onStop("reminder scheduler", n.scheduler.Stop, nil)
+	return nil
+}
 
+// startBackground starts the janitor (every node), the outbox relay (relay
+// role) and the email and webhook workers (workers role).
+func (n *Node) startBackground(ctx context.Context) error {
+	cfg := n.cfg
 	janitor := postgres.NewJanitor(n.DB, 0, n.log)
 	if err := janitor.Start(ctx); err != nil {
 		return err
 	}
-	n.onStop(janitor.Stop)
+	n.onStop("janitor", janitor.Stop, nil)
 
-	if err := n.startBackground(ctx); err != nil {
+	if err := n.startLedger(ctx); err != nil {
 		return err
 	}
-
-	if cfg.Roles["edge"] {
-		acfg := n.AuthConfig
-		acfg.PublicURL, acfg.Registerer = cfg.PublicURL, n.Registry
-		n.Auth, err = auth.NewService(acfg, postgres.NewAccounts(n.DB), redis.NewRateLimiter(n.Redis), redis.NewRevocations(n.Redis, n.log), n.log)
+	var err error
+	if cfg.Roles["ingestors"] {
+		n.PaymentsIngestor, err = worker.NewPayments(worker.PaymentsConfig{
+			ConsumerName: n.consumerBase() + "-payments", Registerer: n.Registry, Logger: n.log,
+			Transfers: n.Ledger.TransferEvents.Handle,
+		}, n.Queues, orderCommands{n.member})
 		if err != nil {
 			return err
 		}
-		if err := n.Auth.Start(ctx); err != nil {
+		if err := n.PaymentsIngestor.Start(ctx); err != nil {
 			return err
 		}
-		n.onStop(n.Auth.Stop)
-		n.HTTP = vhttp.NewServer(vhttp.Config{Addr: cfg.HTTPAddr, OpsToken: cfg.OpsToken}, vhttp.Deps{
-			Log:         n.log,
-			Registry:    n.Registry,
-			Auth:        n.Auth,
-			Idempotency: n.DB,
-			Cluster:     n.Member,
-			Ledger:      n.DB,
-			Readiness:   n.readiness(),
-		}, n.areas()...)
-		if err := n.HTTP.Start(ctx); err != nil {
-			return err
-		}
-		n.onStop(n.HTTP.Stop)
-	}
-	return nil
-}
-
-// startBackground builds the outbound webhook store and starts the outbox
-// relay (relay role) and the email and webhook workers (workers role).
-func (n *Node) startBackground(ctx context.Context) error {
-	cfg := n.cfg
-	var err error
-	n.Webhooks, err = postgres.NewWebhooks(n.DB, postgres.WebhooksConfig{SecretKey: cfg.WebhookSecretKey})
-	if err != nil {
-		return err
+		n.onStop("payments ingestor", n.PaymentsIngestor.Stop, nil)
 	}
 	if cfg.Roles["relay"] {
 		n.Relay, err = worker.NewRelay(worker.RelayConfig{Registerer: n.Registry, Logger: n.log}, postgres.NewOutbox(n.DB), n.Queues)
@@ -262,10 +381,7 @@ func (n *Node) startBackground(ctx context.Context) error {
 		if err := n.Relay.Start(ctx); err != nil {
 			return err
 		}
-		n.onStop(n.Relay.Stop)
-	}
-	if err := n.startLedger(ctx); err != nil {
-		return err
+		n.onStop("outbox relay", n.Relay.Stop, nil)
 	}
 	if !cfg.Roles["workers"] {
 		return nil
@@ -283,10 +399,7 @@ func (n *Node) startBackground(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("VAYVA_RESEND_API_KEY: %w", err)
 	}
-	// Consumer names must be stable across restarts and unique among live
-	// processes: host and listen address.
-	host, _ := os.Hostname()
-	base := consumerName(host + "-" + cfg.HTTPAddr)
+	base := n.consumerBase()
 	n.EmailWorker, err = worker.NewEmail(worker.EmailConfig{
 		ConsumerName: base + "-email", RetryScale: cfg.RetryScale, Registerer: n.Registry, Logger: n.log,
 	}, n.Queues, postgres.NewEmailLogs(n.DB), sender)
@@ -296,7 +409,7 @@ func (n *Node) startBackground(ctx context.Context) error {
 	if err := n.EmailWorker.Start(ctx); err != nil {
 		return err
 	}
-	n.onStop(n.EmailWorker.Stop)
+	n.onStop("email worker", n.EmailWorker.Stop, nil)
 	n.WebhookWorker, err = worker.NewWebhooks(worker.WebhooksConfig{
 		ConsumerName: base + "-webhooks", RetryScale: cfg.RetryScale, Registerer: n.Registry, Logger: n.log,
 		// Sandbox mode is development: merchant endpoints may run locally.
@@ -308,26 +421,53 @@ func (n *Node) startBackground(ctx context.Context) error {
 	if err := n.WebhookWorker.Start(ctx); err != nil {
 		return err
 	}
-	n.onStop(n.WebhookWorker.Stop)
+	n.onStop("webhook worker", n.WebhookWorker.Stop, nil)
 	return nil
 }
 
-// killBackground stops the relay and the workers without waiting, as a
-// crash would: the relay's lock goes with its connection, unacknowledged
-// jobs stay pending and claimed deliveries wait for their lease.
-func (n *Node) killBackground() {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if n.WebhookWorker != nil {
-		_ = n.WebhookWorker.Stop(ctx)
+// startEdge starts the accounts service and the HTTP edge on nodes with the
+// edge role.
+func (n *Node) startEdge(ctx context.Context) error {
+	cfg := n.cfg
+	if !cfg.Roles["edge"] {
+		return nil
 	}
-	if n.EmailWorker != nil {
-		_ = n.EmailWorker.Stop(ctx)
+	acfg := n.AuthConfig
+	acfg.PublicURL, acfg.Registerer = cfg.PublicURL, n.Registry
+	if acfg.SignupPerAddress == (auth.Rate{}) {
+		acfg.SignupPerAddress = cfg.SignupLimit
 	}
-	if n.Relay != nil {
-		_ = n.Relay.Stop(ctx)
+	var err error
+	n.Auth, err = auth.NewService(acfg, postgres.NewAccounts(n.DB), redis.NewRateLimiter(n.Redis), redis.NewRevocations(n.Redis, n.log), n.log)
+	if err != nil {
+		return err
 	}
-	n.killLedger(ctx)
+	if err := n.Auth.Start(ctx); err != nil {
+		return err
+	}
+	n.onStop("accounts service", n.Auth.Stop, nil)
+	n.HTTP = vhttp.NewServer(vhttp.Config{Addr: cfg.HTTPAddr, OpsToken: cfg.OpsToken, Listener: n.listener}, vhttp.Deps{
+		Log:         n.log,
+		Registry:    n.Registry,
+		Auth:        n.Auth,
+		Idempotency: n.DB,
+		Cluster:     n.Member,
+		Ledger:      n.DB,
+		Readiness:   n.readiness(),
+	}, n.areas()...)
+	if err := n.HTTP.Start(ctx); err != nil {
+		return err
+	}
+	n.onStop("http edge", n.HTTP.Stop, nil)
+	return nil
+}
+
+// consumerBase is the prefix of this node's queue consumer names. They must
+// be stable across restarts and unique among live processes: host and
+// listen address.
+func (n *Node) consumerBase() string {
+	host, _ := os.Hostname()
+	return consumerName(host + "-" + n.cfg.HTTPAddr)
 }
 
 // consumerName keeps the characters queue consumer names allow.
@@ -342,7 +482,12 @@ func consumerName(s string) string {
 }
 
 // productKinds are the actor kinds of the product.
-func (n *Node) productKinds() []cluster.Kind {
+func (n *Node) productKinds() ([]cluster.Kind, error) {
+	ps, err := n.paystackClient()
+	if err != nil {
+		return nil, err
+	}
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * n.cfg.RetryScale) }
 	return []cluster.Kind{
 		{
 			Name:        actors.StoreKind,
@@ -350,9 +495,27 @@ func (n *Node) productKinds() []cluster.Kind {
 			IdleTimeout: actors.StoreIdleTimeout,
 			Changes:     actors.StoreChanges,
 		},
+		{
+			Name: actors.OrderKind,
+			Producer: actors.NewOrderProducer(n.Journal, actors.OrderDeps{
+				Repo:     postgres.NewOrders(n.DB),
+				Payments: paymentGateway{ps},
+				Stores:   storeClient{n.member},
+				Ledger:   orderLedger{n.member},
+			}, actors.OrderConfig{
+				PublicURL:      n.cfg.PublicURL,
+				ReconcileAfter: scale(3 * time.Minute),
+				RetryAfter:     scale(30 * time.Second),
+			}, n.log),
+			IdleTimeout: actors.OrderIdleTimeout,
+			Changes:     actors.OrderChanges,
+		},
 		n.ledgerKind(),
-	}
+	}, nil
 }
+
+// member is the node's cluster member, for collaborators built before it.
+func (n *Node) member() *cluster.Member { return n.Member }
 
 // areas are the HTTP feature areas of the product.
 func (n *Node) areas() []vhttp.Area {
@@ -360,7 +523,9 @@ func (n *Node) areas() []vhttp.Area {
 	if n.Auth != nil {
 		areas = append(areas, vhttp.NewAuthArea(n.Auth))
 	}
-	areas = append(areas, vhttp.NewCatalogArea(n.Member, postgres.NewStoreDirectory(n.DB, postgres.StoreDirectoryConfig{})))
+	stores := postgres.NewStoreDirectory(n.DB, postgres.StoreDirectoryConfig{})
+	areas = append(areas, vhttp.NewCatalogArea(n.Member, stores),
+		vhttp.NewOrdersArea(vhttp.OrdersConfig{CheckoutTTL: n.cfg.CheckoutTTL}, n.Member, stores, postgres.NewOrders(n.DB), n.log))
 	// Webhooks verify with the configured secrets; in sandbox mode with the
 	// sandbox's, which are the configured ones or its defaults.
 	hooks := vhttp.WebhookConfig{PaystackSecretKey: n.cfg.PaystackSecretKey, WhatsAppAppSecret: n.cfg.WhatsAppAppSecret, WhatsAppVerifyToken: n.cfg.WhatsAppVerifyToken}
@@ -406,57 +571,48 @@ func (n *Node) fireReminder(ctx context.Context, r vayva.Reminder) error {
 	return err
 }
 
-func (n *Node) onStop(f func(ctx context.Context) error) {
-	n.stoppers = append(n.stoppers, f)
-}
-
 // Stop stops serving HTTP (in-flight requests finish), stops background
-// work, leaves the cluster and closes the pools. Safe to call twice.
+// work, leaves the cluster and closes the pools: the parts Start brought
+// up, in reverse order. Errors name the part.
 func (n *Node) Stop(ctx context.Context) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.stopLocked(ctx)
+	return n.StopWith(ctx, n.stopParts)
 }
 
-func (n *Node) stopLocked(ctx context.Context) error {
-	if n.stopped {
+// Kill stops the node as a crash would: the same parts as Stop, in the same
+// order, but the member does not leave the cluster and nothing is flushed
+// (workers and the scheduler abort what is in flight; unacknowledged jobs
+// stay pending, leases run out). It counts as the node's Stop. For tests
+// and drills.
+func (n *Node) Kill() {
+	_ = n.StopWith(context.Background(), func(context.Context) error {
+		ended, cancel := context.WithCancel(context.Background())
+		cancel()
+		for i := len(n.parts) - 1; i >= 0; i-- {
+			p := n.parts[i]
+			if n.observe != nil {
+				n.observe("kill", p.name)
+			}
+			if p.kill != nil {
+				p.kill()
+			} else {
+				_ = p.stop(ended)
+			}
+		}
 		return nil
-	}
-	n.stopped = true
+	})
+}
+
+// stopParts stops the started parts in reverse order, each within ctx.
+func (n *Node) stopParts(ctx context.Context) error {
 	var errs []error
-	for i := len(n.stoppers) - 1; i >= 0; i-- {
-		if err := n.stoppers[i](ctx); err != nil {
-			errs = append(errs, err)
+	for i := len(n.parts) - 1; i >= 0; i-- {
+		p := n.parts[i]
+		if n.observe != nil {
+			n.observe("stop", p.name)
+		}
+		if err := p.stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("node: stop %s: %w", p.name, err))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Kill stops the node as a crash would: the member does not leave, nothing
-// is flushed. For tests and drills.
-func (n *Node) Kill() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.HTTP != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = n.HTTP.Stop(ctx)
-		cancel()
-	}
-	if n.scheduler != nil {
-		_ = n.scheduler.Stop(context.Background())
-	}
-	n.killBackground()
-	if n.Sandbox != nil {
-		_ = n.Sandbox.Stop(context.Background())
-	}
-	if n.Member != nil {
-		n.Member.Kill()
-	}
-	n.stopped = true
-	if n.Redis != nil {
-		n.Redis.Close()
-	}
-	if n.DB != nil {
-		n.DB.Close()
-	}
 }

@@ -16,8 +16,8 @@ import (
 
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/actors/actortest"
+	"github.com/vayvahq/vayva/auth"
 	"github.com/vayvahq/vayva/cluster"
-
 	vhttp "github.com/vayvahq/vayva/http"
 	"github.com/vayvahq/vayva/node"
 	"github.com/vayvahq/vayva/node/nodetest"
@@ -80,7 +80,7 @@ func TestNodeServesHealthReadinessMetricsAndOps(t *testing.T) {
 	require.True(t, ops.Members[0].Self)
 	require.NotContains(t, ops.Members[0].Kinds, "prototopic", "internal kinds are not listed")
 
-	status, body = get(t, n.BaseURL+"/ops/ledger/check")
+	status, _ = get(t, n.BaseURL+"/ops/ledger/check")
 	require.Equal(t, 401, status)
 	status, body = get(t, n.BaseURL+"/ops/ledger/check", "Authorization", "Bearer "+n.OpsToken)
 	require.Equal(t, 200, status, string(body))
@@ -153,17 +153,22 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 func TestConfigErrorsNameTheSetting(t *testing.T) {
 	t.Parallel()
 	for setting, value := range map[string]string{
-		"VAYVA_HTTP_ADDR":          "nonsense",
-		"VAYVA_DATABASE_URL":       "mysql://x",
-		"VAYVA_REDIS_URL":          "http://x",
-		"VAYVA_CLUSTER_PROVIDER":   "etcd",
-		"VAYVA_CLUSTER_ADDR":       "noport",
-		"VAYVA_RETRY_SCALE":        "-1",
-		"VAYVA_PROVIDERS":          "fake",
-		"VAYVA_ROLES":              "edge,brain",
-		"VAYVA_PUBLIC_URL":         "ftp://x",
-		"VAYVA_LOG_LEVEL":          "loud",
-		"VAYVA_WEBHOOK_SECRET_KEY": "c2hvcnQ=",
+		"VAYVA_HTTP_ADDR":                            "nonsense",
+		"VAYVA_DATABASE_URL":                         "mysql://x",
+		"VAYVA_REDIS_URL":                            "http://x",
+		"VAYVA_CLUSTER_PROVIDER":                     "etcd",
+		"VAYVA_CLUSTER_ADDR":                         "noport",
+		"VAYVA_RETRY_SCALE":                          "-1",
+		"VAYVA_PROVIDERS":                            "fake",
+		"VAYVA_ROLES":                                "edge,brain",
+		"VAYVA_PUBLIC_URL":                           "ftp://x",
+		"VAYVA_LOG_LEVEL":                            "loud",
+		"VAYVA_WEBHOOK_SECRET_KEY":                   "c2hvcnQ=",
+		"VAYVA_SIGNUP_RATE_LIMIT":                    "lots",
+		"VAYVA_CHECKOUT_TTL":                         "forever",
+		"VAYVA_DATABASE_LOCK_TIMEOUT":                "-1s",
+		"VAYVA_DATABASE_STATEMENT_TIMEOUT":           "ten",
+		"VAYVA_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT": "10",
 	} {
 		_, err := node.LoadConfig(func(k string) string {
 			if k == setting {
@@ -176,9 +181,22 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 	cfg, err := node.LoadConfig(func(string) string { return "" })
 	require.NoError(t, err, "the defaults are valid")
 	require.Equal(t, ":8080", cfg.HTTPAddr)
+	require.Equal(t, "http://127.0.0.1:8080", cfg.PublicURL)
+	require.Equal(t, auth.Rate{Max: 20, Window: time.Minute}, cfg.SignupLimit)
 	require.Equal(t, "local", cfg.ClusterProvider)
 	require.Equal(t, "sandbox", cfg.Providers)
 	require.Len(t, cfg.Roles, 5)
+	require.Equal(t, 2*time.Second, cfg.DatabaseLockTimeout)
+	require.Equal(t, 10*time.Second, cfg.DatabaseStatementTimeout)
+	require.Equal(t, 10*time.Second, cfg.DatabaseIdleInTransactionTimeout)
+	cfg, err = node.LoadConfig(func(k string) string {
+		if k == "VAYVA_DATABASE_STATEMENT_TIMEOUT" {
+			return "0"
+		}
+		return ""
+	})
+	require.NoError(t, err)
+	require.Zero(t, cfg.DatabaseStatementTimeout, "0 disables a timeout")
 
 	_, err = node.LoadConfig(func(k string) string {
 		if k == "VAYVA_PROVIDERS" {
@@ -202,7 +220,7 @@ func TestStopIsIdempotent(t *testing.T) {
 
 func TestNodeRefusesToStartWhenAKindsChangeHasNoApplier(t *testing.T) {
 	t.Parallel()
-	cfg := nodetest.Config(t, nodetest.Options{})
+	cfg := nodetest.Config(t, &nodetest.Options{})
 	n := node.New(cfg, zerolog.Nop())
 	n.ExtraKinds = append(n.ExtraKinds, func(j *postgres.Journal) cluster.Kind {
 		return cluster.Kind{
@@ -219,4 +237,59 @@ func TestNodeRefusesToStartWhenAKindsChangeHasNoApplier(t *testing.T) {
 	require.Nil(t, n.Member, "the cluster was not joined")
 	require.Nil(t, n.HTTP, "nothing serves")
 	require.NoError(t, n.Stop(ctx), "stopping a node that failed to start is a no-op")
+}
+
+// VAYVA_PUBLIC_URL defaults from VAYVA_HTTP_ADDR, so changing the address
+// alone keeps every link and client working.
+func TestPublicURLDefaultsFromHTTPAddr(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{
+		":8081":            "http://127.0.0.1:8081",
+		"0.0.0.0:9000":     "http://127.0.0.1:9000",
+		"[::]:9001":        "http://127.0.0.1:9001",
+		"10.1.2.3:8080":    "http://10.1.2.3:8080",
+		"localhost:7000":   "http://localhost:7000",
+		"[::1]:7001":       "http://[::1]:7001",
+		"127.0.0.1:0":      "", // filled in from the listener at start
+		"shop.internal:80": "http://shop.internal:80",
+	} {
+		cfg, err := node.LoadConfig(func(k string) string {
+			if k == "VAYVA_HTTP_ADDR" {
+				return addr
+			}
+			return ""
+		})
+		require.NoError(t, err, addr)
+		require.Equal(t, want, cfg.PublicURL, addr)
+	}
+	cfg, err := node.LoadConfig(func(k string) string {
+		return map[string]string{"VAYVA_HTTP_ADDR": ":8081", "VAYVA_PUBLIC_URL": "https://vayva.example/", "VAYVA_SIGNUP_RATE_LIMIT": "off"}[k]
+	})
+	require.NoError(t, err)
+	require.Equal(t, "https://vayva.example", cfg.PublicURL, "an explicit public URL wins")
+	require.Equal(t, -1, cfg.SignupLimit.Max)
+	cfg, err = node.LoadConfig(func(k string) string { return map[string]string{"VAYVA_SIGNUP_RATE_LIMIT": "5/10m"}[k] })
+	require.NoError(t, err)
+	require.Equal(t, auth.Rate{Max: 5, Window: 10 * time.Minute}, cfg.SignupLimit)
+
+	// `vayva help` documents both settings.
+	var help []string
+	for _, s := range node.Settings {
+		help = append(help, s[0]+" "+s[1])
+	}
+	require.Contains(t, strings.Join(help, "\n"), "VAYVA_PUBLIC_URL base of links the node hands out")
+	require.Contains(t, strings.Join(help, "\n"), "VAYVA_SIGNUP_RATE_LIMIT")
+}
+
+// A node asked for port 0 takes a free port, and its public URL, consumer
+// names and cluster record use the real one.
+func TestNodeOnPortZeroKnowsItsAddress(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Options{})
+	require.NotEqual(t, "127.0.0.1:0", n.Config().HTTPAddr)
+	require.Equal(t, "http://"+n.Config().HTTPAddr, n.BaseURL)
+	require.Equal(t, n.BaseURL, n.Config().PublicURL)
+	status, body := get(t, n.BaseURL+"/sandbox/")
+	require.Equal(t, 200, status)
+	require.Contains(t, string(body), `"node_url":"`+n.BaseURL+`"`)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/resend"
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
@@ -68,8 +69,11 @@ type EmailConfig struct {
 	Logger zerolog.Logger
 }
 
-// Email is the email worker (see the package documentation).
+// Email is the email worker (see the package documentation). It is a
+// long-lived component with the semantics of package startstop.
 type Email struct {
+	startstop.BaseStartStop
+
 	cfg       EmailConfig
 	broker    *queue.Broker
 	store     EmailLogStore
@@ -82,9 +86,7 @@ type Email struct {
 	failed      *prometheus.CounterVec
 	rateLimited prometheus.Counter
 
-	mu       sync.Mutex
-	consumer *queue.Consumer
-	stopped  bool
+	consumer *queue.Consumer // set by Start
 }
 
 // NewEmail returns an email worker consuming broker's email queue.
@@ -140,41 +142,43 @@ func NewEmail(cfg EmailConfig, broker *queue.Broker, store EmailLogStore, sender
 	return w, nil
 }
 
-// Start subscribes to the email queue and starts consuming.
-func (w *Email) Start(ctx context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.consumer != nil || w.stopped {
-		return errors.New("worker: email: already started or stopped")
+// Start subscribes to the email queue and starts consuming until Stop; ctx
+// bounds only the start.
+func (w *Email) Start(ctx context.Context) (err error) {
+	run, started, stopped, err := w.StartInit(ctx)
+	if err != nil {
+		return err
 	}
+	defer func() {
+		if err != nil {
+			stopped()
+		}
+	}()
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
 	c, err := w.broker.NewConsumer(w.cfg.ConsumerName)
 	if err != nil {
 		return fmt.Errorf("worker: email: %w", err)
 	}
-	if err := c.Consume(ctx, vayva.QueueEmail, w.Handle, queue.ConsumeOptions{Concurrency: w.cfg.Concurrency}); err != nil {
+	if err := c.Consume(sctx, vayva.QueueEmail, w.Handle, queue.ConsumeOptions{Concurrency: w.cfg.Concurrency}); err != nil {
 		return fmt.Errorf("worker: email: %w", err)
 	}
-	if err := c.Start(ctx); err != nil {
+	if err := c.Start(sctx); err != nil {
 		return fmt.Errorf("worker: email: %w", err)
 	}
 	w.consumer = c
+	started()
 	return nil
 }
 
-// Stop stops consuming and waits for emails in flight (or for ctx). It is
-// idempotent.
+// Stop stops consuming and waits for emails in flight (or for ctx).
 func (w *Email) Stop(ctx context.Context) error {
-	w.mu.Lock()
-	c := w.consumer
-	w.stopped = true
-	w.mu.Unlock()
-	if c == nil {
+	return w.StopWith(ctx, func(ctx context.Context) error {
+		if err := w.consumer.Stop(ctx); err != nil {
+			return fmt.Errorf("worker: email: %w", err)
+		}
 		return nil
-	}
-	if err := c.Stop(ctx); err != nil {
-		return fmt.Errorf("worker: email: %w", err)
-	}
-	return nil
+	})
 }
 
 // Handle processes one job of the email queue: an email.send event.
@@ -204,7 +208,7 @@ func (w *Email) Handle(ctx context.Context, job queue.Job) error {
 	msg, renderErr := w.templates.Render(m.Template, m.Vars)
 	to := strings.TrimSpace(m.To)
 	if renderErr == nil && (to == "" || !strings.Contains(to, "@") || strings.ContainsAny(to, "\r\n")) {
-		renderErr = fmt.Errorf("%w: %q is not an email address", ErrTemplate, m.To)
+		renderErr = fmt.Errorf("%w: the recipient is not an email address", ErrTemplate)
 	}
 	proceed, err := w.store.Begin(ctx, postgres.EmailLog{
 		EventID: eventID, MerchantID: merchantID, Template: m.Template, To: to, Subject: msg.Subject, Provider: "resend",
@@ -217,7 +221,9 @@ func (w *Email) Handle(ctx context.Context, job queue.Job) error {
 	}
 	if renderErr != nil {
 		w.failed.WithLabelValues("template").Inc()
-		w.log.Error().Err(renderErr).Str("event_id", eventID).Msg("email cannot be rendered; marked failed")
+		// Render errors name templates and variables, never their values.
+		w.log.Error().Err(renderErr).Str("job_id", job.ID).Str("event_id", eventID).Str("template", m.Template).
+			Msg("email cannot be rendered; marked failed")
 		return w.record(ctx, func(ctx context.Context) error {
 			return w.store.MarkFailed(ctx, eventID, renderErr.Error(), true)
 		})
@@ -244,13 +250,14 @@ func (w *Email) Handle(ctx context.Context, job queue.Job) error {
 		}
 		if permanentSendError(err) {
 			w.failed.WithLabelValues("refused").Inc()
-			w.log.Warn().Err(err).Str("event_id", eventID).Msg("the provider refused an email; marked failed")
+			w.logSendFailure(job, eventID, m.Template, err).Msg("the provider refused an email; marked failed")
 			return w.record(ctx, func(ctx context.Context) error {
 				return w.store.MarkFailed(ctx, eventID, err.Error(), true)
 			})
 		}
 		if job.Attempt >= job.MaxAttempts {
 			w.failed.WithLabelValues("exhausted").Inc()
+			w.logSendFailure(job, eventID, m.Template, err).Msg("sending an email failed on its last attempt; marked failed")
 			if rerr := w.record(ctx, func(ctx context.Context) error {
 				return w.store.MarkFailed(ctx, eventID, err.Error(), false)
 			}); rerr != nil {
@@ -258,6 +265,7 @@ func (w *Email) Handle(ctx context.Context, job queue.Job) error {
 			}
 			return err
 		}
+		w.logSendFailure(job, eventID, m.Template, err).Msg("sending an email failed; the queue retries it")
 		if rerr := w.record(ctx, func(ctx context.Context) error {
 			return w.store.RecordError(ctx, eventID, err.Error())
 		}); rerr != nil {
@@ -265,6 +273,38 @@ func (w *Email) Handle(ctx context.Context, job queue.Job) error {
 		}
 		return err
 	}
+}
+
+// logSendFailure starts the warning about a failed send: the job, event
+// and template, the attempt, and what failed (the provider's status and
+// error name, or the transport error when no answer came). It never logs
+// the recipient, the variables or the body, which hold single-use links,
+// nor the provider's free-text message, which may quote them.
+func (w *Email) logSendFailure(job queue.Job, eventID, template string, err error) *zerolog.Event {
+	e := w.log.Warn().Str("job_id", job.ID).Str("event_id", eventID).Str("template", template).
+		Int("attempt", job.Attempt).Int("max_attempts", job.MaxAttempts)
+	var rl *resend.RateLimitedError
+	var re *resend.Error
+	switch {
+	case errors.As(err, &rl):
+		e = e.Int("status", http.StatusTooManyRequests).Str("provider_error", rl.Name)
+	case errors.As(err, &re):
+		if re.StatusCode != 0 {
+			e = e.Int("status", re.StatusCode)
+		}
+		if re.Name != "" {
+			e = e.Str("provider_error", re.Name)
+		}
+		if re.Err != nil {
+			e = e.Str("error", re.Err.Error())
+		}
+	default:
+		e = e.Str("error_code", vayva.ErrorCode(err))
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			e = e.Str("error", err.Error())
+		}
+	}
+	return e
 }
 
 // record writes an outcome even when the job's context ends meanwhile: an

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vayvahq/vayva"
@@ -165,12 +167,19 @@ func TestTemplatesRenderAndEscape(t *testing.T) {
 	require.Contains(t, r.Text, "<script>alert(1)</script>", "the text body is plain text")
 	require.NotContains(t, r.Subject, "\n")
 
-	r, err = tpl.Render(vayva.EmailVerification, map[string]string{
-		"name": "Ife", "verify_url": "https://x.test/v?token=1", "invite": "true", "store_name": "Ife Wears", "invited_by": "Ada", "role": "staff",
+	r, err = tpl.Render(vayva.EmailInvitation, map[string]string{
+		"accept_url": "https://x.test/accept-invitation?token=vin_1", "store_name": "Ife <Wears>", "invited_by": "Ada", "role": "staff",
+		"expires_at": "8 March 2026",
 	})
 	require.NoError(t, err)
-	require.Equal(t, "You're invited to join Ife Wears on Vayva", r.Subject)
-	require.Contains(t, r.Text, "Ada invited you to join Ife Wears on Vayva as staff.")
+	require.Equal(t, "You're invited to join Ife <Wears> on Vayva", r.Subject)
+	require.Contains(t, r.Text, "Ada invited you to join Ife <Wears> on Vayva as staff.")
+	require.Contains(t, r.Text, "https://x.test/accept-invitation?token=vin_1")
+	require.Contains(t, r.Text, "expires on 8 March 2026")
+	require.Contains(t, r.HTML, `href="https://x.test/accept-invitation?token=vin_1"`)
+	require.Contains(t, r.HTML, "Ife &lt;Wears&gt;")
+	_, err = tpl.Render(vayva.EmailInvitation, map[string]string{"store_name": "Ife Wears"})
+	require.True(t, errors.Is(err, worker.ErrTemplate), "an invitation without its link cannot be sent")
 
 	r, err = tpl.Render(vayva.EmailWelcome, map[string]string{"name": "Ife"})
 	require.NoError(t, err)
@@ -193,4 +202,56 @@ func TestTemplatesRenderAndEscape(t *testing.T) {
 		require.Equal(t, "NGN "+want, worker.FormatMoney(in, "NGN"))
 	}
 	require.False(t, strings.Contains(worker.FormatMoney(100, ""), " "))
+}
+
+// logBuffer collects log lines from the worker's goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A failed send logs a warning with the job id and what failed, never the
+// recipient, the variables (which hold single-use links) or the body.
+func TestEmailFailuresLogTheJobAndNoSecrets(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var logs logBuffer
+	e.log = zerolog.New(&logs).Level(zerolog.WarnLevel)
+	e.sb.ResendFailNext(4, 503)
+	e.startEmail(t, worker.EmailConfig{})
+	e.startRelay(t, worker.RelayConfig{}, nil)
+	ev := e.appendEvent(t, "user", "usr_1", emailEvent(t, "fay@example.com", ""))
+	require.Eventually(t, func() bool {
+		s := e.emailLog(t, ev.ID).Status
+		return s == postgres.EmailSent || s == postgres.EmailFailed
+	}, 10*time.Second, 20*time.Millisecond)
+
+	out := logs.String()
+	var warned bool
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var entry map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+		if entry["job_id"] == ev.ID && entry["level"] == "warn" {
+			warned = true
+			require.EqualValues(t, 503, entry["status"], line)
+			require.Equal(t, vayva.EmailVerification, entry["template"])
+			require.NotNil(t, entry["attempt"])
+		}
+	}
+	require.True(t, warned, "a warning names the job: %s", out)
+	for _, secret := range []string{"fay@example.com", "vvt_abc", "verify-email", "Ada's Shop", "Hi Ada"} {
+		require.NotContains(t, out, secret)
+	}
 }

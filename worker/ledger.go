@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/integrations/paystack"
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/messages"
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
@@ -39,51 +39,55 @@ var (
 	_ Transfers   = (*paystack.Client)(nil)
 )
 
-// consumer is a queue consumer run as a component: Start subscribes
-// handler to one queue, Stop waits for jobs in flight.
+// consumer is a queue consumer run as a component with the shared
+// start/stop semantics: Start subscribes handler to one queue, Stop waits
+// for the jobs in flight.
 type consumer struct {
+	startstop.BaseStartStop
 	name, queue string
 	broker      *queue.Broker
 	handler     queue.Handler
 	concurrency int
 
-	mu      sync.Mutex
-	c       *queue.Consumer
-	stopped bool
+	c *queue.Consumer
 }
 
-func (c *consumer) Start(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.c != nil || c.stopped {
-		return fmt.Errorf("worker: %s: already started or stopped", c.queue)
+// Start subscribes to the queue and starts consuming.
+func (c *consumer) Start(ctx context.Context) (err error) {
+	run, started, stopped, err := c.StartInit(ctx)
+	if err != nil {
+		return err
 	}
+	defer func() {
+		if err != nil {
+			stopped()
+		}
+	}()
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
 	qc, err := c.broker.NewConsumer(c.name)
 	if err != nil {
 		return fmt.Errorf("worker: %s: %w", c.queue, err)
 	}
-	if err := qc.Consume(ctx, c.queue, c.handler, queue.ConsumeOptions{Concurrency: c.concurrency}); err != nil {
+	if err := qc.Consume(sctx, c.queue, c.handler, queue.ConsumeOptions{Concurrency: c.concurrency}); err != nil {
 		return fmt.Errorf("worker: %s: %w", c.queue, err)
 	}
-	if err := qc.Start(ctx); err != nil {
+	if err := qc.Start(sctx); err != nil {
 		return fmt.Errorf("worker: %s: %w", c.queue, err)
 	}
 	c.c = qc
+	started()
 	return nil
 }
 
+// Stop stops consuming and waits for the jobs in flight (or for ctx).
 func (c *consumer) Stop(ctx context.Context) error {
-	c.mu.Lock()
-	qc := c.c
-	c.stopped = true
-	c.mu.Unlock()
-	if qc == nil {
+	return c.StopWith(ctx, func(ctx context.Context) error {
+		if err := c.c.Stop(ctx); err != nil {
+			return fmt.Errorf("worker: %s: %w", c.queue, err)
+		}
 		return nil
-	}
-	if err := qc.Stop(ctx); err != nil {
-		return fmt.Errorf("worker: %s: %w", c.queue, err)
-	}
-	return nil
+	})
 }
 
 func newConsumer(name, q string, broker *queue.Broker, concurrency int, h queue.Handler) (*consumer, error) {

@@ -62,14 +62,20 @@ type ledgerWorkerEnv struct {
 	store  *postgres.Ledger
 }
 
+// paystackClient is a Paystack client of the env's sandbox.
+func (e *env) paystackClient(t *testing.T) *paystack.Client {
+	t.Helper()
+	ps, err := paystack.New(paystack.Config{SecretKey: e.sb.Config().PaystackSecret, BaseURL: e.sbURL + sandboxPaystackPrefix, RetryScale: 0.001})
+	require.NoError(t, err)
+	return ps
+}
+
 func newLedgerWorkerEnv(t *testing.T) *ledgerWorkerEnv {
 	t.Helper()
 	e := newEnv(t)
 	require.NoError(t, e.sb.Start(context.Background()))
 	t.Cleanup(func() { _ = e.sb.Stop(context.Background()) })
-	ps, err := paystack.New(paystack.Config{SecretKey: e.sb.Config().PaystackSecret, BaseURL: e.sbURL + sandboxPaystackPrefix, RetryScale: 0.001})
-	require.NoError(t, err)
-	return &ledgerWorkerEnv{env: e, ps: ps, ledger: &ledgerRecorder{}, store: postgres.NewLedger(e.db)}
+	return &ledgerWorkerEnv{env: e, ps: e.paystackClient(t), ledger: &ledgerRecorder{}, store: postgres.NewLedger(e.db)}
 }
 
 const sandboxPaystackPrefix = "/sandbox/paystack/api"

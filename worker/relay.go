@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
@@ -88,8 +88,11 @@ func (c *RelayConfig) setDefaults() error {
 }
 
 // Relay publishes the transactional outbox to the queues (see the package
-// documentation).
+// documentation). It is a long-lived component with the semantics of
+// package startstop.
 type Relay struct {
+	startstop.BaseStartStop
+
 	cfg     RelayConfig
 	store   OutboxStore
 	pub     Publisher
@@ -100,12 +103,6 @@ type Relay struct {
 	// beforeMark, when set, runs after a batch was enqueued and before it is
 	// marked; an error abandons the round as a crash would.
 	beforeMark func(published []postgres.OutboxEvent) error
-
-	mu      sync.Mutex
-	started bool
-	stopped bool
-	cancel  context.CancelFunc
-	done    chan struct{}
 }
 
 type relayMetrics struct {
@@ -160,43 +157,26 @@ func NewRelay(cfg RelayConfig, store OutboxStore, pub Publisher) (*Relay, error)
 // Start starts the relay's loop: it competes for leadership and, while it
 // leads, publishes. ctx bounds only the start.
 func (r *Relay) Start(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.started {
-		return errors.New("worker: relay: already started")
+	run, started, stopped, err := r.StartInit(ctx)
+	if err != nil {
+		return err
 	}
-	r.started = true
-	if r.stopped {
-		return errors.New("worker: relay: stopped")
-	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.cancel, r.done = cancel, make(chan struct{})
 	go func() {
-		defer close(r.done)
-		r.run(runCtx)
+		defer stopped()
+		r.run(run)
 	}()
+	started()
 	return nil
 }
 
 // Stop stops publishing, releases the lock and waits for the loop to end
 // (or for ctx). A batch enqueued but not yet marked is published again by
-// the next leader. Stop is idempotent; every call waits.
+// the next leader.
 func (r *Relay) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	r.stopped = true
-	if !r.started {
-		r.mu.Unlock()
-		return nil
+	if err := r.BaseStartStop.Stop(ctx); err != nil {
+		return fmt.Errorf("worker: relay: %w", err)
 	}
-	r.cancel()
-	done := r.done
-	r.mu.Unlock()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("worker: relay: stop: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Leading reports whether the relay currently holds the outbox lock.

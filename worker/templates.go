@@ -21,6 +21,9 @@ var requiredVars = map[string][]string{
 	vayva.EmailVerification:      {"verify_url"},
 	vayva.EmailWelcome:           nil,
 	vayva.EmailOrderConfirmation: {"order_number"},
+	vayva.EmailOrderReceived:     {"order_number"},
+	vayva.EmailOrderRefunded:     {"order_number"},
+	vayva.EmailInvitation:        {"accept_url"},
 }
 
 // Rendered is an email ready to send.
@@ -79,13 +82,13 @@ func (t *Templates) Render(name string, vars map[string]string) (Rendered, error
 	}
 	var subject, text, html bytes.Buffer
 	if err := t.text[name].ExecuteTemplate(&subject, "subject", vars); err != nil {
-		return Rendered{}, fmt.Errorf("%w %s: subject: %v", ErrTemplate, name, err)
+		return Rendered{}, fmt.Errorf("%w %s: subject: %w", ErrTemplate, name, err)
 	}
 	if err := t.text[name].ExecuteTemplate(&text, "text", vars); err != nil {
-		return Rendered{}, fmt.Errorf("%w %s: text: %v", ErrTemplate, name, err)
+		return Rendered{}, fmt.Errorf("%w %s: text: %w", ErrTemplate, name, err)
 	}
 	if err := t.html[name].Execute(&html, vars); err != nil {
-		return Rendered{}, fmt.Errorf("%w %s: html: %v", ErrTemplate, name, err)
+		return Rendered{}, fmt.Errorf("%w %s: html: %w", ErrTemplate, name, err)
 	}
 	return Rendered{
 		// A header must stay on one line whatever the variables hold.
@@ -110,27 +113,4 @@ func totalVar(vars map[string]string) string {
 
 // formatMoney formats minor units of a two-decimal currency, e.g.
 // formatMoney(250000, "NGN") = "NGN 2,500.00".
-func formatMoney(amount int64, currency string) string {
-	neg := amount < 0
-	u := uint64(amount)
-	if neg {
-		u = -u
-	}
-	whole, cents := u/100, u%100
-	digits := strconv.FormatUint(whole, 10)
-	var b strings.Builder
-	for i, c := range digits {
-		if i > 0 && (len(digits)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	s := b.String() + "." + fmt.Sprintf("%02d", cents)
-	if neg {
-		s = "-" + s
-	}
-	if currency = strings.TrimSpace(currency); currency != "" {
-		s = currency + " " + s
-	}
-	return s
-}
+func formatMoney(amount int64, currency string) string { return vayva.FormatMoney(amount, currency) }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/standardwebhooks"
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
@@ -158,8 +159,11 @@ func (c *WebhooksConfig) setDefaults() error {
 
 // Webhooks is the outbound webhook worker: fan-out from the
 // webhook-delivery queue and the durable delivery dispatcher (see the
-// package documentation).
+// package documentation). It is a long-lived component with the semantics
+// of package startstop.
 type Webhooks struct {
+	startstop.BaseStartStop
+
 	cfg        WebhooksConfig
 	ownsClient bool
 	broker     *queue.Broker
@@ -170,13 +174,9 @@ type Webhooks struct {
 	poke chan struct{}
 	sem  chan struct{}
 
-	mu       sync.Mutex
-	started  bool
-	stopped  bool
-	consumer *queue.Consumer
-	cancel   context.CancelFunc // stops the dispatcher loop
+	consumer *queue.Consumer    // set by Start
 	hcancel  context.CancelFunc // aborts attempts in flight
-	loopDone chan struct{}
+	loopDone chan struct{}      // closed when the dispatcher loop has returned
 	inflight sync.WaitGroup
 }
 
@@ -229,71 +229,71 @@ func NewWebhooks(cfg WebhooksConfig, broker *queue.Broker, store WebhookStore) (
 }
 
 // Start subscribes to the webhook-delivery queue and starts the
-// dispatcher. ctx bounds only the start.
-func (w *Webhooks) Start(ctx context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.started || w.stopped {
-		return errors.New("worker: webhooks: already started or stopped")
+// dispatcher, until Stop. ctx bounds only the start.
+func (w *Webhooks) Start(ctx context.Context) (err error) {
+	run, started, stopped, err := w.StartInit(ctx)
+	if err != nil {
+		return err
 	}
+	defer func() {
+		if err != nil {
+			stopped()
+		}
+	}()
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
 	c, err := w.broker.NewConsumer(w.cfg.ConsumerName)
 	if err != nil {
 		return fmt.Errorf("worker: webhooks: %w", err)
 	}
-	if err := c.Consume(ctx, vayva.QueueWebhookDelivery, w.FanOut, queue.ConsumeOptions{Concurrency: w.cfg.FanOutConcurrency}); err != nil {
+	if err := c.Consume(sctx, vayva.QueueWebhookDelivery, w.FanOut, queue.ConsumeOptions{Concurrency: w.cfg.FanOutConcurrency}); err != nil {
 		return fmt.Errorf("worker: webhooks: %w", err)
 	}
-	if err := c.Start(ctx); err != nil {
+	if err := c.Start(sctx); err != nil {
 		return fmt.Errorf("worker: webhooks: %w", err)
 	}
-	w.started, w.consumer = true, c
-	base := context.WithoutCancel(ctx)
-	loopCtx, cancel := context.WithCancel(base)
-	hctx, hcancel := context.WithCancel(base)
-	w.cancel, w.hcancel, w.loopDone = cancel, hcancel, make(chan struct{})
+	w.consumer = c
+	// The dispatcher stops claiming when the run context ends; attempts in
+	// flight run under hctx, which only a hard stop cancels.
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(run))
+	w.hcancel, w.loopDone = hcancel, make(chan struct{})
 	go func() {
 		defer close(w.loopDone)
-		w.dispatch(loopCtx, hctx)
+		w.dispatch(run, hctx)
 	}()
+	started()
 	return nil
 }
 
 // Stop stops fan-out and the dispatcher and waits for attempts in flight to
 // finish and be recorded. If ctx ends first, they are aborted and left to
-// their lease: another worker retries them. Stop is idempotent.
+// their lease: another worker retries them.
 func (w *Webhooks) Stop(ctx context.Context) error {
-	w.mu.Lock()
-	if w.stopped || !w.started {
-		w.stopped = true
-		w.mu.Unlock()
-		return nil
-	}
-	w.stopped = true
-	w.mu.Unlock()
-	cerr := w.consumer.Stop(ctx)
-	w.cancel()
-	<-w.loopDone
-	done := make(chan struct{})
-	go func() {
-		w.inflight.Wait()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
+	return w.StopWith(ctx, func(ctx context.Context) error {
+		cerr := w.consumer.Stop(ctx)
+		<-w.loopDone
+		done := make(chan struct{})
+		go func() {
+			w.inflight.Wait()
+			close(done)
+		}()
+		var err error
+		select {
+		case <-done:
+		case <-ctx.Done():
+			w.hcancel()
+			<-done
+			err = fmt.Errorf("worker: webhooks: stop: %w", ctx.Err())
+		}
 		w.hcancel()
-		<-done
-		err = fmt.Errorf("worker: webhooks: stop: %w", ctx.Err())
-	}
-	w.hcancel()
-	if w.ownsClient {
-		w.cfg.HTTPClient.CloseIdleConnections()
-	}
-	if cerr != nil {
-		return errors.Join(fmt.Errorf("worker: webhooks: %w", cerr), err)
-	}
-	return err
+		if w.ownsClient {
+			w.cfg.HTTPClient.CloseIdleConnections()
+		}
+		if cerr != nil {
+			return errors.Join(fmt.Errorf("worker: webhooks: %w", cerr), err)
+		}
+		return err
+	})
 }
 
 // Poke makes the dispatcher look for due deliveries now.

@@ -17,7 +17,9 @@ import (
 func ledgerCheck(cfg node.Config, log zerolog.Logger, stdout io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	// The checks scan the whole ledger: the context bounds them, not the
+	// pool's per-statement limit.
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.WithStatementTimeout(0))
 	if err != nil {
 		log.Error().Err(err).Msg("ledger check: open database")
 		return 1

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -45,7 +43,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	log := newLogger(cfg, stderr)
 	switch args[0] {
 	case "serve":
-		return serve(cfg, log)
+		return node.Serve(cfg, log, nil)
 	case "migrate":
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -90,49 +88,3 @@ func newLogger(cfg node.Config, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Str("service", "vayva").Logger()
 }
 
-// serve runs a node until a signal, an ops drain or an eviction. The first
-// SIGTERM/SIGINT shuts down gracefully; a second one forces exit.
-func serve(cfg node.Config, log zerolog.Logger) int {
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
-
-	n := node.New(cfg, log)
-	startCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	err := n.Start(startCtx)
-	cancel()
-	if err != nil {
-		log.Error().Err(err).Msg("node failed to start")
-		return 1
-	}
-	log.Info().Str("http", cfg.HTTPAddr).Str("member", n.Member.ID()).Str("providers", cfg.Providers).Msg("node ready")
-
-	code := 0
-	select {
-	case s := <-signals:
-		log.Info().Str("signal", s.String()).Msg("shutting down; send again to force exit")
-	case <-n.Member.DrainRequested():
-		log.Info().Msg("draining on ops request")
-	case <-n.Member.Evicted():
-		log.Error().Msg("evicted from the cluster; exiting so a supervisor restarts this node under a new member id")
-		code = 1
-	}
-
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		done <- n.Stop(ctx)
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			log.Error().Err(err).Msg("shutdown finished with errors")
-			return 1
-		}
-		log.Info().Msg("shutdown complete")
-		return code
-	case s := <-signals:
-		log.Warn().Str("signal", s.String()).Msg("forced exit")
-		return 130
-	}
-}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/vayvahq/vayva"
@@ -206,6 +207,43 @@ func (c *Client) Refund(ctx context.Context, r RefundRequest) (Refund, error) {
 		TransactionReference: string(out.Transaction.Reference), DeductedAmount: int64(out.Deducted),
 		CreatedAt: time.Time(out.CreatedAt),
 	}, nil
+}
+
+// ListRefunds returns the refunds of the transaction with the given
+// Paystack id (as VerifyTransaction reports it), newest first, with the
+// merchant notes they were asked for with: how a caller whose refund
+// request got no answer finds out whether Paystack has it.
+func (c *Client) ListRefunds(ctx context.Context, transactionID int64) ([]ListedRefund, error) {
+	if transactionID <= 0 {
+		return nil, fmt.Errorf("paystack: list refunds: %w", vayva.Errorf(vayva.EINVALID, "transaction id is required"))
+	}
+	var out []struct {
+		ID           number    `json:"id"`
+		Status       text      `json:"status"`
+		Amount       number    `json:"amount"`
+		Currency     text      `json:"currency"`
+		MerchantNote text      `json:"merchant_note"`
+		CreatedAt    timestamp `json:"createdAt"`
+	}
+	path := "/refund?transaction=" + strconv.FormatInt(transactionID, 10) + "&perPage=100"
+	if err := c.call(ctx, http.MethodGet, path, nil, &out, retrySafe); err != nil {
+		return nil, fmt.Errorf("paystack: list refunds: %w", err)
+	}
+	refunds := make([]ListedRefund, len(out))
+	for i, r := range out {
+		refunds[i] = ListedRefund{
+			Refund: Refund{ID: int64(r.ID), Status: string(r.Status), Amount: int64(r.Amount), Currency: string(r.Currency),
+				CreatedAt: time.Time(r.CreatedAt)},
+			MerchantNote: string(r.MerchantNote),
+		}
+	}
+	return refunds, nil
+}
+
+// ListedRefund is a refund as ListRefunds reports it.
+type ListedRefund struct {
+	Refund
+	MerchantNote string
 }
 
 // validReference applies Paystack's rule for transaction references.

@@ -123,7 +123,7 @@ type eventDataWire struct {
 func ParseEvent(body []byte) (Event, error) {
 	var w eventWire
 	if err := json.Unmarshal(body, &w); err != nil {
-		return Event{}, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+		return Event{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
 	if w.Event == "" || len(w.Event) > 100 {
 		return Event{}, fmt.Errorf("%w: no event name", ErrInvalidEvent)
@@ -133,7 +133,7 @@ func ParseEvent(body []byte) (Event, error) {
 	}
 	var d eventDataWire
 	if err := json.Unmarshal(w.Data, &d); err != nil {
-		return Event{}, fmt.Errorf("%w: data: %v", ErrInvalidEvent, err)
+		return Event{}, fmt.Errorf("%w: data: %w", ErrInvalidEvent, err)
 	}
 	var email string
 	if len(d.Customer) > 0 && d.Customer[0] == '{' {

@@ -132,10 +132,7 @@ func (c *Client) Send(ctx context.Context, e Email, idempotencyKey string) (stri
 	if err := validate(e, idempotencyKey); err != nil {
 		return "", fmt.Errorf("resend: send: %w", err)
 	}
-	body, err := json.Marshal(emailWire{
-		From: e.From, To: e.To, Cc: e.Cc, Bcc: e.Bcc, ReplyTo: e.ReplyTo, Subject: e.Subject,
-		HTML: e.HTML, Text: e.Text, Headers: e.Headers, Tags: e.Tags,
-	})
+	body, err := json.Marshal(emailWire(e))
 	if err != nil {
 		return "", fmt.Errorf("resend: send: encode: %w", err)
 	}

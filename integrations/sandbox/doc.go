@@ -3,7 +3,8 @@
 // paths, bodies, bearer authentication, idempotency and webhook signatures.
 //
 // With no provider keys configured the node mounts Handler under /sandbox/
-// and points its real clients at BaseURLs, so checkout, payment webhooks,
+// and points its real clients at BaseURLs (below Config.NodeURL, the node's
+// own listener; links for people use Config.PublicURL), so checkout, payment webhooks,
 // email, WhatsApp conversations and deliveries all run offline on one
 // machine; tests serve the same handler with httptest. The fakes enforce
 // authentication and validate requests the way the providers do, so a client
@@ -15,7 +16,11 @@
 // /webhooks/paystack, a mailbox of sent emails, an outbox of WhatsApp
 // messages and a way to simulate a customer writing in (a signed Meta
 // webhook to /webhooks/whatsapp), a way to advance a Kwik delivery, and a
-// log of every webhook the sandbox sent.
+// log of every webhook the sandbox sent. These control routes answer every
+// failure as the node's own routes do, with an RFC 9457 problem document
+// (application/problem+json and the node's error codes), and take JSON
+// bodies labelled application/json (the pay route also takes the checkout
+// page's form); the provider APIs answer in their provider's error format.
 //
 // State lives in memory, bounded per list (Config.MaxRecords), and is safe
 // for concurrent use. Webhooks that cannot be sent at once (transfer and

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vayvahq/vayva"
 )
 
 // Kwik envelope status codes.
@@ -424,21 +426,18 @@ func (k *kwikFake) handleAdvance(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Status string `json:"status"`
 	}
-	if r.ContentLength != 0 {
-		if err := readJSON(w, r, &in); err != nil && err.Error() != "empty body" {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
-		}
+	if !readControlJSON(w, r, &in, true) {
+		return
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	t := k.findLocked(r.PathValue("job_id"))
 	if t == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "task not found"})
+		writeProblem(w, vayva.ENOTFOUND, "No sandbox Kwik task has this job id.")
 		return
 	}
 	if t.Status == kwikStepDelivered || t.Status == kwikStepFailed || t.Status == kwikStepCanceled {
-		writeJSON(w, http.StatusConflict, map[string]any{"error": "task is already " + t.Status, "task": *t})
+		writeProblem(w, vayva.ECONFLICT, "The task is already "+t.Status+".")
 		return
 	}
 	next := in.Status
@@ -454,7 +453,7 @@ func (k *kwikFake) handleAdvance(w http.ResponseWriter, r *http.Request) {
 		valid = valid || s.name == next
 	}
 	if !valid {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unknown status " + strconv.Quote(next)})
+		invalidField(w, "status", "is not a Kwik task status")
 		return
 	}
 	k.setLocked(t, next)

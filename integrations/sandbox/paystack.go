@@ -9,13 +9,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vayvahq/vayva"
 )
 
 var paystackCurrencies = map[string]bool{"NGN": true, "GHS": true, "ZAR": true, "USD": true, "KES": true}
@@ -50,6 +52,8 @@ type paystackFake struct {
 	txs        *store[*psTransaction]
 	recipients *store[*psRecipient]
 	transfers  *store[*psTransfer]
+	// refunds holds each refund's answer data, by refund id.
+	refunds *store[map[string]any]
 }
 
 func newPaystackFake(cfg Config, wl *webhookLog) *paystackFake {
@@ -58,6 +62,7 @@ func newPaystackFake(cfg Config, wl *webhookLog) *paystackFake {
 		txs:        newStore[*psTransaction](cfg.MaxRecords),
 		recipients: newStore[*psRecipient](cfg.MaxRecords),
 		transfers:  newStore[*psTransfer](cfg.MaxRecords),
+		refunds:    newStore[map[string]any](cfg.MaxRecords),
 	}
 }
 
@@ -66,6 +71,7 @@ func (p *paystackFake) routes(mux *routeMux) {
 	mux.HandleFunc("POST "+api+"/transaction/initialize", p.auth(p.handleInitialize))
 	mux.HandleFunc("GET "+api+"/transaction/verify/{reference}", p.auth(p.handleVerify))
 	mux.HandleFunc("POST "+api+"/refund", p.auth(p.handleRefund))
+	mux.HandleFunc("GET "+api+"/refund", p.auth(p.handleListRefunds))
 	mux.HandleFunc("POST "+api+"/transferrecipient", p.auth(p.handleRecipient))
 	mux.HandleFunc("POST "+api+"/transfer", p.auth(p.handleTransfer))
 	mux.HandleFunc("GET "+api+"/transfer/verify/{reference}", p.auth(p.handleVerifyTransfer))
@@ -295,7 +301,7 @@ func (p *paystackFake) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 	if !ok {
-		http.Error(w, "Transaction reference not found", http.StatusNotFound)
+		writeProblem(w, vayva.ENOTFOUND, "No sandbox transaction has this reference.")
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -303,26 +309,35 @@ func (p *paystackFake) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	_ = checkoutPage.Execute(w, view)
 }
 
-// handlePay settles a checkout. A form post from the checkout page is
-// redirected to the callback URL; a script gets JSON.
+// handlePay settles a checkout. It takes the checkout page's form, a JSON
+// body ({"outcome": "failed"}) or no body at all. A form post from the
+// checkout page is redirected to the callback URL; a script gets JSON.
 func (p *paystackFake) handlePay(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("reference")
-	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
 	fromPage := false
 	outcome := r.URL.Query().Get("outcome")
-	switch ct := r.Header.Get("Content-Type"); {
-	case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
-		if err := r.ParseForm(); err == nil {
-			fromPage = r.PostForm.Get("via") == "checkout"
-			if o := r.PostForm.Get("outcome"); o != "" {
-				outcome = o
-			}
+	raw, ok := readControlBody(w, r)
+	if !ok {
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); len(raw) > 0 && mt == "application/x-www-form-urlencoded" {
+		form, err := url.ParseQuery(string(raw))
+		if err != nil {
+			writeProblem(w, vayva.EBADREQUEST, "The form could not be read.")
+			return
 		}
-	case strings.HasPrefix(ct, "application/json"):
+		fromPage = form.Get("via") == "checkout"
+		if o := form.Get("outcome"); o != "" {
+			outcome = o
+		}
+	} else {
 		var in struct {
 			Outcome string `json:"outcome"`
 		}
-		if body, err := io.ReadAll(r.Body); err == nil && len(bytes.TrimSpace(body)) > 0 && json.Unmarshal(body, &in) == nil && in.Outcome != "" {
+		if !decodeControlJSON(w, r, raw, &in, true) {
+			return
+		}
+		if in.Outcome != "" {
 			outcome = in.Outcome
 		}
 	}
@@ -330,7 +345,7 @@ func (p *paystackFake) handlePay(w http.ResponseWriter, r *http.Request) {
 		outcome = "success"
 	}
 	if outcome != "success" && outcome != "failed" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "outcome must be success or failed"})
+		invalidField(w, "outcome", "must be success or failed")
 		return
 	}
 
@@ -338,7 +353,7 @@ func (p *paystackFake) handlePay(w http.ResponseWriter, r *http.Request) {
 	tx, ok := p.txs.get(ref)
 	if !ok {
 		p.mu.Unlock()
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "transaction reference not found", "reference": ref})
+		writeProblem(w, vayva.ENOTFOUND, "No sandbox transaction has this reference.")
 		return
 	}
 	already := tx.Status == "success" || tx.Status == "reversed"
@@ -361,7 +376,7 @@ func (p *paystackFake) handlePay(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 
 	if body != nil {
-		d := p.webhooks.record("paystack", "charge.success", p.cfg.PublicURL+PaystackWebhookPath, body, p.signedHeader(body))
+		d := p.webhooks.record("paystack", "charge.success", p.cfg.NodeURL+PaystackWebhookPath, body, p.signedHeader(body))
 		status, err := p.webhooks.sendNow(r.Context(), d)
 		result["webhook_status"] = status
 		result["webhook_id"] = d.ID
@@ -409,7 +424,7 @@ func (p *paystackFake) emit(event string, data func() map[string]any) {
 			return
 		}
 		body, _ := json.Marshal(map[string]any{"event": event, "data": d})
-		wd := p.webhooks.record("paystack", event, p.cfg.PublicURL+PaystackWebhookPath, body, p.signedHeader(body))
+		wd := p.webhooks.record("paystack", event, p.cfg.NodeURL+PaystackWebhookPath, body, p.signedHeader(body))
 		p.webhooks.deliver(ctx, wd)
 	})
 }
@@ -486,6 +501,7 @@ func (p *paystackFake) handleRefund(w http.ResponseWriter, r *http.Request) {
 		"currency": tx.Currency, "domain": "test", "amount": amt, "fully_deducted": false, "id": id,
 		"createdAt": now.Format(time.RFC3339Nano), "updatedAt": now.Format(time.RFC3339Nano),
 	}
+	p.refunds.put(strconv.FormatInt(id, 10), data)
 	txRef, currency, email, customerCode := tx.Reference, tx.Currency, tx.Email, tx.CustomerCode
 	p.emit("refund.processed", func() map[string]any {
 		return map[string]any{
@@ -495,4 +511,25 @@ func (p *paystackFake) handleRefund(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	psOK(w, http.StatusOK, "Refund has been queued for processing", data)
+}
+
+// handleListRefunds answers GET /refund?transaction=<id>: the refunds of
+// one transaction (or of all, without the parameter), newest first.
+func (p *paystackFake) handleListRefunds(w http.ResponseWriter, r *http.Request) {
+	want := r.URL.Query().Get("transaction")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := []map[string]any{}
+	for i := len(p.refunds.order) - 1; i >= 0; i-- {
+		d, ok := p.refunds.get(p.refunds.order[i])
+		if !ok {
+			continue
+		}
+		tx, _ := d["transaction"].(map[string]any)
+		if want != "" && fmt.Sprint(tx["id"]) != want {
+			continue
+		}
+		out = append(out, d)
+	}
+	psOK(w, http.StatusOK, "Refunds retrieved", out)
 }

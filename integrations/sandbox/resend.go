@@ -323,15 +323,24 @@ func (f *resendFake) handleFaults(w http.ResponseWriter, r *http.Request) {
 		FailNext          int `json:"fail_next"`
 		FailStatus        int `json:"fail_status"`
 	}
-	if err := readJSON(w, r, &in); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	if !readControlJSON(w, r, &in, false) {
 		return
 	}
 	if in.FailStatus == 0 {
 		in.FailStatus = http.StatusInternalServerError
 	}
-	if in.FailStatus < 500 || in.FailStatus > 599 || in.RateLimitNext < 0 || in.FailNext < 0 || in.RetryAfterSeconds < 0 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "counts must be >= 0 and fail_status a 5xx"})
+	switch {
+	case in.FailStatus < 500 || in.FailStatus > 599:
+		invalidField(w, "fail_status", "must be a 5xx status")
+		return
+	case in.RateLimitNext < 0:
+		invalidField(w, "rate_limit_next", "must not be negative")
+		return
+	case in.FailNext < 0:
+		invalidField(w, "fail_next", "must not be negative")
+		return
+	case in.RetryAfterSeconds < 0:
+		invalidField(w, "retry_after_seconds", "must not be negative")
 		return
 	}
 	f.mu.Lock()

@@ -13,10 +13,14 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/vayvahq/vayva/internal/startstop"
 )
 
 // Secrets the sandbox uses when Config leaves them empty. They are
 // development values only: print them at start-up so scripts can use them.
+//
+//nolint:gosec // G101: public development values of the offline sandbox, not credentials.
 const (
 	DefaultPaystackSecret        = "sk_test_vayva_sandbox_paystack"
 	DefaultWhatsAppAppSecret     = "vayva_sandbox_whatsapp_app_secret"
@@ -29,7 +33,7 @@ const (
 	DefaultKwikPassword          = "vayva-sandbox-kwik"
 )
 
-// Path prefixes of the fake provider APIs, below Config.PublicURL.
+// Path prefixes of the fake provider APIs, below Config.NodeURL.
 const (
 	PaystackAPIPrefix = "/sandbox/paystack/api"
 	ResendAPIPrefix   = "/sandbox/resend"
@@ -37,7 +41,7 @@ const (
 	KwikAPIPrefix     = "/sandbox/kwik"
 )
 
-// Webhook paths of the node the sandbox calls back, below Config.PublicURL.
+// Webhook paths of the node the sandbox calls back, below Config.NodeURL.
 const (
 	PaystackWebhookPath = "/webhooks/paystack"
 	WhatsAppWebhookPath = "/webhooks/whatsapp"
@@ -47,10 +51,15 @@ const maxRequestBody = 1 << 20
 
 // Config configures a Sandbox.
 type Config struct {
-	// PublicURL is the base URL of the node serving the sandbox: checkout
-	// links point at it and webhooks are sent to its /webhooks/… routes.
-	// Defaults to http://127.0.0.1:8080. Env: VAYVA_PUBLIC_URL.
+	// PublicURL is the base of the links the sandbox hands to people
+	// (checkout pages, tracking links). Defaults to http://127.0.0.1:8080.
+	// Env: VAYVA_PUBLIC_URL.
 	PublicURL string
+	// NodeURL is where the node serving the sandbox listens, as this
+	// machine reaches it: BaseURLs point at it and webhooks are sent to its
+	// /webhooks/… routes, so the fakes keep working whatever PublicURL
+	// says. Defaults to PublicURL.
+	NodeURL string
 	// PaystackSecret is the secret key the fake Paystack accepts and signs
 	// webhooks with. Defaults to DefaultPaystackSecret.
 	PaystackSecret string
@@ -110,6 +119,8 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.PublicURL, "http://127.0.0.1:8080")
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	def(&c.NodeURL, c.PublicURL)
+	c.NodeURL = strings.TrimRight(c.NodeURL, "/")
 	def(&c.PaystackSecret, DefaultPaystackSecret)
 	def(&c.WhatsAppAppSecret, DefaultWhatsAppAppSecret)
 	def(&c.WhatsAppAccessToken, DefaultWhatsAppAccessToken)
@@ -154,8 +165,11 @@ type BaseURLs struct {
 }
 
 // Sandbox is the set of fake providers. Create it with New, serve Handler,
-// and Start it so that deferred webhooks go out.
+// and Start it so that deferred webhooks go out. It is a long-lived
+// component with the semantics of package startstop.
 type Sandbox struct {
+	startstop.BaseStartStop
+
 	cfg Config
 	mux *routeMux
 
@@ -217,27 +231,34 @@ func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.
 // BaseURLs returns the API roots the real clients must use.
 func (s *Sandbox) BaseURLs() BaseURLs {
 	return BaseURLs{
-		Paystack: s.cfg.PublicURL + PaystackAPIPrefix,
-		Resend:   s.cfg.PublicURL + ResendAPIPrefix,
-		WhatsApp: s.cfg.PublicURL + WhatsAppAPIPrefix + "/" + s.cfg.WhatsAppAPIVersion,
-		Kwik:     s.cfg.PublicURL + KwikAPIPrefix,
+		Paystack: s.cfg.NodeURL + PaystackAPIPrefix,
+		Resend:   s.cfg.NodeURL + ResendAPIPrefix,
+		WhatsApp: s.cfg.NodeURL + WhatsAppAPIPrefix + "/" + s.cfg.WhatsAppAPIVersion,
+		Kwik:     s.cfg.NodeURL + KwikAPIPrefix,
 	}
 }
 
 // Start lets deferred webhooks go out, including those queued before it.
-// Deliveries run on goroutines the Sandbox owns until Stop.
+// Deliveries run on goroutines the Sandbox owns until Stop; ctx bounds
+// only the start.
 func (s *Sandbox) Start(ctx context.Context) error {
-	return s.webhooks.start(ctx)
+	run, started, _, err := s.StartInit(ctx)
+	if err != nil {
+		return err
+	}
+	s.webhooks.start(run)
+	started()
+	return nil
 }
 
 // Stop cancels pending webhook deliveries and waits for their goroutines to
-// end. It is safe to call more than once.
+// end.
 func (s *Sandbox) Stop(ctx context.Context) error {
-	return s.webhooks.stop(ctx)
+	return s.StopWith(ctx, s.webhooks.stop)
 }
 
 func (s *Sandbox) handleIndex(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"base_urls": s.BaseURLs(), "public_url": s.cfg.PublicURL})
+	writeJSON(w, http.StatusOK, map[string]any{"base_urls": s.BaseURLs(), "public_url": s.cfg.PublicURL, "node_url": s.cfg.NodeURL})
 }
 
 // store is an insertion-ordered map that keeps at most max records,
@@ -279,8 +300,6 @@ func (st *store[V]) newest(limit int, keep func(V) bool) []V {
 	}
 	return out
 }
-
-func (st *store[V]) len() int { return len(st.order) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

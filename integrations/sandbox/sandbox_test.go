@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vayvahq/vayva/integrations/sandbox"
+	"github.com/vayvahq/vayva/internal/startstop/startstoptest"
 )
 
 // node is an httptest server standing in for a Vayva node: the sandbox
@@ -230,15 +231,11 @@ func TestDeferredWebhooksWaitForStart(t *testing.T) {
 	require.Equal(t, "success", out["data"].(map[string]any)["status"])
 }
 
-func TestStartStop(t *testing.T) {
+// The sandbox keeps the start/stop semantics every long-lived component
+// shares.
+func TestLifecycle(t *testing.T) {
 	t.Parallel()
-	sb := sandbox.New(sandbox.Config{})
-	ctx := context.Background()
-	require.NoError(t, sb.Start(ctx))
-	require.NoError(t, sb.Start(ctx))
-	require.NoError(t, sb.Stop(ctx))
-	require.NoError(t, sb.Stop(ctx))
-	require.Error(t, sb.Start(ctx))
+	startstoptest.Check(t, func(*testing.T) startstoptest.Service { return sandbox.New(sandbox.Config{}) })
 }
 
 func TestStopCancelsPendingRedeliveries(t *testing.T) {
@@ -272,7 +269,7 @@ func TestCheckoutPageEscapesAndHandlesUnknownReference(t *testing.T) {
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	status, _ = n.do(t, http.MethodPost, "/sandbox/paystack/checkout/ref-1/pay", "", `{"outcome":"maybe"}`)
-	require.Equal(t, http.StatusBadRequest, status)
+	require.Equal(t, http.StatusUnprocessableEntity, status)
 	status, out := n.do(t, http.MethodPost, "/sandbox/paystack/checkout/ref-1/pay", "", `{"outcome":"failed"}`)
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, "failed", out["status"])
@@ -303,6 +300,9 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			post := func(path, token, body string) int {
 				req, _ := http.NewRequest(http.MethodPost, n.srv.URL+path, bytes.NewBufferString(body))
+				if body != "" {
+					req.Header.Set("Content-Type", "application/json")
+				}
 				if token != "" {
 					req.Header.Set("Authorization", "Bearer "+token)
 				}

@@ -234,7 +234,7 @@ func (p *paystackFake) emitAfter(delay time.Duration, event string, data func() 
 			return
 		}
 		body, _ := json.Marshal(map[string]any{"event": event, "data": d})
-		wd := p.webhooks.record("paystack", event, p.cfg.PublicURL+PaystackWebhookPath, body, p.signedHeader(body))
+		wd := p.webhooks.record("paystack", event, p.cfg.NodeURL+PaystackWebhookPath, body, p.signedHeader(body))
 		p.webhooks.deliver(ctx, wd)
 	})
 }

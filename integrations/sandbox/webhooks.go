@@ -3,7 +3,6 @@ package sandbox
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -51,22 +50,17 @@ func newWebhookLog(cfg Config) *webhookLog {
 	return &webhookLog{cfg: cfg, items: newStore[*webhookDelivery](cfg.MaxRecords)}
 }
 
-func (l *webhookLog) start(ctx context.Context) error {
+// start launches the deliveries queued so far and those spawned later, on
+// goroutines that end with ctx or stop.
+func (l *webhookLog) start(ctx context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.stopped {
-		return errors.New("sandbox: start after stop")
-	}
-	if l.started {
-		return nil
-	}
 	l.started = true
 	l.ctx, l.cancel = context.WithCancel(ctx)
 	for _, fn := range l.queued {
 		l.launch(fn)
 	}
 	l.queued = nil
-	return nil
 }
 
 func (l *webhookLog) stop(ctx context.Context) error {

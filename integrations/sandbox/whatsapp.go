@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/vayvahq/vayva"
 )
 
 // serviceWindow is WhatsApp's customer service window: outside it only
@@ -310,7 +312,7 @@ func (f *whatsappFake) handleSend(w http.ResponseWriter, r *http.Request) {
 			msg.Status = st
 			f.mu.Unlock()
 			body := f.statusPayload(msg, st)
-			d := f.webhooks.record("whatsapp", "status."+st, f.cfg.PublicURL+WhatsAppWebhookPath, body, f.signedHeader(body))
+			d := f.webhooks.record("whatsapp", "status."+st, f.cfg.NodeURL+WhatsAppWebhookPath, body, f.signedHeader(body))
 			f.webhooks.deliver(ctx, d)
 			if ctx.Err() != nil {
 				return
@@ -387,8 +389,7 @@ func (f *whatsappFake) handleInbound(w http.ResponseWriter, r *http.Request) {
 		ReplyTitle    string `json:"reply_title"`
 		ContextID     string `json:"context_id"`
 	}
-	if err := readJSON(w, r, &in); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	if !readControlJSON(w, r, &in, false) {
 		return
 	}
 	if in.PhoneNumberID == "" {
@@ -397,16 +398,19 @@ func (f *whatsappFake) handleInbound(w http.ResponseWriter, r *http.Request) {
 	in.From = strings.TrimPrefix(in.From, "+")
 	switch {
 	case !digitsOnly(in.PhoneNumberID):
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "phone_number_id must be numeric"})
+		invalidField(w, "phone_number_id", "must be numeric")
 		return
 	case !digitsOnly(in.From) || len(in.From) < 5 || len(in.From) > 20:
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "from must be a phone number"})
+		invalidField(w, "from", "must be a phone number")
 		return
 	case in.Text == "" && in.ButtonReplyID == "" && in.ListReplyID == "":
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "text, button_reply_id or list_reply_id is required"})
+		invalidField(w, "text", "is required unless button_reply_id or list_reply_id is given")
 		return
-	case utf8.RuneCountInString(in.Text) > 4096 || len(in.Name) > 256:
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "text or name too long"})
+	case utf8.RuneCountInString(in.Text) > 4096:
+		invalidField(w, "text", "must be at most 4096 characters")
+		return
+	case len(in.Name) > 256:
+		invalidField(w, "name", "must be at most 256 bytes")
 		return
 	}
 	if in.Name == "" {
@@ -437,7 +441,7 @@ func (f *whatsappFake) handleInbound(w http.ResponseWriter, r *http.Request) {
 	f.lastInbound.put(in.PhoneNumberID+"/"+in.From, now)
 	f.mu.Unlock()
 
-	d := f.webhooks.record("whatsapp", "messages", f.cfg.PublicURL+WhatsAppWebhookPath, body, f.signedHeader(body))
+	d := f.webhooks.record("whatsapp", "messages", f.cfg.NodeURL+WhatsAppWebhookPath, body, f.signedHeader(body))
 	status, err := f.webhooks.sendNow(r.Context(), d)
 	out := map[string]any{"wamid": wamid, "webhook_status": status, "webhook_id": d.ID}
 	if err != nil {
@@ -458,9 +462,9 @@ func firstNonEmpty(a, b string) string {
 func (f *whatsappFake) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	challenge := strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 10)
 	q := url.Values{"hub.mode": {"subscribe"}, "hub.verify_token": {f.cfg.WhatsAppVerifyToken}, "hub.challenge": {challenge}}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, f.cfg.PublicURL+WhatsAppWebhookPath+"?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, f.cfg.NodeURL+WhatsAppWebhookPath+"?"+q.Encode(), nil)
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		writeProblem(w, vayva.EINTERNAL, "The subscription request could not be built.")
 		return
 	}
 	resp, err := f.cfg.HTTPClient.Do(req)

@@ -180,7 +180,7 @@ func decodeSecret(secret string) ([]byte, error) {
 	}
 	key, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidSecret, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSecret, err)
 	}
 	if len(key) == 0 {
 		return nil, ErrInvalidSecret
@@ -215,7 +215,7 @@ func parseTimestamp(s string) (time.Time, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: %v", ErrInvalidHeaders, err)
+		return time.Time{}, fmt.Errorf("%w: %w", ErrInvalidHeaders, err)
 	}
 	return time.Unix(n, 0), nil
 }

@@ -186,7 +186,7 @@ type errorWire struct {
 func ParseWebhook(body []byte) ([]InboundMessage, []Status, error) {
 	var w webhookWire
 	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidPayload, err)
 	}
 	if w.Object != "whatsapp_business_account" {
 		return nil, nil, fmt.Errorf("%w: object %.40q", ErrInvalidPayload, w.Object)

@@ -6,7 +6,6 @@ package nodetest
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -75,14 +74,30 @@ func Start(t testing.TB, opts Options) *Node {
 }
 
 // Config returns the configuration Start would run a node with, for tests
-// that start a node themselves (e.g. to see it refuse to start).
-func Config(t testing.TB, opts Options) node.Config {
+// that start and stop nodes themselves. It fills in opts' defaults (a fresh
+// database and Redis prefix unless given) and ignores opts.Configure.
+func Config(t testing.TB, opts *Options) node.Config {
 	t.Helper()
-	cfg, _ := config(t, opts)
+	cfg, filled := config(t, *opts)
+	*opts = filled
 	return cfg
 }
 
 func config(t testing.TB, opts Options) (node.Config, Options) {
+	t.Helper()
+	env, opts := environment(t, opts)
+	cfg, err := node.LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("nodetest: config: %v", err)
+	}
+	// With port 0 and no VAYVA_PUBLIC_URL the node takes a free port and
+	// its public URL becomes that listener's.
+	return cfg, opts
+}
+
+// environment is the VAYVA_* settings of a test node, with opts' defaults
+// filled in: its own database and Redis prefix unless shared.
+func environment(t testing.TB, opts Options) (map[string]string, Options) {
 	t.Helper()
 	if opts.DatabaseURL == "" {
 		_, opts.DatabaseURL = pgtest.New(t)
@@ -115,16 +130,5 @@ func config(t testing.TB, opts Options) (node.Config, Options) {
 	for k, v := range opts.Env {
 		env[k] = v
 	}
-	cfg, err := node.LoadConfig(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatalf("nodetest: config: %v", err)
-	}
-	// The public URL must point at this node, whose port is known only
-	// once it listens; reserve it first.
-	if env["VAYVA_PUBLIC_URL"] == "" {
-		port := freePort(t)
-		cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", port)
-		cfg.PublicURL = "http://" + cfg.HTTPAddr
-	}
-	return cfg, opts
+	return env, opts
 }

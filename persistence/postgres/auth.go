@@ -321,48 +321,26 @@ func badVerificationToken() error {
 		Fields: []vayva.FieldError{{Field: "token", Message: "is invalid or has expired"}}}
 }
 
-// UseVerificationToken redeems a token once. Every refusal rolls back, so a
-// refused attempt leaves the token usable.
-func (a *Accounts) UseVerificationToken(ctx context.Context, h auth.TokenHash, passwordHash string) (auth.User, error) {
+// UseVerificationToken redeems an email verification token once. A
+// refused attempt changes nothing.
+func (a *Accounts) UseVerificationToken(ctx context.Context, h auth.TokenHash) (auth.User, error) {
 	var u auth.User
 	err := a.db.InDomain(ctx, vayva.DomainAuth, func(ctx context.Context, tx pgx.Tx) error {
-		var purpose string
-		var hasPassword bool
 		err := tx.QueryRow(ctx, `
 			WITH used AS (
 				UPDATE auth.verification_tokens SET used_at = now()
-				WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
-				RETURNING user_id, purpose
+				WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
+				RETURNING user_id
 			)
-			SELECT used.user_id, used.purpose, u.password_hash IS NOT NULL
-			FROM used JOIN auth.users u ON u.id = used.user_id
-			FOR UPDATE OF u`,
-			h[:]).Scan(&u.ID, &purpose, &hasPassword)
+			UPDATE auth.users u SET email_verified_at = COALESCE(u.email_verified_at, now())
+			FROM used WHERE u.id = used.user_id
+			RETURNING u.id, u.email, u.name, u.created_at`,
+			h[:], auth.PurposeVerifyEmail).Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return badVerificationToken()
 		}
 		if err != nil {
 			return fmt.Errorf("redeem token: %w", err)
-		}
-		switch {
-		case purpose == auth.PurposeInvite && !hasPassword && passwordHash == "":
-			return &vayva.Error{Code: vayva.EINVALID, Message: "Accepting an invitation sets a password.",
-				Fields: []vayva.FieldError{{Field: "password", Message: "is required to accept an invitation"}}}
-		case passwordHash != "" && (purpose != auth.PurposeInvite || hasPassword):
-			return &vayva.Error{Code: vayva.EINVALID, Message: "A password can only be set when accepting an invitation.",
-				Fields: []vayva.FieldError{{Field: "password", Message: "is only accepted when accepting an invitation"}}}
-		}
-		var pw *string
-		if passwordHash != "" {
-			pw = &passwordHash
-		}
-		err = tx.QueryRow(ctx, `
-			UPDATE auth.users SET email_verified_at = COALESCE(email_verified_at, now()), password_hash = COALESCE($2, password_hash)
-			WHERE id = $1
-			RETURNING email, name, created_at`,
-			u.ID, pw).Scan(&u.Email, &u.Name, &u.CreatedAt)
-		if err != nil {
-			return fmt.Errorf("verify user: %w", err)
 		}
 		u.EmailVerified = true
 		return nil
@@ -433,20 +411,37 @@ func (a *Accounts) RevokeAPIKey(ctx context.Context, t vayva.Tenant, id string) 
 	return nil
 }
 
-// ListMembers lists the team of t's store, oldest first.
+// ListMembers lists the team of t's store, oldest first: the members and
+// the pending invitations, in one order.
 func (a *Accounts) ListMembers(ctx context.Context, t vayva.Tenant, q auth.PageQuery) ([]auth.Member, error) {
 	rows, err := a.db.pool.Query(ctx, `
-		SELECT tm.id, tm.user_id, u.email, u.name, tm.role, tm.created_at
-		FROM merchant.team_members tm JOIN auth.users u ON u.id = tm.user_id
-		WHERE tm.store_id = $1 AND tm.merchant_id = $2
-			AND ($3 = '' OR (tm.created_at, tm.id) > ($4, $3))
-		ORDER BY tm.created_at, tm.id
+		SELECT id, status, user_id, email, name, role, created_at, expires_at FROM (
+			SELECT tm.id, 'active' AS status, tm.user_id, u.email, u.name, tm.role, tm.created_at, NULL::timestamptz AS expires_at
+			FROM merchant.team_members tm JOIN auth.users u ON u.id = tm.user_id
+			WHERE tm.store_id = $1 AND tm.merchant_id = $2
+			UNION ALL
+			SELECT i.id, CASE WHEN i.expires_at > now() THEN 'invited' ELSE 'expired' END, '', i.email, '', i.role, i.created_at, i.expires_at
+			FROM merchant.invitations i
+			WHERE i.store_id = $1 AND i.merchant_id = $2 AND i.accepted_at IS NULL AND i.revoked_at IS NULL
+		) team
+		WHERE $3 = '' OR (created_at, id) > ($4, $3)
+		ORDER BY created_at, id
 		LIMIT $5`,
 		t.StoreID, t.MerchantID, q.AfterID, q.AfterCreatedAt, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list members: %w", interpretError(err))
 	}
-	ms, err := pgx.CollectRows(rows, scanMember)
+	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (auth.Member, error) {
+		var m auth.Member
+		var role string
+		var expires *time.Time
+		err := r.Scan(&m.ID, &m.Status, &m.UserID, &m.Email, &m.Name, &role, &m.CreatedAt, &expires)
+		m.Role = vayva.Role(role)
+		if expires != nil {
+			m.ExpiresAt = *expires
+		}
+		return m, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list members: %w", interpretError(err))
 	}
@@ -454,72 +449,260 @@ func (a *Accounts) ListMembers(ctx context.Context, t vayva.Tenant, q auth.PageQ
 }
 
 func scanMember(r pgx.CollectableRow) (auth.Member, error) {
-	var m auth.Member
+	m := auth.Member{Status: auth.StatusActive}
 	var role string
 	err := r.Scan(&m.ID, &m.UserID, &m.Email, &m.Name, &role, &m.CreatedAt)
 	m.Role = vayva.Role(role)
 	return m, err
 }
 
-// AddMember adds a user to the team of t's store. When nobody has the
-// email, it creates the user without a usable password, with the
-// invitation token and the invitation email, in the same transaction.
-// A user already in the team is ECONFLICT.
-func (a *Accounts) AddMember(ctx context.Context, t vayva.Tenant, n auth.NewMember) (auth.Member, error) {
+// InviteMember stores an invitation (or renews the pending one of the
+// same address) and its email, in one transaction as the merchant role.
+// Only the team is consulted, never auth.users at large: the answer and
+// the work are the same whether or not the address has an account.
+func (a *Accounts) InviteMember(ctx context.Context, t vayva.Tenant, n auth.NewInvitation) (auth.Member, error) {
 	events, err := outboxRows(n.Events)
 	if err != nil {
-		return auth.Member{}, fmt.Errorf("postgres: add member: %w", err)
+		return auth.Member{}, fmt.Errorf("postgres: invite member: %w", err)
 	}
-	m := auth.Member{ID: n.ID, Role: n.Role}
-	err = a.db.InDomain(ctx, vayva.DomainAuth, func(ctx context.Context, tx pgx.Tx) error {
-		find := func() error {
-			return tx.QueryRow(ctx, `SELECT id, email, name FROM auth.users WHERE lower(email) = lower($1)`, n.Email).
-				Scan(&m.UserID, &m.Email, &m.Name)
-		}
-		err := find()
-		if errors.Is(err, pgx.ErrNoRows) {
-			// ON CONFLICT: a concurrent invitation of the same address
-			// may create the user first; then it is found below.
-			err = tx.QueryRow(ctx, `
-				INSERT INTO auth.users (id, email, name) VALUES ($1, $2, $3)
-				ON CONFLICT ((lower(email))) DO NOTHING
-				RETURNING id, email, name`,
-				n.NewUserID, n.Email, n.Name).Scan(&m.UserID, &m.Email, &m.Name)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				err = find()
-			case err == nil:
-				var b pgx.Batch
-				b.Queue(`INSERT INTO auth.verification_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, $3, $4)`,
-					n.Invite.TokenHash[:], m.UserID, n.Invite.Purpose, n.Invite.ExpiresAt)
-				queueEvents(&b, "user", m.UserID, events)
-				err = tx.SendBatch(ctx, &b).Close()
-			}
-		}
+	m := auth.Member{Status: auth.StatusInvited}
+	err = a.db.InDomain(ctx, vayva.DomainMerchant, func(ctx context.Context, tx pgx.Tx) error {
+		var member bool
+		err := tx.QueryRow(ctx, `
+			SELECT EXISTS (
+				SELECT 1 FROM merchant.team_members tm JOIN auth.users u ON u.id = tm.user_id
+				WHERE tm.store_id = $1 AND tm.merchant_id = $2 AND lower(u.email) = lower($3))`,
+			t.StoreID, t.MerchantID, n.Email).Scan(&member)
 		if err != nil {
-			return fmt.Errorf("find or invite user: %w", err)
+			return fmt.Errorf("find member: %w", err)
 		}
-		if err := setRole(ctx, tx, vayva.DomainMerchant); err != nil {
-			return err
-		}
-		err = tx.QueryRow(ctx, `
-			INSERT INTO merchant.team_members (id, merchant_id, store_id, user_id, role) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (store_id, user_id) DO NOTHING
-			RETURNING created_at`,
-			n.ID, t.MerchantID, t.StoreID, m.UserID, string(n.Role)).Scan(&m.CreatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return &vayva.Error{Code: vayva.ECONFLICT, Message: "This user is already a member of the store's team.",
+		if member {
+			return &vayva.Error{Code: vayva.ECONFLICT, Message: "Someone with this email address is already a member of the store's team.",
 				Fields: []vayva.FieldError{{Field: "email", Message: "is already a team member"}}}
 		}
+		var role string
+		err = tx.QueryRow(ctx, `
+			INSERT INTO merchant.invitations (id, merchant_id, store_id, email, role, token_hash, invited_by, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (store_id, lower(email)) WHERE accepted_at IS NULL AND revoked_at IS NULL
+			DO UPDATE SET email = excluded.email, role = excluded.role, token_hash = excluded.token_hash,
+				invited_by = excluded.invited_by, expires_at = excluded.expires_at, sent_at = now()
+			RETURNING id, email, role, created_at, expires_at`,
+			n.ID, t.MerchantID, t.StoreID, n.Email, string(n.Role), n.TokenHash[:], n.InvitedBy, n.ExpiresAt,
+		).Scan(&m.ID, &m.Email, &role, &m.CreatedAt, &m.ExpiresAt)
 		if err != nil {
-			return fmt.Errorf("insert member: %w", err)
+			return fmt.Errorf("insert invitation: %w", err)
+		}
+		m.Role = vayva.Role(role)
+		var b pgx.Batch
+		queueEvents(&b, "invitation", m.ID, events)
+		return tx.SendBatch(ctx, &b).Close()
+	})
+	if err != nil {
+		return auth.Member{}, fmt.Errorf("postgres: invite member: %w", err)
+	}
+	return m, nil
+}
+
+// RevokeInvitation revokes a pending invitation of t's store; any other id
+// is ENOTFOUND.
+func (a *Accounts) RevokeInvitation(ctx context.Context, t vayva.Tenant, id string) error {
+	err := a.db.InDomain(ctx, vayva.DomainMerchant, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE merchant.invitations SET revoked_at = now()
+			WHERE id = $1 AND store_id = $2 AND merchant_id = $3 AND accepted_at IS NULL AND revoked_at IS NULL`,
+			id, t.StoreID, t.MerchantID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return vayva.Errorf(vayva.ENOTFOUND, "No team member %q.", id)
 		}
 		return nil
 	})
 	if err != nil {
-		return auth.Member{}, fmt.Errorf("postgres: add member: %w", err)
+		return fmt.Errorf("postgres: revoke invitation: %w", err)
 	}
-	return m, nil
+	return nil
+}
+
+func noInvitation() error {
+	return vayva.Errorf(vayva.ENOTFOUND, "No pending invitation has this token.")
+}
+
+// FindInvitation returns the pending, unexpired invitation with token hash
+// h.
+func (a *Accounts) FindInvitation(ctx context.Context, h auth.TokenHash) (auth.InvitationDetails, error) {
+	var d auth.InvitationDetails
+	var role string
+	err := a.db.pool.QueryRow(ctx, `
+		SELECT i.id, i.email, i.role, i.expires_at, s.id, s.slug, s.name, s.currency, m.id, m.name, COALESCE(u.name, '')
+		FROM merchant.invitations i
+		JOIN merchant.stores s ON s.id = i.store_id
+		JOIN merchant.merchants m ON m.id = i.merchant_id
+		LEFT JOIN auth.users u ON u.id = i.invited_by
+		WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()`,
+		h[:]).Scan(&d.ID, &d.Email, &role, &d.ExpiresAt, &d.Store.ID, &d.Store.Slug, &d.Store.Name, &d.Store.Currency,
+		&d.Merchant.ID, &d.Merchant.Name, &d.InvitedBy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, fmt.Errorf("postgres: find invitation: %w", noInvitation())
+	}
+	if err != nil {
+		return d, fmt.Errorf("postgres: find invitation: %w", interpretError(err))
+	}
+	d.Role = vayva.Role(role)
+	return d, nil
+}
+
+// pendingInvitation is an invitation locked for acceptance.
+type pendingInvitation struct {
+	id, merchantID, storeID, email, role string
+}
+
+// lockInvitation locks the pending, unexpired invitation with token hash h
+// in tx, or answers ENOTFOUND.
+func lockInvitation(ctx context.Context, tx pgx.Tx, h auth.TokenHash) (pendingInvitation, error) {
+	var i pendingInvitation
+	err := tx.QueryRow(ctx, `
+		SELECT id, merchant_id, store_id, email, role FROM merchant.invitations
+		WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+		FOR UPDATE`, h[:]).Scan(&i.id, &i.merchantID, &i.storeID, &i.email, &i.role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return i, noInvitation()
+	}
+	if err != nil {
+		return i, fmt.Errorf("lock invitation: %w", err)
+	}
+	return i, nil
+}
+
+// joinTeam makes userID a member of the invitation's store (keeping the
+// role of a user already there), marks the invitation accepted, and, as
+// the auth role, opens session s in the store; it returns the role. tx
+// runs as the merchant role on entry and as the auth role on return.
+func joinTeam(ctx context.Context, tx pgx.Tx, inv pendingInvitation, userID, memberID string, s auth.NewSession) (vayva.Role, error) {
+	var role string
+	err := tx.QueryRow(ctx, `
+		WITH added AS (
+			INSERT INTO merchant.team_members (id, merchant_id, store_id, user_id, role) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (store_id, user_id) DO NOTHING
+			RETURNING role
+		)
+		SELECT role FROM added
+		UNION ALL
+		SELECT role FROM merchant.team_members WHERE store_id = $3 AND user_id = $4
+		LIMIT 1`,
+		memberID, inv.merchantID, inv.storeID, userID, inv.role).Scan(&role)
+	if err != nil {
+		return "", fmt.Errorf("join team: %w", err)
+	}
+	var b pgx.Batch
+	b.Queue(`UPDATE merchant.invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1`, inv.id, userID)
+	b.Queue("SET LOCAL ROLE " + pgx.Identifier{vayva.DomainAuth.Role()}.Sanitize())
+	b.Queue(`INSERT INTO auth.sessions (id, token_hash, user_id, merchant_id, store_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		s.ID, s.TokenHash[:], userID, inv.merchantID, inv.storeID, s.ExpiresAt)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return "", fmt.Errorf("accept invitation: %w", err)
+	}
+	return vayva.Role(role), nil
+}
+
+// accountIn reads the account of userID in store storeID inside tx.
+func accountIn(ctx context.Context, tx pgx.Tx, userID, storeID string, role vayva.Role) (auth.Account, error) {
+	acct := auth.Account{Role: role}
+	err := tx.QueryRow(ctx, `
+		SELECT u.id, u.email, u.name, u.email_verified_at IS NOT NULL, u.created_at,
+			m.id, m.name, s.id, s.slug, s.name, s.currency
+		FROM auth.users u
+		CROSS JOIN merchant.stores s
+		JOIN merchant.merchants m ON m.id = s.merchant_id
+		WHERE u.id = $1 AND s.id = $2`,
+		userID, storeID,
+	).Scan(&acct.User.ID, &acct.User.Email, &acct.User.Name, &acct.User.EmailVerified, &acct.User.CreatedAt,
+		&acct.Merchant.ID, &acct.Merchant.Name, &acct.Store.ID, &acct.Store.Slug, &acct.Store.Name, &acct.Store.Currency)
+	if err != nil {
+		return acct, fmt.Errorf("read account: %w", err)
+	}
+	return acct, nil
+}
+
+// AcceptInvitation redeems an invitation for an existing user in one
+// transaction. Every refusal rolls back and leaves the invitation pending.
+func (a *Accounts) AcceptInvitation(ctx context.Context, h auth.TokenHash, userID, memberID string, s auth.NewSession) (auth.Account, error) {
+	var acct auth.Account
+	err := a.db.InDomain(ctx, vayva.DomainMerchant, func(ctx context.Context, tx pgx.Tx) error {
+		inv, err := lockInvitation(ctx, tx, h)
+		if err != nil {
+			return err
+		}
+		var email string
+		var verified bool
+		err = tx.QueryRow(ctx, `SELECT email, email_verified_at IS NOT NULL FROM auth.users WHERE id = $1`, userID).Scan(&email, &verified)
+		if err != nil {
+			return fmt.Errorf("find user: %w", interpretError(err))
+		}
+		if !strings.EqualFold(email, inv.email) {
+			return vayva.Errorf(vayva.EFORBIDDEN, "This invitation was sent to another email address; sign in with that address to accept it.")
+		}
+		if !verified {
+			return vayva.Errorf(vayva.EFORBIDDEN, "Verify your email address (with the link of the verification email) before accepting the invitation.")
+		}
+		role, err := joinTeam(ctx, tx, inv, userID, memberID, s)
+		if err != nil {
+			return err
+		}
+		acct, err = accountIn(ctx, tx, userID, inv.storeID, role)
+		return err
+	})
+	if err != nil {
+		return auth.Account{}, fmt.Errorf("postgres: accept invitation: %w", err)
+	}
+	return acct, nil
+}
+
+// CreateInvitedAccount writes a sign-up through an invitation in one
+// transaction: the user (as vayva_auth; their address verified, since the
+// invitation reached it), the membership and accepted invitation (as
+// vayva_merchant) and the first session (as vayva_auth).
+func (a *Accounts) CreateInvitedAccount(ctx context.Context, n auth.NewInvitedAccount) (auth.Account, error) {
+	var acct auth.Account
+	err := a.db.InDomain(ctx, vayva.DomainMerchant, func(ctx context.Context, tx pgx.Tx) error {
+		inv, err := lockInvitation(ctx, tx, n.InvitationHash)
+		if err != nil {
+			return err
+		}
+		if n.Email != "" && !strings.EqualFold(n.Email, inv.email) {
+			return &vayva.Error{Code: vayva.EINVALID, Message: "The invitation was sent to another email address.",
+				Fields: []vayva.FieldError{{Field: "email", Message: "must be the address the invitation was sent to"}}}
+		}
+		if err := setRole(ctx, tx, vayva.DomainAuth); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO auth.users (id, email, name, password_hash, email_verified_at) VALUES ($1, $2, $3, $4, now())
+			ON CONFLICT ((lower(email))) DO NOTHING`,
+			n.UserID, inv.email, n.Name, n.PasswordHash)
+		if err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return &vayva.Error{Code: vayva.ECONFLICT, Message: "An account with this email address already exists; sign in to accept the invitation.",
+				Fields: []vayva.FieldError{{Field: "email", Message: "is already registered"}}}
+		}
+		if err := setRole(ctx, tx, vayva.DomainMerchant); err != nil {
+			return err
+		}
+		role, err := joinTeam(ctx, tx, inv, n.UserID, n.MemberID, n.Session)
+		if err != nil {
+			return err
+		}
+		acct, err = accountIn(ctx, tx, n.UserID, inv.storeID, role)
+		return err
+	})
+	if err != nil {
+		return auth.Account{}, fmt.Errorf("postgres: create invited account: %w", err)
+	}
+	return acct, nil
 }
 
 // RemoveMember removes a member of t's store's team and revokes the user's

@@ -136,24 +136,29 @@ func applyCollectionChange(ctx context.Context, tx pgx.Tx, c actors.CollectionCh
 func applyReservationChange(ctx context.Context, tx pgx.Tx, c actors.ReservationChange) error {
 	r := c.Reservation
 	if r.Status != actors.ReservationActive {
-		// Finishing: only an active reservation may move on.
+		// Finishing: only an active reservation may move on, and only a
+		// committed one may be restocked.
+		from := actors.ReservationActive
+		if r.Status == actors.ReservationRestocked {
+			from = actors.ReservationCommitted
+		}
 		tag, err := tx.Exec(ctx, `
 			UPDATE catalog.reservations SET status = $3, updated_at = $4
-			WHERE store_id = $1 AND id = $2 AND status = 'active'`,
-			r.StoreID, r.ID, r.Status, r.UpdatedAt)
+			WHERE store_id = $1 AND id = $2 AND status = $5`,
+			r.StoreID, r.ID, r.Status, r.UpdatedAt, from)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() != 1 {
-			return fmt.Errorf("reservation %s: not active", r.ID)
+			return fmt.Errorf("reservation %s: not %s", r.ID, from)
 		}
 		return nil
 	}
 	var b pgx.Batch
 	b.Queue(`
-		INSERT INTO catalog.reservations (store_id, id, status, expires_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		r.StoreID, r.ID, r.Status, r.ExpiresAt, r.CreatedAt, r.UpdatedAt)
+		INSERT INTO catalog.reservations (store_id, id, status, expires_at, created_at, updated_at, order_number)
+		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, 0))`,
+		r.StoreID, r.ID, r.Status, r.ExpiresAt, r.CreatedAt, r.UpdatedAt, r.OrderNumber)
 	for i, l := range r.Lines {
 		b.Queue(`
 			INSERT INTO catalog.reservation_lines (store_id, reservation_id, variant_id, position, quantity, unit_price)
@@ -243,8 +248,11 @@ func (c *Catalog) LoadStore(ctx context.Context, storeID string) (*actors.StoreS
 		if st.Collections, err = loadCollections(ctx, tx, storeID); err != nil {
 			return err
 		}
-		st.Reservations, err = loadReservations(ctx, tx, storeID, "")
-		return err
+		if st.Reservations, err = loadReservations(ctx, tx, storeID, ""); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT COALESCE(max(order_number), 0) FROM catalog.reservations WHERE store_id = $1`,
+			storeID).Scan(&st.LastOrderNumber)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: load store %s: %w", storeID, err)
@@ -302,7 +310,7 @@ func loadReservations(ctx context.Context, tx pgx.Tx, storeID, reservationID str
 	var out []*actors.Reservation
 	byID := map[string]*actors.Reservation{}
 	rows, err := tx.Query(ctx, `
-		SELECT id, status, expires_at, created_at, updated_at FROM catalog.reservations
+		SELECT id, status, expires_at, created_at, updated_at, COALESCE(order_number, 0) FROM catalog.reservations
 		WHERE store_id = $1 AND (CASE WHEN $2 = '' THEN status = 'active' ELSE id = $2 END)`,
 		storeID, reservationID)
 	if err != nil {
@@ -310,7 +318,7 @@ func loadReservations(ctx context.Context, tx pgx.Tx, storeID, reservationID str
 	}
 	for rows.Next() {
 		r := &actors.Reservation{StoreID: storeID}
-		if err := rows.Scan(&r.ID, &r.Status, &r.ExpiresAt, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		if err := rows.Scan(&r.ID, &r.Status, &r.ExpiresAt, &r.CreatedAt, &r.UpdatedAt, &r.OrderNumber); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("reservations: %w", err)
 		}

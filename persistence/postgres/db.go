@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,12 +35,85 @@ type DB struct {
 	pool *pgxpool.Pool
 }
 
+// Session timeouts every connection of a DB's pool runs with, unless the
+// URL or an Option says otherwise. They bound what one stuck or paused
+// client can do to the others: a member paused in the middle of a command
+// (GC, SIGSTOP, a VM migration) must not keep an actor's fence row locked
+// for the whole pause.
+const (
+	// DefaultLockTimeout bounds a statement's wait for a row or table lock
+	// (lock_timeout): 2s. The statement fails with SQLSTATE 55P03, which
+	// callers see as EUNAVAILABLE and retry.
+	DefaultLockTimeout = 2 * time.Second
+	// DefaultStatementTimeout bounds one statement (statement_timeout):
+	// 10s, well above every query of a request path. The statement fails
+	// with SQLSTATE 57014 (EUNAVAILABLE).
+	DefaultStatementTimeout = 10 * time.Second
+	// DefaultIdleInTransactionTimeout is how long a transaction may sit
+	// idle before the server ends its session and releases its locks
+	// (idle_in_transaction_session_timeout): 10s. The client's next
+	// statement fails with SQLSTATE 25P03 (EUNAVAILABLE); its transaction
+	// never commits.
+	DefaultIdleInTransactionTimeout = 10 * time.Second
+)
+
+// sessionSettings are the session timeouts of a pool, by setting name.
+type sessionSettings map[string]time.Duration
+
+// Option adjusts how Open sets up the pool's sessions.
+type Option func(sessionSettings)
+
+// WithLockTimeout sets lock_timeout (default DefaultLockTimeout); zero
+// waits for locks without limit.
+func WithLockTimeout(d time.Duration) Option {
+	return func(s sessionSettings) { s["lock_timeout"] = d }
+}
+
+// WithStatementTimeout sets statement_timeout (default
+// DefaultStatementTimeout); zero lets statements run without limit (the
+// caller's context still bounds them), as long-running tools need.
+func WithStatementTimeout(d time.Duration) Option {
+	return func(s sessionSettings) { s["statement_timeout"] = d }
+}
+
+// WithIdleInTransactionTimeout sets idle_in_transaction_session_timeout
+// (default DefaultIdleInTransactionTimeout); zero never ends an idle
+// transaction.
+func WithIdleInTransactionTimeout(d time.Duration) Option {
+	return func(s sessionSettings) { s["idle_in_transaction_session_timeout"] = d }
+}
+
 // Open connects to the database at url (a postgres:// URL or a DSN) and
-// pings it, so a wrong address fails here rather than on first use.
-func Open(ctx context.Context, url string) (*DB, error) {
+// pings it, so a wrong address fails here rather than on first use. Every
+// session runs with the Default*Timeout session timeouts; a setting named
+// in the URL (e.g. ?statement_timeout=30000) keeps the URL's value, and an
+// Option overrides both.
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", err)
+	}
+	settings := sessionSettings{}
+	for _, o := range opts {
+		o(settings)
+	}
+	params := cfg.ConnConfig.RuntimeParams
+	for name, def := range map[string]time.Duration{
+		"lock_timeout":                        DefaultLockTimeout,
+		"statement_timeout":                   DefaultStatementTimeout,
+		"idle_in_transaction_session_timeout": DefaultIdleInTransactionTimeout,
+	} {
+		d, set := settings[name]
+		if !set {
+			if _, inURL := params[name]; inURL {
+				continue
+			}
+			d = def
+		}
+		if d < 0 {
+			return nil, fmt.Errorf("postgres: %s must not be negative", name)
+		}
+		params[name] = strconv.FormatInt(d.Milliseconds(), 10)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -170,8 +244,14 @@ func interpretError(err error) error {
 			return withCode(vayva.EBADREQUEST, "The request holds a value that cannot be stored or compared.", err)
 		case pgErr.Code == "42501": // insufficient_privilege
 			return fmt.Errorf("%w: %w", ErrPermissionDenied, err)
-		case pgErr.Code == "40001" || pgErr.Code == "40P01": // serialization_failure, deadlock_detected
+		case pgErr.Code == "40001" || pgErr.Code == "40P01", // serialization_failure, deadlock_detected
+			pgErr.Code == "55P03", // lock_not_available: lock_timeout
+			pgErr.Code == "57014", // query_canceled: statement_timeout
+			pgErr.Code == "25P03": // idle_in_transaction_session_timeout: the session was ended
 			return withCode(vayva.EUNAVAILABLE, "The database is busy; retry.", err)
+		case pgErr.Code == "57014", // query_canceled: statement_timeout, or cancelled at the caller's deadline
+			pgErr.Code == "55P03": // lock_not_available: lock_timeout, NOWAIT
+			return withCode(vayva.EUNAVAILABLE, "The database did not answer in time; retry.", err)
 		case strings.HasPrefix(pgErr.Code, "08"), // connection_exception
 			pgErr.Code == "53300", // too_many_connections
 			pgErr.Code == "57P01", // admin_shutdown
@@ -181,10 +261,21 @@ func interpretError(err error) error {
 		}
 		return err
 	}
+	if isTimeout(err) {
+		return withCode(vayva.EUNAVAILABLE, "The database did not answer in time; retry.", err)
+	}
 	if isConnectionError(err) {
 		return withCode(vayva.EUNAVAILABLE, "The database is unavailable.", err)
 	}
 	return err
+}
+
+// isTimeout reports whether err says a call ran out of time while it
+// talked to the database (the caller's deadline, a pool that had no free
+// connection in time): the database could not serve the request now, and
+// a retry may succeed. A cancelled context is not one: the caller gave up.
+func isTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)
 }
 
 // withCode returns an error whose chain holds both a coded *vayva.Error
@@ -194,8 +285,8 @@ func withCode(code, message string, err error) error {
 }
 
 // isConnectionError reports whether err says the database could not be
-// reached or the connection broke. Context cancellation is not one: the
-// caller gave up, the database did not fail.
+// reached or the connection broke. Context cancellation and deadlines are
+// not: isTimeout covers a deadline, and a cancelled caller gave up.
 func isConnectionError(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false

@@ -2,23 +2,24 @@ package postgres
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/vayvahq/vayva/internal/startstop"
 )
 
 // Janitor periodically deletes expired runtime rows: stored Idempotency-Key
 // responses older than IdempotencyRetention. Every node may run one; the
-// deletes are idempotent.
+// deletes are idempotent. It is a long-lived component with the semantics
+// of package startstop; its Stop cancels a round in progress and waits for
+// it.
 type Janitor struct {
+	startstop.BaseStartStop
+
 	db       *DB
 	log      zerolog.Logger
 	interval time.Duration
-
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 // NewJanitor returns a janitor that runs every interval (default 10 minutes
@@ -30,28 +31,27 @@ func NewJanitor(db *DB, interval time.Duration, log zerolog.Logger) *Janitor {
 	return &Janitor{db: db, interval: interval, log: log.With().Str("component", "janitor").Logger()}
 }
 
-// Start runs the janitor in the background until Stop.
-func (j *Janitor) Start(context.Context) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.done != nil {
-		return nil
+// Start runs the janitor in the background until Stop; ctx bounds only the
+// start.
+func (j *Janitor) Start(ctx context.Context) error {
+	run, started, stopped, err := j.StartInit(ctx)
+	if err != nil {
+		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	j.cancel, j.done = cancel, make(chan struct{})
 	go func() {
-		defer close(j.done)
+		defer stopped()
 		t := time.NewTicker(j.interval)
 		defer t.Stop()
 		for {
-			j.RunOnce(ctx)
+			j.RunOnce(run)
 			select {
-			case <-ctx.Done():
+			case <-run.Done():
 				return
 			case <-t.C:
 			}
 		}
 	}()
+	started()
 	return nil
 }
 
@@ -66,21 +66,5 @@ func (j *Janitor) RunOnce(ctx context.Context) {
 	}
 	if n > 0 {
 		j.log.Debug().Int64("deleted", n).Msg("pruned idempotency keys")
-	}
-}
-
-// Stop stops the janitor and waits for it. Safe to call twice.
-func (j *Janitor) Stop(ctx context.Context) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.done == nil {
-		return nil
-	}
-	j.cancel()
-	select {
-	case <-j.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

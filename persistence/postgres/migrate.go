@@ -2,10 +2,13 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"sort"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -50,6 +53,28 @@ func Migrate(ctx context.Context, url string) error {
 	return nil
 }
 
+// MigrationsChecksum returns a hex SHA-256 over the names and contents of
+// the embedded migrations: two binaries with the same checksum build the
+// same schema. Test helpers name their migrated template databases by it.
+func MigrationsChecksum() (string, error) {
+	files, err := fs.Glob(migrationsFS, "migrations/*.sql")
+	if err != nil {
+		return "", fmt.Errorf("postgres: migrations: %w", err)
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	for _, name := range files {
+		b, err := migrationsFS.ReadFile(name)
+		if err != nil {
+			return "", fmt.Errorf("postgres: migrations: %w", err)
+		}
+		// Length-prefixed, so no two file sets hash alike by concatenation.
+		fmt.Fprintf(h, "%d:%s%d:", len(name), name, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // MigrationsCurrent reports whether every migration embedded in this binary
 // has been applied to the database. Readiness checks use it; it takes no
 // lock, so it answers while another node is migrating.
@@ -76,10 +101,19 @@ func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
 	return !pending, nil
 }
 
+// openSQL opens the connections migrations run on. They run without the
+// session timeouts of Open: a migration may rewrite a large table or wait
+// its turn for a lock, and failing half way through a deploy is worse than
+// waiting. The caller's context still bounds the run. Settings sent at
+// connection start up override the URL's options=-c switches and the
+// role's and database's defaults, so no timeout of those applies either.
 func openSQL(url string) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", err)
+	}
+	for _, name := range []string{"statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"} {
+		cfg.RuntimeParams[name] = "0"
 	}
 	return stdlib.OpenDB(*cfg), nil
 }

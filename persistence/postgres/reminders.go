@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/internal/startstop"
 )
 
 // SchedulerConfig configures a Scheduler. Zero values take the defaults.
@@ -67,17 +68,16 @@ func (c *SchedulerConfig) validate() error {
 // one: a reminder is claimed atomically (FOR UPDATE SKIP LOCKED plus a
 // lease), so no two schedulers fire it at the same time. Firing delivers the
 // reminder to its identity's current activation, which cancels or moves it
-// in its own commit.
+// in its own commit. It is a long-lived component with the semantics of
+// package startstop.
 type Scheduler struct {
+	startstop.BaseStartStop
+
 	db   *DB
 	fire func(ctx context.Context, r vayva.Reminder) error
 	cfg  SchedulerConfig
 
-	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	stop    chan struct{}
-	done    chan struct{}
+	abort context.CancelFunc // cancels the round in progress, on a hard stop
 }
 
 // NewScheduler returns a scheduler that claims due reminders from db and
@@ -94,54 +94,37 @@ func NewScheduler(db *DB, fire func(ctx context.Context, r vayva.Reminder) error
 	return &Scheduler{db: db, fire: fire, cfg: cfg}, nil
 }
 
-// Start starts the scheduler's loop. It runs until Stop is called or ctx is
-// cancelled.
+// Start starts the scheduler's loop. It runs until Stop; ctx bounds only
+// the start.
 func (s *Scheduler) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return errors.New("postgres: scheduler: already started")
+	run, started, stopped, err := s.StartInit(ctx)
+	if err != nil {
+		return err
 	}
-	s.started = true
-	runCtx, cancel := context.WithCancel(ctx)
-	s.cancel = cancel
-	s.stop = make(chan struct{})
-	s.done = make(chan struct{})
-	go s.loop(runCtx, s.stop, s.done)
+	// A round's fires get a context that Stop cancels only when its own
+	// deadline passes, so a graceful stop lets them finish.
+	round, abort := context.WithCancel(context.WithoutCancel(run))
+	s.abort = abort
+	go func() {
+		defer stopped()
+		defer abort()
+		s.loop(round, run.Done())
+	}()
+	started()
 	return nil
 }
 
 // Stop stops the loop and waits for the round in progress, including its
-// Fire calls, to finish. If ctx ends first, the round's context is cancelled
-// and Stop returns ctx's error. Stop may be called more than once, and
-// before Start.
+// Fire calls, to finish. If ctx ends first, the round's context is
+// cancelled, Stop waits for the round to return and reports ctx's error.
 func (s *Scheduler) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.started {
-		s.mu.Unlock()
-		return nil
+	if err := s.StopWithAbort(ctx, func() { s.abort() }); err != nil {
+		return fmt.Errorf("postgres: scheduler: %w", err)
 	}
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-	done, cancel := s.done, s.cancel
-	s.mu.Unlock()
-
-	select {
-	case <-done:
-		cancel()
-		return nil
-	case <-ctx.Done():
-		cancel()
-		<-done
-		return ctx.Err()
-	}
+	return nil
 }
 
-func (s *Scheduler) loop(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
+func (s *Scheduler) loop(ctx context.Context, stop <-chan struct{}) {
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {

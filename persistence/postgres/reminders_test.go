@@ -13,6 +13,7 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/actors"
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/postgres/pgtest"
 )
@@ -128,7 +129,7 @@ func TestSchedulerLoopDeliversToOwner(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Stop(ctx), "stopping before starting is harmless")
 	require.NoError(t, s.Start(ctx))
-	require.Error(t, s.Start(ctx), "a scheduler starts once")
+	require.ErrorIs(t, s.Start(ctx), startstop.ErrStarted, "a scheduler starts once")
 
 	require.Eventually(t, func() bool {
 		return queryInt(t, db, `SELECT count(*) FROM runtime.reminders`) == 0

@@ -55,6 +55,9 @@ const (
 // Limits of webhook endpoints.
 const (
 	MaxWebhookURLLength = 2048
+	// MaxWebhookEvents bounds the events list of an endpoint: room for
+	// every event type, repeats included, but not for an unbounded list.
+	MaxWebhookEvents    = 50
 	webhookSecretPrefix = "whsec_"
 	sealedPrefix        = "sealed:v1:"
 	maxAttemptsListed   = 100
@@ -188,8 +191,8 @@ func NewWebhooks(db *DB, cfg WebhooksConfig) (*Webhooks, error) {
 }
 
 // ValidateWebhookEndpoint checks a new endpoint's url (absolute http(s),
-// at most 2048 characters) and events (a non-empty list of
-// WebhookEventTypes), naming each bad field.
+// at most 2048 characters) and events (a non-empty list of at most
+// MaxWebhookEvents WebhookEventTypes), naming each bad field.
 func ValidateWebhookEndpoint(rawURL string, events []string) error {
 	var v vayva.Validation
 	switch {
@@ -205,8 +208,13 @@ func ValidateWebhookEndpoint(rawURL string, events []string) error {
 			v.Add("url", "must not carry credentials or a fragment")
 		}
 	}
-	if len(events) == 0 {
+	switch {
+	case len(events) == 0:
 		v.Add("events", "must list at least one event type")
+	case len(events) > MaxWebhookEvents:
+		// One error for the list, none per entry.
+		v.Add("events", "must list at most %d event types", MaxWebhookEvents)
+		events = nil
 	}
 	for i, e := range events {
 		if !IsWebhookEventType(e) {

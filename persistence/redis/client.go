@@ -114,12 +114,15 @@ func Translate(err error) error {
 
 // IsUnavailable reports whether err is a failure to reach a working Redis
 // (as opposed to an error reply to a well-formed command), i.e. something a
-// retry with backoff may cure.
+// retry with backoff may cure. A deadline that passed while the command
+// waited for a connection or an answer is one; a cancelled context is not
+// (the caller gave up).
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
 	}
 	if errors.Is(err, ErrUnavailable) || errors.Is(err, goredis.ErrClosed) || errors.Is(err, goredis.ErrPoolTimeout) ||
+		errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return true

@@ -3,7 +3,9 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -43,6 +45,30 @@ func TestTranslate(t *testing.T) {
 	err := redis.Translate(goredis.ErrClosed)
 	require.ErrorIs(t, err, goredis.ErrClosed)
 	require.Equal(t, vayva.EUNAVAILABLE, vayva.ErrorCode(err))
+	err = redis.Translate(fmt.Errorf("wait: %w", context.DeadlineExceeded))
+	require.Equal(t, vayva.EUNAVAILABLE, vayva.ErrorCode(err), "a deadline is a timeout")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, context.Canceled, redis.Translate(context.Canceled), "a cancelled caller gave up")
+}
+
+// A command whose deadline passes while it waits for Redis is unavailable,
+// never an internal error.
+func TestTimeoutIsUnavailable(t *testing.T) {
+	t.Parallel()
+	c := redistest.New(t)
+	one := c.Dedicated(1)
+	defer one.Close()
+	// The only connection is busy with a blocking pop for a while.
+	busy := make(chan error, 1)
+	go func() { busy <- one.BLPop(context.Background(), 2*time.Second, c.Key("never")).Err() }()
+	require.Eventually(t, func() bool { return one.PoolStats().TotalConns == 1 && one.PoolStats().IdleConns == 0 }, 5*time.Second, time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := redis.Translate(one.Get(ctx, c.Key("k")).Err())
+	require.Error(t, err)
+	require.Equal(t, vayva.EUNAVAILABLE, vayva.ErrorCode(err), "%v", err)
+	require.True(t, redis.IsUnavailable(err))
+	require.ErrorIs(t, <-busy, goredis.Nil)
 }
 
 func TestRedistestIsolatesAndCleansUp(t *testing.T) {

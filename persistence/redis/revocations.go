@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/vayvahq/vayva/auth"
+	"github.com/vayvahq/vayva/internal/startstop"
 )
 
 // Revocations carries credential revocations between nodes over Redis
@@ -77,41 +77,46 @@ func (r *Revocations) Generation(ctx context.Context) (int64, error) {
 // confirmed (and again after each reconnection), Revoked for each message,
 // and Lost when the connection fails.
 func (r *Revocations) Subscribe(ctx context.Context, l auth.RevocationListener) (auth.Subscription, error) {
-	ps := r.c.rdb.Subscribe(ctx, r.channel())
-	s := &subscription{r: r, ps: ps, l: l, done: make(chan struct{}), stop: make(chan struct{})}
-	go s.run()
+	s := &subscription{r: r, ps: r.c.rdb.Subscribe(ctx, r.channel()), l: l}
+	if err := s.Start(ctx); err != nil {
+		_ = s.ps.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
+// subscription is a long-lived component with the semantics of package
+// startstop; Close is its Stop.
 type subscription struct {
-	r    *Revocations
-	ps   *goredis.PubSub
-	l    auth.RevocationListener
-	done chan struct{}
-	stop chan struct{}
-	once sync.Once
+	startstop.BaseStartStop
+
+	r  *Revocations
+	ps *goredis.PubSub
+	l  auth.RevocationListener
 }
 
-func (s *subscription) run() {
-	defer close(s.done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// Start runs the subscription's receive loop until Close.
+func (s *subscription) Start(ctx context.Context) error {
+	run, started, stopped, err := s.StartInit(ctx)
+	if err != nil {
+		return err
+	}
 	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-s.done:
-		}
+		defer stopped()
+		s.run(run)
 	}()
+	started()
+	return nil
+}
+
+func (s *subscription) run(ctx context.Context) {
 	healthy := true
 	for {
 		msg, err := s.ps.Receive(ctx)
 		if err != nil {
 			s.l.Lost()
-			select {
-			case <-s.stop:
+			if ctx.Err() != nil {
 				return
-			default:
 			}
 			if errors.Is(err, goredis.ErrClosed) {
 				// The client was closed under us (the node is going
@@ -122,12 +127,8 @@ func (s *subscription) run() {
 				s.r.log.Warn().Err(err).Msg("revocation subscription lost; resubscribing")
 				healthy = false
 			}
-			t := time.NewTimer(s.r.RetryDelay)
-			select {
-			case <-s.stop:
-				t.Stop()
+			if !sleep(ctx, s.r.RetryDelay) {
 				return
-			case <-t.C:
 			}
 			continue
 		}
@@ -169,32 +170,49 @@ func (s *subscription) generation(ctx context.Context) (gen int64, ok bool) {
 		if err == nil {
 			return gen, true
 		}
-		if errors.Is(err, goredis.ErrClosed) {
+		if errors.Is(err, goredis.ErrClosed) || ctx.Err() != nil {
 			return 0, false
 		}
 		s.r.log.Warn().Err(err).Msg("reading the revocation generation failed; retrying")
-		t := time.NewTimer(s.r.RetryDelay)
-		select {
-		case <-s.stop:
-			t.Stop()
+		if !sleep(ctx, s.r.RetryDelay) {
 			return 0, false
-		case <-t.C:
 		}
+	}
+}
+
+// sleep waits d; it reports false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
 // Close ends the subscription and waits for its goroutine.
 func (s *subscription) Close() error {
-	var err error
-	s.once.Do(func() {
-		close(s.stop)
-		err = s.ps.Close()
-		<-s.done
+	return s.Stop(context.Background())
+}
+
+// Stop ends the subscription and waits for its goroutine (or ctx).
+func (s *subscription) Stop(ctx context.Context) error {
+	return s.StopWith(ctx, func(ctx context.Context) error {
+		// The receive loop sees its context end; closing the connection
+		// also interrupts a read in progress.
+		err := s.ps.Close()
+		select {
+		case <-s.Stopped():
+		case <-ctx.Done():
+			return fmt.Errorf("redis: close revocation subscription: %w", ctx.Err())
+		}
+		if err != nil && !errors.Is(err, goredis.ErrClosed) {
+			return fmt.Errorf("redis: close revocation subscription: %w", err)
+		}
+		return nil
 	})
-	if err != nil && !errors.Is(err, goredis.ErrClosed) {
-		return fmt.Errorf("redis: close revocation subscription: %w", err)
-	}
-	return nil
 }
 
 // parseRevocation parses "<generation> <revocation JSON>".

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vayvahq/vayva/auth"
+	"github.com/vayvahq/vayva/internal/startstop/startstoptest"
 	"github.com/vayvahq/vayva/persistence/redis"
 	"github.com/vayvahq/vayva/persistence/redis/redistest"
 )
@@ -135,4 +136,15 @@ func TestRevocationsResyncAfterConnectionLoss(t *testing.T) {
 		_, g, _, _ := r.snapshot()
 		return len(g) > 0 && g[len(g)-1] == 2
 	}, 5*time.Second, 5*time.Millisecond)
+}
+
+// A revocation subscription keeps the start/stop semantics every
+// long-lived component shares.
+func TestSubscriptionLifecycle(t *testing.T) {
+	revs := redis.NewRevocations(redistest.New(t), zerolog.Nop())
+	startstoptest.Check(t, func(t *testing.T) startstoptest.Service {
+		s := redis.NewSubscription(revs, &recorder{})
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/persistence/redis"
 )
 
@@ -37,20 +38,24 @@ type ConsumeOptions struct {
 // handlers. The name must be stable across restarts (so a restarted process
 // finds its own pending entries) and unique among live processes, e.g.
 // "<node-id>-<n>"; Start enforces the latter with a lease on the name.
+// A consumer is a long-lived component with the semantics of package
+// startstop.
 type Consumer struct {
+	startstop.BaseStartStop
+
 	b     *Broker
 	name  string
 	token string
 	log   zerolog.Logger
 
-	mu      sync.Mutex
-	state   int // 0 new, 1 started, 2 stopped
+	mu      sync.Mutex // guards begun and subs
+	begun   bool       // Start was called: no more Consume
 	subs    []runner
 	readers *goredis.Client
 
-	stopping chan struct{} // closed when Stop begins: loops wind down
-	done     chan struct{} // closed when every goroutine has exited
-	hctx     context.Context
+	// Set by Start, before any goroutine runs.
+	stopping <-chan struct{} // closed when Stop begins: loops wind down
+	hctx     context.Context // handlers' context: cancelled by a hard stop
 	hcancel  context.CancelFunc
 	wg       sync.WaitGroup
 	killed   atomic.Bool
@@ -64,12 +69,6 @@ type runner interface {
 	wake()
 }
 
-const (
-	stateNew = iota
-	stateStarted
-	stateStopped
-)
-
 // NewConsumer returns a consumer named name (letters, digits, "-", "_",
 // "." and ":" only).
 func (b *Broker) NewConsumer(name string) (*Consumer, error) {
@@ -79,12 +78,10 @@ func (b *Broker) NewConsumer(name string) (*Consumer, error) {
 		return nil, fmt.Errorf("queue: new consumer: %w", vayva.Errorf(vayva.EINVALID, "invalid consumer name %q", name))
 	}
 	return &Consumer{
-		b:        b,
-		name:     name,
-		token:    name + "/" + strconv.FormatUint(rand.Uint64(), 36),
-		log:      b.log.With().Str("consumer", name).Logger(),
-		stopping: make(chan struct{}),
-		done:     make(chan struct{}),
+		b:     b,
+		name:  name,
+		token: name + "/" + strconv.FormatUint(rand.Uint64(), 36),
+		log:   b.log.With().Str("consumer", name).Logger(),
 	}, nil
 }
 
@@ -103,8 +100,8 @@ func (c *Consumer) Consume(ctx context.Context, queue string, handler Handler, o
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != stateNew {
-		return fmt.Errorf("queue: consume %s: consumer already started or stopped", queue)
+	if c.begun {
+		return fmt.Errorf("queue: consume %s: consumer already started", queue)
 	}
 	for _, r := range c.subs {
 		if r.queueName() == queue {
@@ -145,32 +142,51 @@ func (b *Broker) ensureGroup(ctx context.Context, key string) error {
 // Start takes the lease on the consumer name (waiting up to twice LeaseTTL
 // for a previous holder's lease to expire) and starts the subscriptions.
 // The consumer runs until Stop; ctx bounds only the start itself.
-func (c *Consumer) Start(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state != stateNew {
-		return fmt.Errorf("queue: start %s: consumer already started or stopped", c.name)
+func (c *Consumer) Start(ctx context.Context) (err error) {
+	run, started, stopped, err := c.StartInit(ctx)
+	if err != nil {
+		return fmt.Errorf("queue: start %s: %w", c.name, err)
 	}
-	if len(c.subs) == 0 {
+	defer func() {
+		if err != nil {
+			stopped()
+		}
+	}()
+	c.mu.Lock()
+	c.begun = true
+	subs := c.subs
+	c.mu.Unlock()
+	if len(subs) == 0 {
 		return fmt.Errorf("queue: start %s: no queue registered", c.name)
 	}
-	if err := c.acquireName(ctx); err != nil {
+	sctx, cancel := startstop.StartupContext(ctx, run)
+	defer cancel()
+	if err := c.acquireName(sctx); err != nil {
 		return err
 	}
 	readers := 0
-	for _, r := range c.subs {
+	for _, r := range subs {
 		readers += r.readerCount()
 	}
 	c.readers = c.b.rc.Dedicated(readers + 2)
-	c.hctx, c.hcancel = context.WithCancel(context.WithoutCancel(ctx))
-	c.state = stateStarted
+	c.stopping = run.Done()
+	c.hctx, c.hcancel = context.WithCancel(context.WithoutCancel(run))
 	c.goroutine(c.nameLoop)
-	for _, r := range c.subs {
+	for _, r := range subs {
 		r.start()
 	}
 	go func() {
+		defer stopped()
 		<-c.stopping
+		// Blocking reads are interrupted until every loop has seen the stop.
+		exited, woken := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(woken)
+			c.wakeUntil(exited)
+		}()
 		c.wg.Wait()
+		close(exited)
+		<-woken
 		if !c.killed.Load() {
 			ctx, cancel := context.WithTimeout(c.hctx, time.Second)
 			_ = releaseScript.Run(ctx, c.b.rdb, []string{c.nameKey()}, c.token).Err()
@@ -178,8 +194,8 @@ func (c *Consumer) Start(ctx context.Context) error {
 		}
 		_ = c.readers.Close()
 		c.hcancel()
-		close(c.done)
 	}()
+	started()
 	return nil
 }
 
@@ -238,47 +254,25 @@ func (c *Consumer) nameLoop() {
 // results to be recorded, and releases the consumer's partitions and name.
 // If ctx ends first, handler contexts are cancelled, Stop waits for the
 // handlers to return and reports ctx's error; work not acknowledged by then
-// stays pending and is taken over by another consumer. Stop is idempotent.
+// stays pending and is taken over by another consumer.
 func (c *Consumer) Stop(ctx context.Context) error {
-	c.mu.Lock()
-	switch {
-	case c.hcancel == nil:
-		c.state = stateStopped
-		c.mu.Unlock()
-		return nil
-	case c.state == stateStarted:
-		c.state = stateStopped
-		close(c.stopping)
-		go c.wakeUntilDone()
+	if err := c.StopWithAbort(ctx, func() { c.hcancel() }); err != nil {
+		return fmt.Errorf("queue: stop %s: %w", c.name, err)
 	}
-	c.mu.Unlock()
-	select {
-	case <-c.done:
-		return nil
-	case <-ctx.Done():
-		c.hcancel()
-		<-c.done
-		return fmt.Errorf("queue: stop %s: %w", c.name, ctx.Err())
-	}
+	return nil
 }
 
 // kill stops the consumer the way a crash would: nothing more is
 // acknowledged, retried, dead-lettered or released.
 func (c *Consumer) kill() {
 	c.killed.Store(true) // checked by every loop before it talks to Redis
-	c.mu.Lock()
-	started := c.state == stateStarted
-	c.mu.Unlock()
-	if started {
-		c.hcancel()
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_ = c.Stop(ctx)
+	_ = c.Stop(ctx) // an ended context: the hard stop at once
 }
 
-// wakeUntilDone interrupts blocking reads until every goroutine has exited.
-func (c *Consumer) wakeUntilDone() {
+// wakeUntil interrupts blocking reads until done is closed.
+func (c *Consumer) wakeUntil(done <-chan struct{}) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -286,7 +280,7 @@ func (c *Consumer) wakeUntilDone() {
 			r.wake()
 		}
 		select {
-		case <-c.done:
+		case <-done:
 			return
 		case <-t.C:
 		}
