@@ -39,8 +39,12 @@ test: services lint ## lint, then run every test with the race detector (real Po
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 .PHONY: bench
-bench: services ## run the benchmarks (ratios against raw baselines measured in the same run)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -timeout 30m ./...
+BENCHCOUNT ?= 3
+bench: services ## run every benchmark BENCHCOUNT times (default 3) and print one report table (also bench/report.md)
+	@mkdir -p bench
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 2s -count $(BENCHCOUNT) -timeout 60m ./... | tee bench/raw.txt
+	$(GO) run ./scripts/benchreport -src . bench/raw.txt > bench/report.md
+	@cat bench/report.md
 
 FUZZTIME ?= 20s
 .PHONY: fuzz

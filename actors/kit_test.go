@@ -5,8 +5,10 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,10 +97,16 @@ func TestKitUncertainCommitStopsTheActivationAndRetriesExactlyOnce(t *testing.T)
 // escape the node's start-up check.
 func TestEveryChangeTypeIsListed(t *testing.T) {
 	t.Parallel()
-	pkgs, err := parser.ParseDir(token.NewFileSet(), ".", nil, 0)
+	entries, err := os.ReadDir(".")
 	require.NoError(t, err)
 	var declared []string
-	for _, f := range pkgs["actors"].Files {
+	fset := token.NewFileSet()
+	for _, entry := range entries {
+		if !strings.HasSuffix(entry.Name(), ".go") || strings.HasSuffix(entry.Name(), "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, entry.Name(), nil, 0)
+		require.NoError(t, err)
 		for _, d := range f.Decls {
 			fn, ok := d.(*ast.FuncDecl)
 			if !ok || fn.Recv == nil || fn.Name.Name != "IsChange" {

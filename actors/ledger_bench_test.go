@@ -85,9 +85,9 @@ func BenchmarkLedgerPostings(b *testing.B) {
 			b.ReportMetric(ours, "postings/s")
 			b.ReportMetric(raw, "raw-postings/s")
 			b.ReportMetric(ours/raw, "ratio-to-raw")
-			b.ReportMetric(mean, "commands/batch")
-			b.ReportMetric(percentile(took, 0.50).Seconds()*1000, "commit-p50-ms")
-			b.ReportMetric(percentile(took, 0.99).Seconds()*1000, "commit-p99-ms")
+			b.ReportMetric(mean, "size-commands/batch")
+			b.ReportMetric(percentile(took, 0.50).Seconds()*1000, "p50-commit-ms")
+			b.ReportMetric(percentile(took, 0.99).Seconds()*1000, "p99-commit-ms")
 		})
 	}
 }

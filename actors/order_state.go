@@ -195,9 +195,6 @@ type Refund struct {
 	UpdatedAt        time.Time
 }
 
-// open reports whether the refund still counts against what was paid.
-func (r *Refund) open() bool { return r.Status != RefundFailed }
-
 // Payment is a payment received for an order, as Paystack's verify
 // endpoint reported it. Applied is false for a payment that came too late
 // and was refunded automatically.

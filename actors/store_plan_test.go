@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -30,8 +31,8 @@ func planState() *storeState {
 }
 
 func fields(err error) []string {
-	e, ok := err.(*vayva.Error)
-	if !ok {
+	var e *vayva.Error
+	if !errors.As(err, &e) {
 		return nil
 	}
 	out := make([]string, len(e.Fields))

@@ -213,8 +213,8 @@ func FuzzDecodePageForm(f *testing.F) {
 	f.Fuzz(func(t *testing.T, contentType, body []byte) {
 		form, err := decodePageForm(contentType, body)
 		if err != nil {
-			if vayva.ErrorCode(err) != vayva.EBADREQUEST {
-				t.Fatalf("refused with %v, want bad_request", err)
+			if c := vayva.ErrorCode(err); c != vayva.EBADREQUEST && c != vayva.EUNSUPPORTEDMEDIATYPE {
+				t.Fatalf("refused with %v, want bad_request or unsupported_media_type", err)
 			}
 			return
 		}

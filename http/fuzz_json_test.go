@@ -3,6 +3,7 @@ package http
 import (
 	"bytes"
 	stdjson "encoding/json"
+	"errors"
 	"mime"
 	"reflect"
 	"strings"
@@ -53,7 +54,10 @@ func FuzzDecodeJSON(f *testing.F) {
 			if s := statusOf(err); s < 400 || s >= 500 {
 				t.Fatalf("status %d for %v", s, err)
 			}
-			e := err.(*vayva.Error)
+			var e *vayva.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("decode refused with %T, want a *vayva.Error", err)
+			}
 			if len(e.Fields) > 1 {
 				t.Fatalf("%d fields for one decoding error", len(e.Fields))
 			}

@@ -48,8 +48,8 @@ func BenchmarkCheckout(b *testing.B) {
 		defer fasthttp.ReleaseResponse(resp)
 		i := seq.Add(1)
 		body, _ := json.Marshal(map[string]any{
-			"email": "bench@example.com",
-			"items": []map[string]any{{"variant_id": ids[i%variants], "quantity": 1}},
+			"email":            "bench@example.com",
+			"items":            []map[string]any{{"variant_id": ids[i%variants], "quantity": 1}},
 			"shipping_address": map[string]any{"name": "B", "line1": "1 Road", "city": "Lagos", "state": "Lagos", "country": "NG"},
 		})
 		req.SetRequestURI(url)

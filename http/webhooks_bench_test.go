@@ -54,7 +54,7 @@ func BenchmarkIngestPaystack(b *testing.B) {
 	ingestRate := float64(b.N) / ingest.Seconds()
 	rawRate := float64(b.N) / raw.Seconds()
 	b.ReportMetric(ingestRate, "events/s")
-	b.ReportMetric(rawRate, "xadd/s")
+	b.ReportMetric(rawRate, "raw-xadd/s")
 	b.ReportMetric(ingestRate/rawRate, "ratio-to-xadd")
 	b.ReportMetric(ingestRate/(float64(b.N)/rt.Seconds()), "ratio-to-xadd-rt")
 }

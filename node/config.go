@@ -167,7 +167,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("VAYVA_PUBLIC_URL: %q is not an http(s) URL", c.PublicURL)
 	}
 	if c.SignupLimit, err = parseRate(get("VAYVA_SIGNUP_RATE_LIMIT", "20/1m")); err != nil {
-		return c, fmt.Errorf("VAYVA_SIGNUP_RATE_LIMIT: %v", err)
+		return c, fmt.Errorf("VAYVA_SIGNUP_RATE_LIMIT: %w", err)
 	}
 	scale, err := strconv.ParseFloat(get("VAYVA_RETRY_SCALE", "1"), 64)
 	if err != nil || scale <= 0 || scale > 1000 {

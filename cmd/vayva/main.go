@@ -87,4 +87,3 @@ func newLogger(cfg node.Config, w io.Writer) zerolog.Logger {
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Str("service", "vayva").Logger()
 }
-

@@ -110,6 +110,12 @@ func (v *Validator) Check(req *nethttp.Request, reqBody []byte, resp *nethttp.Re
 	v.mu.Lock()
 	defer v.mu.Unlock()
 
+	// A client that followed redirects hands back the last answer, which
+	// answers the last request (sent without a body), not req.
+	if last := resp.Request; last != nil && (last.Method != req.Method || last.URL.String() != req.URL.String()) {
+		req, reqBody = last, nil
+	}
+
 	r := withBody(req, reqBody)
 	w := *resp
 	w.Request = r

@@ -97,6 +97,13 @@ func TestCheckAcceptsDocumentedExchanges(t *testing.T) {
 	require.Empty(t, v.Check(exchange("GET", "/nope", "", 404, "application/problem+json", `{"status":404,"code":"not_found"}`)),
 		"the router's answer to an unknown route has no operation")
 	require.Empty(t, v.Check(exchange("DELETE", "/pets", "", 405, "application/problem+json", `{"status":405,"code":"method_not_allowed"}`)))
+
+	// A client that followed a redirect got the answer to its last request.
+	req, body, resp, respBody := exchange("POST", "/pets", `{"name":"rex"}`, 204, "", "", "Authorization", "Bearer x")
+	resp.Request = httptest.NewRequest("GET", "http://api.test/health", nil)
+	require.Empty(t, v.Check(req, body, resp, respBody), "the answer is checked against the request it answers")
+	resp.Request = req
+	require.NotEmpty(t, v.Check(req, body, resp, respBody))
 }
 
 func TestCheckReportsDrift(t *testing.T) {

@@ -77,7 +77,7 @@ func StartProcess(t testing.TB, opts Options) *Process {
 
 func (p *Process) start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$") //nolint:gosec // This test binary, started again as a node.
 	cmd.Env = append(append(os.Environ(), childEnv+"=1"), p.env...)
 	p.stderr = &syncBuffer{}
 	cmd.Stderr = p.stderr

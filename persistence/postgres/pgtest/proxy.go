@@ -78,15 +78,15 @@ func (p *Proxy) accept() {
 		}
 		server, err := net.Dial("tcp", p.target)
 		if err != nil {
-			client.Close()
+			_ = client.Close()
 			continue
 		}
 		p.track(client, server)
 		var swallow atomic.Bool
 		cut := func() {
 			p.cuts.Add(1)
-			client.Close()
-			server.Close()
+			_ = client.Close()
+			_ = server.Close()
 		}
 		p.wg.Go(func() {
 			defer client.Close()
@@ -150,10 +150,10 @@ func (p *Proxy) track(cs ...net.Conn) {
 }
 
 func (p *Proxy) close() {
-	p.ln.Close()
+	_ = p.ln.Close()
 	p.mu.Lock()
 	for c := range p.conns {
-		c.Close()
+		_ = c.Close()
 	}
 	p.mu.Unlock()
 	p.wg.Wait()

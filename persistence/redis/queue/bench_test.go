@@ -75,10 +75,10 @@ func rawConcurrentXAdd(b *testing.B, rdb *goredis.Client, stream string, n int, 
 
 func report(b *testing.B, n int, ours, rawPipelined, rawConcurrent time.Duration) {
 	b.ReportMetric(float64(n)/ours.Seconds(), "msgs/s")
-	b.ReportMetric(float64(n)/rawPipelined.Seconds(), "raw_msgs/s")
-	b.ReportMetric(rawPipelined.Seconds()/ours.Seconds(), "ratio")
+	b.ReportMetric(float64(n)/rawPipelined.Seconds(), "raw-msgs/s")
+	b.ReportMetric(rawPipelined.Seconds()/ours.Seconds(), "ratio-to-raw")
 	if rawConcurrent > 0 {
-		b.ReportMetric(rawConcurrent.Seconds()/ours.Seconds(), "ratio_vs_unpipelined")
+		b.ReportMetric(rawConcurrent.Seconds()/ours.Seconds(), "ratio-to-unpipelined")
 	}
 }
 
