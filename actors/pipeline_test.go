@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -104,7 +105,7 @@ func (e *batcherEnv) counter(t *testing.T, id string) int64 {
 	t.Helper()
 	var n int64
 	err := e.db.Pool().QueryRow(t.Context(), `SELECT n FROM runtime.test_counters WHERE id = $1`, id).Scan(&n)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return 0
 	}
 	require.NoError(t, err)
