@@ -231,3 +231,65 @@ func TestLedgerEndToEnd(t *testing.T) {
 	require.True(t, strings.Contains(string(metrics.Raw), "vayva_ledger_batch_size_count") &&
 		strings.Contains(string(metrics.Raw), "vayva_ledger_commit_seconds_bucket"))
 }
+
+// The ledger follows real orders: a paid checkout is captured through
+// orders-sync, a refund holds and settles the merchant's share, a payout
+// takes what is left, a refund the balance no longer covers is refused,
+// and the checks hold against the orders' own rows.
+func TestLedgerFollowsOrders(t *testing.T) {
+	t.Parallel()
+	n := catalogNode(t, nodetest.Options{})
+	s := newShop(t, n, 5)
+	co := s.checkout(t, n, 2, "ledger-orders-1").requireStatus(t, 201)
+	id := co.str("order", "id")
+	pay(t, n, co.str("payment", "reference"))
+	total := 2 * s.price
+	fee := (total*150 + 5000) / 10000
+	require.Eventually(t, func() bool { return num(walletOf(t, n.BaseURL, s.token)["available"]) == total-fee },
+		20*time.Second, 20*time.Millisecond, "the capture came through orders-sync")
+
+	// A partial refund holds the merchant's share and, once Paystack has
+	// processed it, takes it out for good.
+	apiCall(t, n.BaseURL, "POST", "/v1/orders/"+id+"/refund", s.token, map[string]any{"amount": 500000, "reason": "torn"},
+		"Idempotency-Key", "refund-1").requireStatus(t, 200)
+	share := int64(500000 - 500000*fee/total)
+	s.waitOrder(t, n, id, "refund processed", func(o apiResp) bool {
+		refunds, _ := o.Body["refunds"].([]any)
+		return len(refunds) == 1 && refunds[0].(map[string]any)["status"] == "succeeded"
+	})
+	require.Eventually(t, func() bool {
+		w := walletOf(t, n.BaseURL, s.token)
+		return num(w["available"]) == total-fee-share && num(w["on_hold"]) == 0
+	}, 20*time.Second, 20*time.Millisecond)
+
+	// Pay out all but a little; a refund larger than that is refused.
+	left := total - fee - share
+	apiCall(t, n.BaseURL, "POST", "/v1/payouts", s.token, map[string]any{"amount": left - 1000,
+		"bank_account": map[string]any{"account_number": "0123456789", "bank_code": "058", "name": "Ada Obi"}},
+		"Idempotency-Key", "payout-most").requireStatus(t, 202)
+	apiCall(t, n.BaseURL, "POST", "/v1/orders/"+id+"/refund", s.token, map[string]any{"amount": 500000, "reason": "late"},
+		"Idempotency-Key", "refund-2").requireProblem(t, 422, "insufficient_funds")
+	require.Equal(t, int64(1000), num(walletOf(t, n.BaseURL, s.token)["available"]))
+
+	kinds := map[string]int{}
+	for _, tx := range apiCall(t, n.BaseURL, "GET", "/v1/ledger/transactions", s.token, nil).requireStatus(t, 200).list() {
+		kinds[tx["kind"].(string)]++
+	}
+	require.Equal(t, 1, kinds["capture"])
+	require.Equal(t, 1, kinds["refund_hold"])
+	require.Equal(t, 1, kinds["refund"])
+	require.Equal(t, 1, kinds["payout_hold"])
+	audit := apiCall(t, n.BaseURL, "GET", "/v1/audit-log", s.token, nil).requireStatus(t, 200).list()
+	actions := []string{}
+	for _, a := range audit {
+		actions = append(actions, a["action"].(string))
+	}
+	require.Contains(t, actions, "refund.hold")
+	require.Contains(t, actions, "payout.request")
+
+	require.Eventually(t, func() bool {
+		r, err := n.DB.CheckLedgerWith(context.Background(), postgres.LedgerCheckOptions{Grace: -1})
+		require.NoError(t, err)
+		return r.OK
+	}, 20*time.Second, 50*time.Millisecond, "the checks hold once the payout has settled")
+}
