@@ -106,7 +106,7 @@ type Journal interface {
 func ChangeTypes() []Change {
 	var out []Change
 	seen := map[reflect.Type]bool{}
-	for _, kind := range [][]Change{StoreChanges, OrderChanges, LedgerChanges} {
+	for _, kind := range [][]Change{StoreChanges, OrderChanges, ConversationChanges, LedgerChanges} {
 		for _, c := range kind {
 			// Kinds may share a change type (the audit record).
 			if t := reflect.TypeOf(c); !seen[t] {

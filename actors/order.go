@@ -209,7 +209,7 @@ func (o *OrderActor) Receive(ctx actor.Context, msg any) {
 	case *messages.GetOrder:
 		ctx.Respond(o.order.proto())
 	case *messages.ConfirmPayment:
-		o.confirmPayment(ctx, msg.GetCommandId(), msg.GetReference(), o.order.proto())
+		o.confirmPayment(ctx, msg.GetCommandId(), msg.GetReference())
 	case *messages.CancelOrder:
 		o.cancel(ctx, msg)
 	case *messages.RefundOrder:

@@ -54,7 +54,7 @@ func unavailable(what string, err error) error {
 // the ledger and the emails. A payment for an order that can no longer be
 // confirmed (expired, canceled, or whose stock is gone) is refunded
 // automatically. Asking again changes nothing.
-func (o *OrderActor) confirmPayment(ctx actor.Context, commandID, reference string, _ *messages.Order) {
+func (o *OrderActor) confirmPayment(ctx actor.Context, commandID, reference string) {
 	o.respond(ctx, commandID, o.checkPayment(ctx, commandID, reference))
 }
 

@@ -61,6 +61,7 @@ func (a *CatalogArea) Register(r *Routes) {
 	r.Handle("GET", "/v1/storefront/{slug}", Public, a.storefront)
 	r.Handle("GET", "/v1/storefront/{slug}/products", Public, a.storefrontProducts)
 	r.Handle("GET", "/v1/storefront/{slug}/products/{id}", Public, a.storefrontProduct)
+	r.Handle("GET", "/checkout/{slug}", Public, a.checkoutPageView)
 }
 
 // storeCall sends msg to the store actor storeID and returns its reply.

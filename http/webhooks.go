@@ -22,8 +22,8 @@ import (
 // whatsapp.InboundMessage or whatsapp.Status.
 const (
 	JobPaystackEvent   = "paystack.event"
-	JobWhatsAppMessage = "whatsapp.message"
-	JobWhatsAppStatus  = "whatsapp.status"
+	JobWhatsAppMessage = vayva.JobWhatsAppMessage
+	JobWhatsAppStatus  = vayva.JobWhatsAppStatus
 )
 
 // Default dedupe windows: longer than each provider's retry horizon, so a
@@ -192,10 +192,12 @@ func (a *WebhookArea) ingestWhatsApp(ctx context.Context, signature string, body
 	return queued, nil
 }
 
-// ConversationKey is the key that orders a WhatsApp conversation's jobs:
-// the business number's id and the customer's WhatsApp id.
+// ConversationKey is the key that orders a WhatsApp conversation's jobs
+// (vayva.ConversationKey): the business number's id and the customer's
+// WhatsApp id, so a customer's messages and the statuses of the replies
+// they get share one partition.
 func ConversationKey(phoneNumberID, waID string) string {
-	return phoneNumberID + ":" + waID
+	return vayva.ConversationKey(phoneNumberID, waID)
 }
 
 // maxWebhookKey bounds the dedupe and job keys taken from a signed body.

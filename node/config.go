@@ -81,6 +81,12 @@ type Config struct {
 	WhatsAppAccessToken, WhatsAppAppSecret           string
 	WhatsAppVerifyToken, WhatsAppBaseURL             string
 	KwikBaseURL, KwikEmail, KwikPassword, KwikDomain string
+
+	// AIBaseURL, AIAPIKey and AIModel configure the OpenAI-compatible
+	// chat-completions model the WhatsApp agent uses (VAYVA_AI_BASE_URL,
+	// VAYVA_AI_API_KEY, VAYVA_AI_MODEL); without a base URL and a model the
+	// built-in responder answers.
+	AIBaseURL, AIAPIKey, AIModel string
 }
 
 // allRoles are the parts a node can run.
@@ -113,6 +119,7 @@ var Settings = [][2]string{
 	{"VAYVA_RESEND_API_KEY, VAYVA_RESEND_BASE_URL", "Resend"},
 	{"VAYVA_WHATSAPP_ACCESS_TOKEN, VAYVA_WHATSAPP_APP_SECRET, VAYVA_WHATSAPP_VERIFY_TOKEN, VAYVA_WHATSAPP_BASE_URL", "Meta WhatsApp Cloud API"},
 	{"VAYVA_KWIK_BASE_URL, VAYVA_KWIK_EMAIL, VAYVA_KWIK_PASSWORD, VAYVA_KWIK_DOMAIN", "Kwik"},
+	{"VAYVA_AI_BASE_URL, VAYVA_AI_API_KEY, VAYVA_AI_MODEL", "OpenAI-compatible chat-completions API of the WhatsApp agent, e.g. https://api.openai.com/v1 (default: none; the built-in catalog responder answers)"},
 }
 
 // LoadConfig reads the configuration from getenv and validates it. The
@@ -149,6 +156,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		KwikEmail:           getenv("VAYVA_KWIK_EMAIL"),
 		KwikPassword:        getenv("VAYVA_KWIK_PASSWORD"),
 		KwikDomain:          getenv("VAYVA_KWIK_DOMAIN"),
+		AIBaseURL:           strings.TrimRight(getenv("VAYVA_AI_BASE_URL"), "/"),
+		AIAPIKey:            getenv("VAYVA_AI_API_KEY"),
+		AIModel:             strings.TrimSpace(getenv("VAYVA_AI_MODEL")),
 	}
 	_, httpPort, err := net.SplitHostPort(c.HTTPAddr)
 	if err != nil {
@@ -165,6 +175,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return c, fmt.Errorf("VAYVA_PUBLIC_URL: %q is not an http(s) URL", c.PublicURL)
+	}
+	if c.AIBaseURL != "" {
+		if u, err := url.Parse(c.AIBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("VAYVA_AI_BASE_URL: %q is not an http(s) URL", c.AIBaseURL)
+		}
+		if c.AIModel == "" {
+			return c, fmt.Errorf("VAYVA_AI_MODEL: required when VAYVA_AI_BASE_URL is set")
+		}
 	}
 	if c.SignupLimit, err = parseRate(get("VAYVA_SIGNUP_RATE_LIMIT", "20/1m")); err != nil {
 		return c, fmt.Errorf("VAYVA_SIGNUP_RATE_LIMIT: %w", err)

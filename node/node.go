@@ -87,6 +87,10 @@ type Node struct {
 	WebhookWorker *worker.Webhooks
 	// Ledger holds the ledger's client and background components.
 	Ledger LedgerParts
+	// WhatsAppInbound (ingestors role) and WhatsAppOutbound (workers role)
+	// run the WhatsApp conversation pipeline.
+	WhatsAppInbound  *worker.WhatsAppInbound
+	WhatsAppOutbound *worker.WhatsAppOutbound
 
 	// listener is the edge's socket, bound first (edge nodes); listenURL is
 	// where this machine reaches it, which the node's clients of the
@@ -144,6 +148,7 @@ func (n *Node) Start(ctx context.Context) error {
 		{"join cluster", n.joinCluster},
 		{"start scheduler", n.startScheduler},
 		{"start background", n.startBackground},
+		{"start whatsapp", n.startWhatsApp},
 		{"start edge", n.startEdge},
 	} {
 		if err := step.run(sctx); err != nil {
@@ -511,6 +516,12 @@ func (n *Node) productKinds() ([]cluster.Kind, error) {
 			Changes:     actors.OrderChanges,
 		},
 		n.ledgerKind(),
+		{
+			Name:        actors.ConversationKind,
+			Producer:    actors.NewConversationProducer(n.Journal, postgres.NewConversations(n.DB), n.log),
+			IdleTimeout: actors.ConversationIdleTimeout,
+			Changes:     actors.ConversationChanges,
+		},
 	}, nil
 }
 
@@ -537,6 +548,7 @@ func (n *Node) areas() []vhttp.Area {
 	areas = append(areas, vhttp.NewWebhookArea(hooks, n.Queues), vhttp.NewQueueOpsArea(n.Queues))
 	areas = append(areas, vhttp.NewWebhookEndpointsArea(n.Webhooks))
 	areas = append(areas, vhttp.NewLedgerArea(n.Member, postgres.NewLedger(n.DB)))
+	areas = append(areas, vhttp.NewConversationsArea(n.Member, postgres.NewConversations(n.DB)))
 	return areas
 }
 

@@ -18,12 +18,13 @@ var templateFS embed.FS
 
 // requiredVars are the variables without which an email makes no sense.
 var requiredVars = map[string][]string{
-	vayva.EmailVerification:      {"verify_url"},
-	vayva.EmailWelcome:           nil,
-	vayva.EmailOrderConfirmation: {"order_number"},
-	vayva.EmailOrderReceived:     {"order_number"},
-	vayva.EmailOrderRefunded:     {"order_number"},
-	vayva.EmailInvitation:        {"accept_url"},
+	vayva.EmailVerification:        {"verify_url"},
+	vayva.EmailWelcome:             nil,
+	vayva.EmailOrderConfirmation:   {"order_number"},
+	vayva.EmailOrderReceived:       {"order_number"},
+	vayva.EmailOrderRefunded:       {"order_number"},
+	vayva.EmailInvitation:          {"accept_url"},
+	vayva.EmailConversationHandoff: {"conversation_id"},
 }
 
 // Rendered is an email ready to send.

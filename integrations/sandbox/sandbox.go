@@ -79,7 +79,7 @@ type Config struct {
 	// WhatsAppAPIVersion is the Graph API version in BaseURLs().WhatsApp.
 	// Defaults to "v21.0".
 	WhatsAppAPIVersion string
-	// DisableWhatsAppStatuses stops the sent/delivered (or failed) status
+	// DisableWhatsAppStatuses stops the sent/delivered/read (or failed) status
 	// webhooks that follow every message sent through the fake Cloud API.
 	DisableWhatsAppStatuses bool
 	// ResendAPIKey is the API key the fake Resend accepts. Defaults to

@@ -325,6 +325,6 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	require.Len(t, n.sb.Mailbox(""), 40)
 	require.Len(t, n.sb.Outbox(""), 40)
-	// 40 payments, 40 inbound messages, 80 statuses.
-	require.Eventually(t, func() bool { return delivered.Load() == 160 }, 10*time.Second, 5*time.Millisecond, "delivered %d", delivered.Load())
+	// 40 payments, 40 inbound messages, 120 statuses (sent, delivered, read).
+	require.Eventually(t, func() bool { return delivered.Load() == 200 }, 10*time.Second, 5*time.Millisecond, "delivered %d", delivered.Load())
 }

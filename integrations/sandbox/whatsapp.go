@@ -245,7 +245,9 @@ func (f *whatsappFake) handleSend(w http.ResponseWriter, r *http.Request) {
 		graphError(w, http.StatusUnauthorized, 190, "OAuthException", "Invalid OAuth access token - Cannot parse access token", "")
 		return
 	}
-	pnid := r.PathValue("phone_number_id")
+	// Cloned: on the node's edge the path aliases a request buffer that is
+	// reused once the handler returns, and the status webhooks outlive it.
+	pnid := strings.Clone(r.PathValue("phone_number_id"))
 	if !digitsOnly(pnid) {
 		graphError(w, http.StatusBadRequest, 100, "GraphMethodException",
 			fmt.Sprintf("Unsupported post request. Object with ID '%s' does not exist", pnid), "")
@@ -302,7 +304,8 @@ func (f *whatsappFake) handleSend(w http.ResponseWriter, r *http.Request) {
 	if f.cfg.DisableWhatsAppStatuses {
 		return
 	}
-	statuses := []string{"sent", "delivered"}
+	// As a customer's phone would: the message is sent, delivered and read.
+	statuses := []string{"sent", "delivered", "read"}
 	if m.Type != "template" && !inWindow {
 		statuses = []string{"failed"}
 	}

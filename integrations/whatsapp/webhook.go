@@ -83,6 +83,17 @@ type InboundMessage struct {
 	InteractiveReplyID string
 	// ContextWAMID is the message the customer replied to, if any.
 	ContextWAMID string
+	// Media references the media object of an image, document, audio,
+	// video or sticker message: Meta keeps the bytes, downloadable by id.
+	Media *Media `json:",omitempty"`
+}
+
+// Media is the reference Meta sends for a media message.
+type Media struct {
+	ID       string
+	MIMEType string `json:",omitempty"`
+	SHA256   string `json:",omitempty"`
+	Filename string `json:",omitempty"`
 }
 
 // Status is a delivery status of a message the business sent.
@@ -162,13 +173,27 @@ type messageWire struct {
 	Context struct {
 		ID string `json:"id"`
 	} `json:"context"`
-	Image    caption `json:"image"`
-	Video    caption `json:"video"`
-	Document caption `json:"document"`
+	Image    *mediaWire `json:"image"`
+	Video    *mediaWire `json:"video"`
+	Document *mediaWire `json:"document"`
+	Audio    *mediaWire `json:"audio"`
+	Sticker  *mediaWire `json:"sticker"`
 }
 
-type caption struct {
-	Caption string `json:"caption"`
+type mediaWire struct {
+	ID       string `json:"id"`
+	MIMEType string `json:"mime_type"`
+	SHA256   string `json:"sha256"`
+	Caption  string `json:"caption"`
+	Filename string `json:"filename"`
+}
+
+// media returns the reference and caption of m, nil when Meta sent none.
+func (m *mediaWire) media() (*Media, string) {
+	if m == nil || m.ID == "" {
+		return nil, ""
+	}
+	return &Media{ID: m.ID, MIMEType: m.MIMEType, SHA256: m.SHA256, Filename: m.Filename}, m.Caption
 }
 
 type errorWire struct {
@@ -227,11 +252,15 @@ func ParseWebhook(body []byte) ([]InboundMessage, []Status, error) {
 				case "button":
 					in.InteractiveReplyID, in.Text = m.Button.Payload, m.Button.Text
 				case "image":
-					in.Text = m.Image.Caption
+					in.Media, in.Text = m.Image.media()
 				case "video":
-					in.Text = m.Video.Caption
+					in.Media, in.Text = m.Video.media()
 				case "document":
-					in.Text = m.Document.Caption
+					in.Media, in.Text = m.Document.media()
+				case "audio":
+					in.Media, _ = m.Audio.media()
+				case "sticker":
+					in.Media, _ = m.Sticker.media()
 				}
 				msgs = append(msgs, in)
 			}

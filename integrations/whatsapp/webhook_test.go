@@ -108,6 +108,7 @@ func FuzzParseWebhook(f *testing.F) {
 	f.Add([]byte(`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"from":"1","id":"w","timestamp":1,"type":"button","button":{"payload":"p","text":"t"}}]}}]}]}`))
 	f.Add([]byte(`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"statuses":[{"id":"w","status":"read","timestamp":{}}]}}]}]}`))
 	f.Add([]byte(`{"object":"whatsapp_business_account","entry":null}`))
+	f.Add([]byte(`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"1"},"messages":[{"from":"2","id":"w","type":"image","image":{"id":"m1","mime_type":"image/jpeg","sha256":"x","caption":"c"}},{"from":"2","id":"v","type":"document","document":{"id":"d1","filename":"a.pdf"}},{"from":"2","id":"u","type":"location","location":{"latitude":1}}]}}]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		msgs, statuses, err := whatsapp.ParseWebhook(body)
 		if err != nil {
@@ -119,6 +120,9 @@ func FuzzParseWebhook(f *testing.F) {
 		for _, m := range msgs {
 			require.NotEmpty(t, m.WAMID)
 			require.NotEmpty(t, m.From)
+			if m.Media != nil {
+				require.NotEmpty(t, m.Media.ID)
+			}
 		}
 		for _, s := range statuses {
 			require.NotEmpty(t, s.WAMID)

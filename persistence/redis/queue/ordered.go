@@ -270,16 +270,20 @@ func (o *orderedSub) shutdown() {
 	t := time.NewTicker(c.b.cfg.LeaseTTL / 3)
 	defer t.Stop()
 	for {
-		busy := false
+		// Wait for a worker still running to exit (look again at once), or
+		// renew the leases of those still finishing their job.
+		var running <-chan struct{}
 		for _, w := range o.workers {
 			if !w.exited() {
-				busy = true
+				running = w.done
+				break
 			}
 		}
-		if !busy {
+		if running == nil {
 			break
 		}
 		select {
+		case <-running:
 		case <-t.C:
 			_ = o.tick()
 		case <-c.hctx.Done():
