@@ -3,6 +3,7 @@ package vayva
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Each maps to the `code` of an API problem document and to one
@@ -85,6 +86,29 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "Internal error."
+}
+
+// RateLimitedError refuses a request that exceeded a rate limit and says
+// when to come back. Its code is ERATELIMITED; the edge answers it 429 with
+// a Retry-After of RetryAfterSeconds, whoever refused.
+type RateLimitedError struct {
+	// RetryAfter is how long until the limit lets the request through.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("vayva: rate limited; retry after %s", e.RetryAfter)
+}
+
+// Unwrap gives the error its code, so ErrorCode and ErrorMessage see it.
+func (e *RateLimitedError) Unwrap() error {
+	return Errorf(ERATELIMITED, "Too many attempts; retry later.")
+}
+
+// RetryAfterSeconds is RetryAfter in whole seconds, rounded up and at
+// least 1, as an HTTP Retry-After header carries it.
+func (e *RateLimitedError) RetryAfterSeconds() int {
+	return max(int((e.RetryAfter+time.Second-1)/time.Second), 1)
 }
 
 // ErrStaleEpoch reports that an actor activation has been superseded by a

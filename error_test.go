@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vayvahq/vayva"
 )
@@ -62,5 +63,27 @@ func TestCapFields(t *testing.T) {
 	}
 	if vayva.CapFields(nil) != nil {
 		t.Fatal("nil stays nil")
+	}
+}
+
+func TestRateLimitedError(t *testing.T) {
+	for _, c := range []struct {
+		after time.Duration
+		want  int
+	}{
+		{0, 1}, {time.Millisecond, 1}, {time.Second, 1}, {time.Second + time.Millisecond, 2}, {90 * time.Second, 90},
+	} {
+		e := &vayva.RateLimitedError{RetryAfter: c.after}
+		if got := e.RetryAfterSeconds(); got != c.want {
+			t.Errorf("RetryAfter %s: Retry-After %d, want %d", c.after, got, c.want)
+		}
+	}
+	err := fmt.Errorf("login: %w", &vayva.RateLimitedError{RetryAfter: time.Minute})
+	if code := vayva.ErrorCode(err); code != vayva.ERATELIMITED {
+		t.Fatalf("code %q", code)
+	}
+	var rl *vayva.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter != time.Minute {
+		t.Fatalf("the wrapped refusal is found: %v", err)
 	}
 }

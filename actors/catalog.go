@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -58,9 +57,6 @@ const (
 	MaxFeeBps = 10000
 	// MaxSettingsSize bounds a store's settings object, serialised.
 	MaxSettingsSize = 16 << 10
-	// DefaultPageLimit and MaxPageLimit bound list pages.
-	DefaultPageLimit = 50
-	MaxPageLimit     = 200
 )
 
 // Currencies are the ISO 4217 codes a store may sell in: those the payment
@@ -410,36 +406,38 @@ func containsNUL(raw json.RawMessage) bool {
 	return walk(x)
 }
 
-// pageLimit checks a page size, 0 meaning the default.
+// pageLimit checks a page size, 0 meaning the default; the bounds are the
+// API's (vayva.DefaultPageLimit, vayva.MaxPageLimit).
 func pageLimit(v *vayva.Validation, limit int32) int {
 	switch {
 	case limit == 0:
-		return DefaultPageLimit
-	case limit < 0 || limit > MaxPageLimit:
-		v.Add("limit", "must be between 1 and %d", MaxPageLimit)
-		return DefaultPageLimit
+		return vayva.DefaultPageLimit
+	case limit < 0 || limit > vayva.MaxPageLimit:
+		v.Add("limit", "must be between 1 and %d", vayva.MaxPageLimit)
+		return vayva.DefaultPageLimit
 	}
 	return int(limit)
 }
 
-// Cursors are opaque to clients: "p" or "c" followed by the sequence number
-// of the last item of the previous page.
+// Lists of the store's catalog are ordered by Seq. Their cursors are the
+// API's one format (vayva.EncodeCursor) over the Seq and id of the last
+// item of the previous page; the id's prefix ("prod", "col") tells the
+// lists apart, so a cursor of one list is refused by another.
 
-func encodeCursor(prefix byte, seq int64) string {
-	return fmt.Sprintf("%c%d", prefix, seq)
+func encodeCursor(seq int64, id string) string {
+	return vayva.EncodeCursor(seq, id)
 }
 
-func decodeCursor(v *vayva.Validation, prefix byte, cursor string) int64 {
-	if cursor == "" {
+// decodeCursor returns the Seq a cursor of the list whose ids carry
+// idPrefix points after, 0 for the first page. A cursor of another form
+// or list is recorded in v as the API's refusal.
+func decodeCursor(v *vayva.Validation, idPrefix string, cursor string) int64 {
+	seq, id, err := vayva.DecodeCursor(cursor)
+	switch {
+	case cursor == "":
 		return 0
-	}
-	var seq int64
-	if len(cursor) < 2 || cursor[0] != prefix || len(cursor) > 20 {
-		v.Add("cursor", "is not a cursor of this list")
-		return 0
-	}
-	if _, err := fmt.Sscanf(cursor[1:], "%d", &seq); err != nil || seq <= 0 || fmt.Sprint(seq) != cursor[1:] {
-		v.Add("cursor", "is not a cursor of this list")
+	case err != nil || seq <= 0 || !strings.HasPrefix(id, idPrefix+"_"):
+		v.Add("cursor", vayva.BadCursorMessage)
 		return 0
 	}
 	return seq

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
@@ -15,22 +16,29 @@ import (
 
 func TestCursors(t *testing.T) {
 	t.Parallel()
+	prod := encodeCursor(42, "prod_abc")
 	for _, c := range []struct {
 		in   string
 		want int64
 		ok   bool
 	}{
-		{"", 0, true}, {"p1", 1, true}, {"p42", 42, true},
-		{"c1", 0, false}, {"p", 0, false}, {"p0", 0, false}, {"p-1", 0, false}, {"p01", 0, false},
-		{"p1x", 0, false}, {"p99999999999999999999", 0, false}, {"p 1", 0, false},
+		{"", 0, true}, {encodeCursor(1, "prod_x"), 1, true}, {prod, 42, true},
+		{encodeCursor(1, "col_x"), 0, false}, {encodeCursor(0, "prod_x"), 0, false}, {encodeCursor(-1, "prod_x"), 0, false},
+		{"p1", 0, false}, {"p42", 0, false}, {prod + "!", 0, false}, {"bogus", 0, false},
+		{vayva.EncodeTimeCursor(time.Now(), "prod_x")[:4], 0, false},
 	} {
 		var v vayva.Validation
-		got := decodeCursor(&v, 'p', c.in)
+		got := decodeCursor(&v, "prod", c.in)
 		require.Equal(t, c.ok, v.Err() == nil, c.in)
 		require.Equal(t, c.want, got, c.in)
+		if !c.ok {
+			var e *vayva.Error
+			require.ErrorAs(t, v.Err(), &e)
+			require.Equal(t, []vayva.FieldError{{Field: "cursor", Message: vayva.BadCursorMessage}}, e.Fields, c.in)
+		}
 	}
 	var v vayva.Validation
-	require.Equal(t, int64(17), decodeCursor(&v, 'c', encodeCursor('c', 17)))
+	require.Equal(t, int64(17), decodeCursor(&v, "col", encodeCursor(17, "col_q")))
 	require.NoError(t, v.Err())
 }
 

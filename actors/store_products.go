@@ -222,7 +222,7 @@ func (s *Store) getProduct(ctx actor.Context, m *messages.GetProduct) {
 func (s *Store) listProducts(ctx actor.Context, m *messages.ListProducts) {
 	var v vayva.Validation
 	limit := pageLimit(&v, m.GetLimit())
-	after := decodeCursor(&v, 'p', m.GetCursor())
+	after := decodeCursor(&v, "prod", m.GetCursor())
 	status := m.GetStatus()
 	if m.GetStorefront() {
 		status = ProductActive
@@ -251,18 +251,18 @@ func (s *Store) listProducts(ctx actor.Context, m *messages.ListProducts) {
 		i = sort.Search(len(order), func(i int) bool { return order[i].Seq >= after }) - 1
 	}
 	page := &messages.ProductPage{Products: []*messages.Product{}}
-	var last int64
+	var last *Product
 	for ; i >= 0; i-- {
 		p := order[i]
 		if (status == "" && p.Status == ProductArchived) || (status != "" && p.Status != status) {
 			continue
 		}
 		if len(page.Products) == limit {
-			page.NextCursor = encodeCursor('p', last)
+			page.NextCursor = encodeCursor(last.Seq, last.ID)
 			break
 		}
 		page.Products = append(page.Products, s.state.productProto(p))
-		last = p.Seq
+		last = p
 	}
 	if cacheable {
 		if s.state.storefront == nil {
@@ -383,7 +383,7 @@ func (s *Store) createCollection(ctx actor.Context, m *messages.CreateCollection
 func (s *Store) listCollections(ctx actor.Context, m *messages.ListCollections) {
 	var v vayva.Validation
 	limit := pageLimit(&v, m.GetLimit())
-	after := decodeCursor(&v, 'c', m.GetCursor())
+	after := decodeCursor(&v, "col", m.GetCursor())
 	if err := v.Err(); err != nil {
 		s.Fail(ctx, err)
 		return
@@ -396,7 +396,7 @@ func (s *Store) listCollections(ctx actor.Context, m *messages.ListCollections) 
 	page := &messages.CollectionPage{Collections: []*messages.Collection{}}
 	for ; i >= 0; i-- {
 		if len(page.Collections) == limit {
-			page.NextCursor = encodeCursor('c', order[i+1].Seq)
+			page.NextCursor = encodeCursor(order[i+1].Seq, order[i+1].ID)
 			break
 		}
 		page.Collections = append(page.Collections, collectionProto(order[i]))

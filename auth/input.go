@@ -1,9 +1,7 @@
 package auth
 
 import (
-	"encoding/base64"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -359,27 +357,17 @@ func foldLatin(r rune) (string, bool) {
 	return s, ok
 }
 
-// encodeCursor makes the opaque list cursor that points after an item.
+// encodeCursor makes the opaque list cursor that points after an item, in
+// the API's one cursor format.
 func encodeCursor(createdAt time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(createdAt.UnixMicro(), 10) + "." + id))
+	return vayva.EncodeTimeCursor(createdAt, id)
 }
 
-// decodeCursor parses a cursor made by encodeCursor.
+// decodeCursor parses a cursor made by encodeCursor; "" is not one.
 func decodeCursor(s string) (time.Time, string, bool) {
-	if len(s) > 200 {
+	at, id, err := vayva.DecodeTimeCursor(s)
+	if err != nil || id == "" {
 		return time.Time{}, "", false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return time.Time{}, "", false
-	}
-	ts, id, ok := strings.Cut(string(raw), ".")
-	if !ok || id == "" || len(id) > 64 {
-		return time.Time{}, "", false
-	}
-	us, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return time.Time{}, "", false
-	}
-	return time.UnixMicro(us).UTC(), id, true
+	return at, id, true
 }

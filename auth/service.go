@@ -138,21 +138,6 @@ type Subscription interface {
 	Close() error
 }
 
-// RateLimitedError refuses an attempt that exceeded a rate limit. Its code
-// is vayva.ERATELIMITED.
-type RateLimitedError struct {
-	RetryAfter time.Duration
-}
-
-func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("auth: rate limited; retry after %s", e.RetryAfter)
-}
-
-// Unwrap gives the error its vayva code.
-func (e *RateLimitedError) Unwrap() error {
-	return vayva.Errorf(vayva.ERATELIMITED, "Too many attempts; retry later.")
-}
-
 // Config configures the Service.
 type Config struct {
 	// PublicURL is the base of links in emails (VAYVA_PUBLIC_URL), e.g.
@@ -351,7 +336,7 @@ func (s *Service) verify(ctx context.Context, password, hash string) (bool, erro
 }
 
 // take counts one attempt against limits, refusing with a
-// RateLimitedError when one is exhausted. Limits with a negative Max are
+// *vayva.RateLimitedError when one is exhausted. Limits with a negative Max are
 // off.
 func (s *Service) take(ctx context.Context, limits ...Limit) error {
 	on := limits[:0:0]
@@ -368,7 +353,7 @@ func (s *Service) take(ctx context.Context, limits ...Limit) error {
 		return err
 	}
 	if !ok {
-		return &RateLimitedError{RetryAfter: retry}
+		return &vayva.RateLimitedError{RetryAfter: retry}
 	}
 	return nil
 }
@@ -881,8 +866,7 @@ func pageQuery(limit int, cursor string) (PageQuery, error) {
 	if cursor != "" {
 		at, id, ok := decodeCursor(cursor)
 		if !ok {
-			return q, &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
-				Fields: []vayva.FieldError{{Field: "cursor", Message: "is not a cursor from this list"}}}
+			return q, vayva.BadCursor()
 		}
 		q.AfterCreatedAt, q.AfterID = at, id
 	}

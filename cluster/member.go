@@ -21,9 +21,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/internal/startstop"
-	"github.com/vayvahq/vayva/persistence/postgres"
 )
+
+// MembershipStore keeps the members of a cluster for the postgres
+// provider: each member joins with its row, heartbeats it, evicts members
+// whose heartbeat lapsed and reads the live ones; ops list members and
+// mark one draining. Implemented by *postgres.DB (runtime.members).
+type MembershipStore interface {
+	// JoinMember registers m as alive, or refreshes its row if it is
+	// already alive; an id that left or was evicted is refused.
+	JoinMember(ctx context.Context, m vayva.ClusterMember) error
+	// HeartbeatMember refreshes the member's heartbeat and activation
+	// counts and returns its status; MemberEvicted or MemberLeft means it
+	// must stop serving.
+	HeartbeatMember(ctx context.Context, cluster, id string, counts map[string]int64) (vayva.MemberStatus, error)
+	// EvictExpiredMembers marks members whose heartbeat is older than ttl
+	// as evicted and returns how many it marked.
+	EvictExpiredMembers(ctx context.Context, cluster string, ttl time.Duration) (int64, error)
+	// SetMemberStatus moves a member to status (draining only from
+	// alive); it reports whether a row changed.
+	SetMemberStatus(ctx context.Context, cluster, id string, status vayva.MemberStatus) (bool, error)
+	// ListMembers returns the members of cluster: with live, the alive and
+	// draining ones heard from within ttl; otherwise every member seen
+	// within the last hour, for ops.
+	ListMembers(ctx context.Context, cluster string, live bool, ttl time.Duration) ([]vayva.ClusterMember, error)
+}
 
 // startMu serialises StartMember calls within the process.
 var startMu sync.Mutex
@@ -44,7 +68,7 @@ type Member struct {
 	startstop.BaseStartStop
 
 	cfg     Config
-	db      *postgres.DB
+	store   MembershipStore
 	log     zerolog.Logger
 	metrics *metrics
 
@@ -65,19 +89,20 @@ type Member struct {
 	drainOne sync.Once
 }
 
-// New returns a member configured by cfg. db is required by the postgres
-// provider and used for nothing else; reg may be nil.
-func New(cfg Config, db *postgres.DB, log zerolog.Logger, reg prometheus.Registerer) (*Member, error) {
+// New returns a member configured by cfg. store keeps the membership of
+// the postgres provider and is used for nothing else (nil with the other
+// providers); reg may be nil.
+func New(cfg Config, store MembershipStore, log zerolog.Logger, reg prometheus.Registerer) (*Member, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Provider == ProviderPostgres && db == nil {
-		return nil, errors.New("cluster: the postgres provider needs a database")
+	if cfg.Provider == ProviderPostgres && store == nil {
+		return nil, errors.New("cluster: the postgres provider needs a membership store")
 	}
 	m := &Member{
 		cfg:     cfg,
-		db:      db,
+		store:   store,
 		log:     log.With().Str("component", "cluster").Logger(),
 		evicted: make(chan struct{}),
 		drain:   make(chan struct{}),
@@ -333,7 +358,7 @@ func (m *Member) Drain(ctx context.Context, id string) (bool, error) {
 	if m.cfg.Provider != ProviderPostgres {
 		return false, nil
 	}
-	return m.db.SetMemberStatus(ctx, m.cfg.Name, id, postgres.MemberDraining)
+	return m.store.SetMemberStatus(ctx, m.cfg.Name, id, vayva.MemberDraining)
 }
 
 // ActivationCounts returns the number of live activations per kind on this
@@ -367,7 +392,7 @@ type MemberInfo struct {
 // per-kind activation counts.
 func (m *Member) Members(ctx context.Context) ([]MemberInfo, error) {
 	if m.cfg.Provider == ProviderPostgres {
-		rows, err := m.db.ListMembers(ctx, m.cfg.Name, false, m.cfg.MemberTTL)
+		rows, err := m.store.ListMembers(ctx, m.cfg.Name, false, m.cfg.MemberTTL)
 		if err != nil {
 			return nil, err
 		}

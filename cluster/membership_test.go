@@ -9,7 +9,6 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/cluster"
-	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/postgres/pgtest"
 )
 
@@ -37,7 +36,7 @@ func TestPostgresMembershipEvictionAndDrain(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond)
 
 	// A member row whose heartbeat stopped (a crashed process) is evicted.
-	require.NoError(t, db.JoinMember(ctx, postgres.Member{Cluster: name, ID: "ghost", Host: "127.0.0.1", Port: 1}))
+	require.NoError(t, db.JoinMember(ctx, vayva.ClusterMember{Cluster: name, ID: "ghost", Host: "127.0.0.1", Port: 1}))
 	_, err := db.Pool().Exec(ctx, `UPDATE runtime.members SET heartbeat_at = now() - interval '1 minute' WHERE id = 'ghost'`)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {

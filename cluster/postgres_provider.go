@@ -8,7 +8,7 @@ import (
 
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 
-	"github.com/vayvahq/vayva/persistence/postgres"
+	"github.com/vayvahq/vayva"
 )
 
 // postgresProvider keeps membership in runtime.members: it heartbeats this
@@ -33,7 +33,7 @@ func (p *postgresProvider) StartMember(c *pcluster.Cluster) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	if err := m.db.JoinMember(ctx, postgres.Member{
+	if err := m.store.JoinMember(ctx, vayva.ClusterMember{
 		Cluster: m.cfg.Name, ID: c.ActorSystem.ID, Host: host, Port: port,
 		HTTPAddr: m.cfg.HTTPAddr, Kinds: c.GetClusterKinds(),
 	}); err != nil {
@@ -61,7 +61,7 @@ func (p *postgresProvider) Shutdown(graceful bool) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		m := p.member
-		if _, err := m.db.SetMemberStatus(ctx, m.cfg.Name, p.cluster.ActorSystem.ID, postgres.MemberLeft); err != nil {
+		if _, err := m.store.SetMemberStatus(ctx, m.cfg.Name, p.cluster.ActorSystem.ID, vayva.MemberLeft); err != nil {
 			m.log.Warn().Err(err).Msg("marking member left")
 		}
 	}
@@ -114,23 +114,23 @@ func (p *postgresProvider) loop(ctx context.Context) {
 func (p *postgresProvider) refresh(ctx context.Context) error {
 	m := p.member
 	id := p.cluster.ActorSystem.ID
-	status, err := m.db.HeartbeatMember(ctx, m.cfg.Name, id, m.ActivationCounts())
+	status, err := m.store.HeartbeatMember(ctx, m.cfg.Name, id, m.ActivationCounts())
 	if err != nil {
 		return err
 	}
 	switch status {
-	case postgres.MemberEvicted, postgres.MemberLeft:
+	case vayva.MemberEvicted, vayva.MemberLeft:
 		if !m.leaving.Load() {
 			m.markEvicted()
 		}
 		return nil
-	case postgres.MemberDraining:
+	case vayva.MemberDraining:
 		m.requestDrain()
 	}
-	if _, err := m.db.EvictExpiredMembers(ctx, m.cfg.Name, m.cfg.MemberTTL); err != nil {
+	if _, err := m.store.EvictExpiredMembers(ctx, m.cfg.Name, m.cfg.MemberTTL); err != nil {
 		return err
 	}
-	rows, err := m.db.ListMembers(ctx, m.cfg.Name, true, m.cfg.MemberTTL)
+	rows, err := m.store.ListMembers(ctx, m.cfg.Name, true, m.cfg.MemberTTL)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,11 @@ package http_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	nethttp "net/http"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -29,7 +32,8 @@ type apiResp struct {
 // Every exchange is checked against http/openapi.yaml (see openapitest): a
 // status the operation does not list, a body that does not match its
 // schema, or an accepted request the document would refuse fails the
-// calling test, which goes on.
+// calling test, which goes on; so does a timestamp of an API or ops answer
+// in another format than the API's one (checkTimestamps).
 func apiCall(t testing.TB, base, method, path, token string, body any, headers ...string) apiResp {
 	t.Helper()
 	var sent []byte
@@ -63,6 +67,7 @@ func apiCall(t testing.TB, base, method, path, token string, body any, headers .
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	checkDocumented(t, req, sent, resp, raw)
+	checkTimestamps(t, req, resp, raw)
 	r := apiResp{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		_ = json.Unmarshal(raw, &r.Body)
@@ -79,6 +84,47 @@ func checkDocumented(t testing.TB, req *nethttp.Request, reqBody []byte, resp *n
 	if problems := v.Check(req, reqBody, resp, respBody); len(problems) > 0 {
 		t.Errorf("%s", openapitest.Report(req, resp, problems))
 	}
+}
+
+// apiTime is the one timestamp format of the API: RFC 3339, UTC,
+// milliseconds.
+var apiTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
+
+// checkTimestamps fails t, without stopping it, when a JSON answer of an
+// API or ops route has a timestamp (a string member named *_at or
+// last_seen) in another format than apiTime. Objects the caller filled in
+// (store settings, metadata) are not the API's and are skipped.
+func checkTimestamps(t testing.TB, req *nethttp.Request, resp *nethttp.Response, body []byte) {
+	t.Helper()
+	p := req.URL.Path
+	if !strings.HasPrefix(p, "/v1/") && !strings.HasPrefix(p, "/ops/") ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		return
+	}
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if k == "settings" || k == "metadata" {
+					continue
+				}
+				if s, ok := e.(string); ok && (strings.HasSuffix(k, "_at") || k == "last_seen") && !apiTime.MatchString(s) {
+					t.Errorf("%s %s: %s.%s = %q is not an API timestamp (RFC 3339, UTC, milliseconds)", req.Method, p, path, k, s)
+				}
+				walk(path+"."+k, e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		}
+	}
+	walk("$", doc)
 }
 
 // requireStatus fails with the body when the status differs.

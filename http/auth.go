@@ -2,9 +2,6 @@ package http
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -252,16 +249,6 @@ func teamMember(m auth.Member) teamMemberJSON {
 	return j
 }
 
-// authError adds the edge's rate-limit refusal (which sets Retry-After) to
-// the service's, which keeps the vayva.ERATELIMITED code in the chain.
-func authError(err error) error {
-	var rl *auth.RateLimitedError
-	if errors.As(err, &rl) {
-		return fmt.Errorf("%w: %w", &RateLimitedError{RetryAfterSeconds: int((rl.RetryAfter + time.Second - 1) / time.Second)}, err)
-	}
-	return err
-}
-
 func authClientAddr(rc *fasthttp.RequestCtx) string { return rc.RemoteIP().String() }
 
 // authRequireManager refuses roles that may not manage the team and API
@@ -283,7 +270,7 @@ func (a AuthArea) signup(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	}
 	g, err := a.Service.Signup(ctx, in, authClientAddr(rc))
 	if err != nil {
-		return authError(err)
+		return err
 	}
 	return writeJSON(rc, fasthttp.StatusCreated, authGrant(g))
 }
@@ -295,7 +282,7 @@ func (a AuthArea) login(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	}
 	g, err := a.Service.Login(ctx, in, authClientAddr(rc))
 	if err != nil {
-		return authError(err)
+		return err
 	}
 	return writeJSON(rc, fasthttp.StatusOK, authGrant(g))
 }
@@ -388,7 +375,7 @@ func (a AuthArea) addMember(ctx context.Context, rc *fasthttp.RequestCtx) error 
 	}
 	m, err := a.Service.InviteMember(ctx, t, in)
 	if err != nil {
-		return authError(err)
+		return err
 	}
 	return writeJSON(rc, fasthttp.StatusCreated, teamMember(m))
 }
@@ -421,7 +408,7 @@ func (a AuthArea) acceptInvitation(ctx context.Context, rc *fasthttp.RequestCtx)
 	}
 	g, err := a.Service.AcceptInvitation(ctx, in, caller, authClientAddr(rc))
 	if err != nil {
-		return authError(err)
+		return err
 	}
 	return writeJSON(rc, fasthttp.StatusOK, authGrant(g))
 }

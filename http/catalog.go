@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/valyala/fasthttp"
 	"google.golang.org/protobuf/proto"
@@ -16,7 +15,6 @@ import (
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/cluster"
 	"github.com/vayvahq/vayva/messages"
-	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
 // StoreDirectory resolves a storefront's slug to its store id.
@@ -24,8 +22,6 @@ import (
 type StoreDirectory interface {
 	StoreIDBySlug(ctx context.Context, slug string) (string, error)
 }
-
-var _ StoreDirectory = (*postgres.StoreDirectory)(nil)
 
 // CatalogArea serves everything the store actor owns: the store profile
 // (/v1/store), the merchant catalog (/v1/products, /v1/inventory,
@@ -300,10 +296,6 @@ func collectionView(c *messages.Collection) collectionJSON {
 		ids = []string{}
 	}
 	return collectionJSON{ID: c.GetId(), Title: c.GetTitle(), ProductIDs: ids, CreatedAt: rfc3339(c.GetCreatedAtUnixMs())}
-}
-
-func rfc3339(unixMs int64) string {
-	return time.UnixMilli(unixMs).UTC().Format(time.RFC3339Nano)
 }
 
 // pageQuery reads ?limit= and ?cursor= for a store actor's list command.

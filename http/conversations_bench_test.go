@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/whatsapp"
 	"github.com/vayvahq/vayva/node/nodetest"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
@@ -82,7 +83,7 @@ func waitInboundIdle(b *testing.B, n *nodetest.Node) {
 			b.Fatal(err)
 		}
 		for _, s := range stats {
-			if s.Name == queue.WhatsAppInbound && s.Length == 0 && s.Pending == 0 {
+			if s.Name == vayva.QueueWhatsAppInbound && s.Length == 0 && s.Pending == 0 {
 				return
 			}
 		}

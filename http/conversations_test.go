@@ -19,7 +19,6 @@ import (
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/whatsapp"
 	"github.com/vayvahq/vayva/node/nodetest"
-	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
 
 // waShop is a merchant whose store answers on a WhatsApp number and sells
@@ -105,7 +104,7 @@ func inboundIdle(t *testing.T, n *nodetest.Node) {
 		stats, err := n.Queues.Stats(context.Background())
 		require.NoError(t, err)
 		for _, s := range stats {
-			if s.Name == queue.WhatsAppInbound {
+			if s.Name == vayva.QueueWhatsAppInbound {
 				return s.Length == 0 && s.Pending == 0
 			}
 		}

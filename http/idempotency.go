@@ -8,12 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/vayvahq/vayva"
-	"github.com/vayvahq/vayva/persistence/postgres"
 )
-
-// IdempotencyRecord is a stored response to a request made with an
-// Idempotency-Key.
-type IdempotencyRecord = postgres.IdempotencyRecord
 
 // IdempotencyStore keeps responses by (scope, key), scope being the
 // caller's (idempotencyScope). Implemented by *postgres.DB.
@@ -21,15 +16,13 @@ type IdempotencyStore interface {
 	// BeginIdempotent claims (scope, key) for a request with the given hash.
 	// It returns claimed=true when this request owns the key, else the
 	// record of the request that does.
-	BeginIdempotent(ctx context.Context, scope, key string, hash []byte) (claimed bool, existing IdempotencyRecord, err error)
+	BeginIdempotent(ctx context.Context, scope, key string, hash []byte) (claimed bool, existing vayva.IdempotencyRecord, err error)
 	// CompleteIdempotent stores the response of the owning request.
-	CompleteIdempotent(ctx context.Context, scope, key string, rec IdempotencyRecord) error
+	CompleteIdempotent(ctx context.Context, scope, key string, rec vayva.IdempotencyRecord) error
 	// AbandonIdempotent releases a claim whose request failed transiently,
 	// so the client may retry with the same key.
 	AbandonIdempotent(ctx context.Context, scope, key string) error
 }
-
-var _ IdempotencyStore = (*postgres.DB)(nil)
 
 const maxIdempotencyKeyLen = 255
 
@@ -108,7 +101,7 @@ func (s *Server) withIdempotency(ctx context.Context, rc *fasthttp.RequestCtx, r
 		}
 		return nil
 	}
-	if err := store.CompleteIdempotent(store2ctx, scope, key, IdempotencyRecord{
+	if err := store.CompleteIdempotent(store2ctx, scope, key, vayva.IdempotencyRecord{
 		RequestHash: hash, Done: true, Status: status,
 		ContentType: string(rc.Response.Header.ContentType()), Body: append([]byte(nil), rc.Response.Body()...),
 	}); err != nil {

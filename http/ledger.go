@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"encoding/json"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -11,12 +10,11 @@ import (
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/cluster"
 	"github.com/vayvahq/vayva/messages"
-	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
 // LedgerReads is what the ledger routes read: the merchant's committed
 // balances, transactions, payouts and audit log. Implemented by
-// *postgres.Ledger.
+// persistence/postgres's Ledger.
 type LedgerReads interface {
 	Wallet(ctx context.Context, merchantID, currency string) (vayva.Wallet, error)
 	ListTransactions(ctx context.Context, merchantID string, limit int, cursor string) ([]vayva.LedgerTxn, string, error)
@@ -24,8 +22,6 @@ type LedgerReads interface {
 	GetPayout(ctx context.Context, merchantID, payoutID string) (actors.PayoutRecord, error)
 	ListAudit(ctx context.Context, merchantID string, limit int, cursor string) ([]vayva.AuditEntry, string, error)
 }
-
-var _ LedgerReads = (*postgres.Ledger)(nil)
 
 // LedgerArea serves the merchant's money: the wallet, ledger transactions,
 // payouts and the audit log, to owners and admins; and the operators'
@@ -324,7 +320,7 @@ func auditView(e vayva.AuditEntry) auditJSON {
 		data = json.RawMessage("{}")
 	}
 	return auditJSON{
-		ID: e.ID, Action: e.Action, RequestID: e.RequestID, Data: data, CreatedAt: e.CreatedAt.UTC().Format(time.RFC3339),
+		ID: e.ID, Action: e.Action, RequestID: e.RequestID, Data: data, CreatedAt: timeJSON(e.CreatedAt),
 		Actor:  auditActorJSON{Kind: e.ActorKind, UserID: e.UserID, CredentialID: e.CredentialID},
 		Object: auditObjectJSON{Type: e.ObjectType, ID: e.ObjectID},
 	}

@@ -3,7 +3,6 @@ package http_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	nethttp "net/http"
 	"strings"
 	"testing"
@@ -16,29 +15,6 @@ import (
 	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
-
-// startTransferDispatch consumes payments-inbound as the payments consumer
-// does, handing transfer events to the node's TransferEvents; this test
-// sends no other events.
-func startTransferDispatch(t *testing.T, n *nodetest.Node) {
-	t.Helper()
-	c, err := n.Queues.NewConsumer("ledger-test-payments")
-	require.NoError(t, err)
-	ctx := context.Background()
-	require.NoError(t, c.Consume(ctx, queue.PaymentsInbound, func(ctx context.Context, job queue.Job) error {
-		handled, err := n.Ledger.TransferEvents.HandleJob(ctx, job)
-		if !handled {
-			return fmt.Errorf("not a transfer event: %s", job.Type)
-		}
-		return err
-	}, queue.ConsumeOptions{}))
-	require.NoError(t, c.Start(ctx))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = c.Stop(ctx)
-	})
-}
 
 // publishOrderPaid records a paid order and publishes its order.paid event
 // on orders-sync, as the order actor and the outbox relay would.
@@ -64,7 +40,7 @@ func publishOrderPaid(t *testing.T, n *nodetest.Node, merchantID, storeID string
 	payload, err := json.Marshal(ev)
 	require.NoError(t, err)
 	for range 2 { // the relay may publish an event twice
-		_, err = n.Queues.Enqueue(ctx, queue.OrdersSync, queue.Job{ID: ev.ID, Type: ev.Type, Payload: payload})
+		_, err = n.Queues.Enqueue(ctx, vayva.QueueOrdersSync, queue.Job{ID: ev.ID, Type: ev.Type, Payload: payload})
 		require.NoError(t, err)
 	}
 	return orderID
@@ -83,7 +59,6 @@ func num(v any) int64 {
 func TestLedgerEndToEnd(t *testing.T) {
 	t.Parallel()
 	n := catalogNode(t, nodetest.Options{})
-	startTransferDispatch(t, n)
 	m := signup(t, n.BaseURL, "Ada Fabrics")
 	me := apiCall(t, n.BaseURL, "GET", "/v1/me", m.token, nil).requireStatus(t, 200)
 	merchantID := me.str("merchant", "id")

@@ -9,12 +9,6 @@ import (
 	"github.com/vayvahq/vayva"
 )
 
-// The bounds of ?limit= on every list route.
-const (
-	defaultPageLimit = 50
-	maxPageLimit     = 200
-)
-
 // listJSON is the body of every list answer: {"data":[…],"next_cursor":…},
 // next_cursor null on the last page.
 type listJSON[T any] struct {
@@ -43,21 +37,34 @@ func mapList[T, J any](items []T, next string, conv func(T) J) listJSON[J] {
 	return newList(out, next)
 }
 
-// pageParams reads ?limit= (default 50, 1 to 200) and ?cursor= of a list
-// route; the route's store checks the cursor.
+// pageParams reads ?limit= (default vayva.DefaultPageLimit, 1 to
+// vayva.MaxPageLimit) and ?cursor= of a list route; the route's store
+// checks the cursor.
 func pageParams(rc *fasthttp.RequestCtx) (limit int, cursor string, err error) {
 	args := rc.QueryArgs()
-	limit = defaultPageLimit
+	limit = vayva.DefaultPageLimit
 	if raw := args.Peek("limit"); len(raw) > 0 || args.Has("limit") {
 		n, err := strconv.Atoi(string(raw))
-		if err != nil || n < 1 || n > maxPageLimit {
+		if err != nil || n < 1 || n > vayva.MaxPageLimit {
 			return 0, "", &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
-				Fields: []vayva.FieldError{{Field: "limit", Message: "must be an integer from 1 to 200"}}}
+				Fields: []vayva.FieldError{{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(vayva.MaxPageLimit)}}}
 		}
 		limit = n
 	}
 	return limit, string(args.Peek("cursor")), nil
 }
 
-// timeJSON formats a timestamp as the API does: RFC 3339, UTC.
-func timeJSON(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// timeLayout is the one timestamp format of every route: RFC 3339 in UTC
+// with exactly three fractional digits (milliseconds), so clients parse
+// and compare one shape, and times that actors keep in milliseconds and
+// times PostgreSQL keeps in microseconds print alike.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// timeJSON formats a timestamp as the API does: RFC 3339, UTC,
+// milliseconds (timeLayout; Format truncates, so a time never prints later
+// than it was).
+func timeJSON(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// rfc3339 formats a time kept as Unix milliseconds (the actors' protobuf
+// replies) as the API does (timeJSON).
+func rfc3339(unixMs int64) string { return timeJSON(time.UnixMilli(unixMs)) }

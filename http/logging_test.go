@@ -19,6 +19,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
+
+	"github.com/vayvahq/vayva"
 )
 
 // Secrets every request of these tests carries; none may reach a log line.
@@ -75,11 +77,11 @@ func (b *logBuffer) requireNoSecrets(t *testing.T) {
 // fails to store or release it, so the edge logs those failures.
 type failingIdempotency struct{}
 
-func (failingIdempotency) BeginIdempotent(context.Context, string, string, []byte) (bool, IdempotencyRecord, error) {
-	return true, IdempotencyRecord{}, nil
+func (failingIdempotency) BeginIdempotent(context.Context, string, string, []byte) (bool, vayva.IdempotencyRecord, error) {
+	return true, vayva.IdempotencyRecord{}, nil
 }
 
-func (failingIdempotency) CompleteIdempotent(context.Context, string, string, IdempotencyRecord) error {
+func (failingIdempotency) CompleteIdempotent(context.Context, string, string, vayva.IdempotencyRecord) error {
 	return errors.New("store: unavailable")
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/cluster"
-	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
 // ClusterOps is what the ops routes need of the cluster member.
@@ -20,11 +19,32 @@ type ClusterOps interface {
 var _ ClusterOps = (*cluster.Member)(nil)
 
 // LedgerChecker verifies the ledger's invariants from SQL alone.
+// Implemented by *postgres.DB.
 type LedgerChecker interface {
-	CheckLedger(ctx context.Context) (postgres.LedgerReport, error)
+	CheckLedger(ctx context.Context) (vayva.LedgerReport, error)
 }
 
-var _ LedgerChecker = (*postgres.DB)(nil)
+// opsMemberJSON is a member as GET /ops/cluster shows it.
+type opsMemberJSON struct {
+	ID       string           `json:"id"`
+	Address  string           `json:"address"`
+	HTTPAddr string           `json:"http_addr,omitempty"`
+	Status   string           `json:"status"`
+	Kinds    []string         `json:"kinds"`
+	Actors   map[string]int64 `json:"actors"`
+	Self     bool             `json:"self"`
+	LastSeen string           `json:"last_seen,omitempty"`
+}
+
+// opsMember gives a member's last heartbeat the API's one timestamp
+// format.
+func opsMember(m cluster.MemberInfo) opsMemberJSON {
+	j := opsMemberJSON{ID: m.ID, Address: m.Address, HTTPAddr: m.HTTPAddr, Status: m.Status, Kinds: m.Kinds, Actors: m.Actors, Self: m.Self}
+	if m.LastSeen != nil {
+		j.LastSeen = timeJSON(*m.LastSeen)
+	}
+	return j
+}
 
 //go:embed ops.html
 var opsPage []byte
@@ -42,10 +62,11 @@ func (opsArea) Register(r *Routes) {
 		if err != nil {
 			return err
 		}
-		if members == nil {
-			members = []cluster.MemberInfo{}
+		out := make([]opsMemberJSON, 0, len(members))
+		for _, m := range members {
+			out = append(out, opsMember(m))
 		}
-		return writeJSON(rc, fasthttp.StatusOK, map[string]any{"members": members})
+		return writeJSON(rc, fasthttp.StatusOK, map[string]any{"members": out})
 	})
 	r.Handle("GET", "/ops/ledger/check", Ops, func(ctx context.Context, rc *fasthttp.RequestCtx) error {
 		if s.deps.Ledger == nil {

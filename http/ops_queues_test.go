@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/paystack"
 	"github.com/vayvahq/vayva/node/nodetest"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
@@ -45,41 +46,41 @@ func TestOpsQueuesListAndReplay(t *testing.T) {
 	hookDo(t, "POST", n.BaseURL+"/ops/queues/orders-sync/dead/replay", nil).problem(t, 401, "unauthorized")
 
 	qs := opsQueues(t, n)
-	for _, name := range []string{queue.Email, queue.WhatsAppInbound, queue.WhatsAppOutbound, queue.WebhookDelivery, queue.OrdersSync, queue.PaymentsInbound, queue.Delivery} {
+	for _, name := range []string{vayva.QueueEmail, vayva.QueueWhatsAppInbound, vayva.QueueWhatsAppOutbound, vayva.QueueWebhookDelivery, vayva.QueueOrdersSync, vayva.QueuePaymentsInbound, vayva.QueueDelivery} {
 		require.Contains(t, qs, name)
 	}
-	require.Equal(t, opsQueue{Name: queue.PaymentsInbound}, qs[queue.PaymentsInbound])
+	require.Equal(t, opsQueue{Name: vayva.QueuePaymentsInbound}, qs[vayva.QueuePaymentsInbound])
 
 	body := chargeSuccess(4099260200, "ord-ops-1")
 	r := hookDo(t, "POST", n.BaseURL+"/webhooks/paystack", body, paystack.SignatureHeader, paystack.Sign(n.Sandbox.Config().PaystackSecret, body))
 	require.Equal(t, 200, r.status)
-	require.Equal(t, int64(1), opsQueues(t, n)[queue.PaymentsInbound].Length)
+	require.Equal(t, int64(1), opsQueues(t, n)[vayva.QueuePaymentsInbound].Length)
 
 	// Two jobs on orders-sync fail their only attempt and are dead-lettered
 	// by a real consumer.
 	ctx := context.Background()
 	for range 2 {
-		_, err := n.Queues.Enqueue(ctx, queue.OrdersSync, queue.Job{Type: "orders.sync", MaxAttempts: 1, Payload: []byte(`{}`)})
+		_, err := n.Queues.Enqueue(ctx, vayva.QueueOrdersSync, queue.Job{Type: "orders.sync", MaxAttempts: 1, Payload: []byte(`{}`)})
 		require.NoError(t, err)
 	}
 	c, err := n.Queues.NewConsumer("ops-test")
 	require.NoError(t, err)
-	require.NoError(t, c.Consume(ctx, queue.OrdersSync, func(context.Context, queue.Job) error {
+	require.NoError(t, c.Consume(ctx, vayva.QueueOrdersSync, func(context.Context, queue.Job) error {
 		return errors.New("upstream refused")
 	}, queue.ConsumeOptions{}))
 	require.NoError(t, c.Start(ctx))
 	require.Eventually(t, func() bool {
-		return opsQueues(t, n)[queue.OrdersSync].Dead == 2
+		return opsQueues(t, n)[vayva.QueueOrdersSync].Dead == 2
 	}, 20*time.Second, 20*time.Millisecond)
 	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	require.NoError(t, c.Stop(stopCtx))
-	require.Equal(t, opsQueue{Name: queue.OrdersSync, Dead: 2}, opsQueues(t, n)[queue.OrdersSync])
+	require.Equal(t, opsQueue{Name: vayva.QueueOrdersSync, Dead: 2}, opsQueues(t, n)[vayva.QueueOrdersSync])
 
 	r = hookDo(t, "POST", n.BaseURL+"/ops/queues/orders-sync/dead/replay", nil, "Authorization", "Bearer "+n.OpsToken)
 	require.Equal(t, 200, r.status, "body %s", r.body)
 	require.Equal(t, map[string]any{"replayed": float64(2)}, r.json(t))
-	require.Equal(t, opsQueue{Name: queue.OrdersSync, Length: 2}, opsQueues(t, n)[queue.OrdersSync])
+	require.Equal(t, opsQueue{Name: vayva.QueueOrdersSync, Length: 2}, opsQueues(t, n)[vayva.QueueOrdersSync])
 
 	r = hookDo(t, "POST", n.BaseURL+"/ops/queues/orders-sync/dead/replay", nil, "Authorization", "Bearer "+n.OpsToken)
 	require.Equal(t, map[string]any{"replayed": float64(0)}, r.json(t))

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"html/template"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -213,9 +211,6 @@ func writePageError(rc *fasthttp.RequestCtx, d pageData, err error) error {
 			d.Problems = append(d.Problems, label+" "+f.Message+".")
 		}
 	}
-	var rl *auth.RateLimitedError
-	if errors.As(err, &rl) {
-		rc.Response.Header.Set("Retry-After", strconv.Itoa(max(int((rl.RetryAfter+time.Second-1)/time.Second), 1)))
-	}
+	setRateLimitRetryAfter(rc, err)
 	return writePage(rc, status, d)
 }

@@ -73,13 +73,6 @@ func coded(err error) error {
 // answers that did not set their own.
 const retryAfter = 1
 
-// RateLimitedError is a refusal that tells the client when to come back.
-type RateLimitedError struct {
-	RetryAfterSeconds int
-}
-
-func (e *RateLimitedError) Error() string { return "rate limited" }
-
 // writeProblem writes err as problem+json.
 func writeProblem(rc *fasthttp.RequestCtx, err error) {
 	status := statusOf(err)
@@ -93,10 +86,8 @@ func writeProblem(rc *fasthttp.RequestCtx, err error) {
 		e = vayva.CapFields(e)
 		fields, detail = e.Fields, e.Message
 	}
-	var rl *RateLimitedError
-	if errors.As(err, &rl) {
+	if setRateLimitRetryAfter(rc, err) {
 		status, code, detail = fasthttp.StatusTooManyRequests, vayva.ERATELIMITED, "Too many requests; retry later."
-		rc.Response.Header.Set("Retry-After", strconv.Itoa(max(rl.RetryAfterSeconds, 1)))
 	}
 	if status == fasthttp.StatusServiceUnavailable || status == fasthttp.StatusTooManyRequests {
 		setRetryAfter(rc)
@@ -122,4 +113,16 @@ func setRetryAfter(rc *fasthttp.RequestCtx) {
 	if len(rc.Response.Header.Peek("Retry-After")) == 0 {
 		rc.Response.Header.Set("Retry-After", strconv.Itoa(retryAfter))
 	}
+}
+
+// setRateLimitRetryAfter gives the answer to a *vayva.RateLimitedError
+// (whichever package refused) the Retry-After it asked for and reports
+// whether err is one. Problem documents and pages both answer through it.
+func setRateLimitRetryAfter(rc *fasthttp.RequestCtx, err error) bool {
+	var rl *vayva.RateLimitedError
+	if !errors.As(err, &rl) {
+		return false
+	}
+	rc.Response.Header.Set("Retry-After", strconv.Itoa(rl.RetryAfterSeconds()))
+	return true
 }

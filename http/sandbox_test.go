@@ -9,10 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vayvahq/vayva"
 	vhttp "github.com/vayvahq/vayva/http"
 	"github.com/vayvahq/vayva/integrations/paystack"
 	"github.com/vayvahq/vayva/integrations/whatsapp"
-	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
 
 // Paying in the sandbox's checkout sends a signed charge.success back to
@@ -40,7 +40,7 @@ func TestSandboxCheckoutPaymentReachesTheQueueOnce(t *testing.T) {
 	require.Equal(t, "success", res["status"])
 	require.Equal(t, float64(200), res["webhook_status"], "the node accepted the webhook: %s", pay.body)
 
-	got := entries(t, n, queue.PaymentsInbound)
+	got := entries(t, n, vayva.QueuePaymentsInbound)
 	require.Len(t, got, 1)
 	ev, err := paystack.ParseEvent([]byte(got[0].Values["data"].(string)))
 	require.NoError(t, err)
@@ -68,7 +68,7 @@ func TestSandboxCheckoutPaymentReachesTheQueueOnce(t *testing.T) {
 	body := []byte(got[0].Values["data"].(string))
 	r = hookDo(t, "POST", n.BaseURL+"/webhooks/paystack", body, paystack.SignatureHeader, paystack.Sign(n.Sandbox.Config().PaystackSecret, body))
 	require.Equal(t, true, r.json(t)["duplicate"])
-	require.Len(t, entries(t, n, queue.PaymentsInbound), 1)
+	require.Len(t, entries(t, n, vayva.QueuePaymentsInbound), 1)
 
 	tx, err := ps.VerifyTransaction(ctx, "ord-sbx-1")
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func TestSandboxInboundMessageReachesItsPartition(t *testing.T) {
 	require.Equal(t, 200, r.status, "body %s", r.body)
 
 	key := vhttp.ConversationKey(n.Sandbox.Config().WhatsAppPhoneNumberID, "2348033333333")
-	got := partitionEntries(t, n, queue.WhatsAppInbound, key)
+	got := partitionEntries(t, n, vayva.QueueWhatsAppInbound, key)
 	require.Len(t, got, 1, "sandbox answered %s", r.body)
 	require.Equal(t, key, got[0].Values["key"])
 	var msg whatsapp.InboundMessage

@@ -68,17 +68,19 @@ func (staticAuth) Authenticate(_ context.Context, token string) (vayva.Tenant, e
 // memIdempotency is an in-memory IdempotencyStore for the edge's own tests;
 // the PostgreSQL implementation is tested against a real database in
 // persistence/postgres and end to end through nodes.
-type memIdempotency struct{ m map[string]IdempotencyRecord }
+type memIdempotency struct {
+	m map[string]vayva.IdempotencyRecord
+}
 
-func (s *memIdempotency) BeginIdempotent(_ context.Context, scope, key string, hash []byte) (bool, IdempotencyRecord, error) {
+func (s *memIdempotency) BeginIdempotent(_ context.Context, scope, key string, hash []byte) (bool, vayva.IdempotencyRecord, error) {
 	if r, ok := s.m[scope+"\x00"+key]; ok {
 		return false, r, nil
 	}
-	s.m[scope+"\x00"+key] = IdempotencyRecord{RequestHash: hash}
-	return true, IdempotencyRecord{}, nil
+	s.m[scope+"\x00"+key] = vayva.IdempotencyRecord{RequestHash: hash}
+	return true, vayva.IdempotencyRecord{}, nil
 }
 
-func (s *memIdempotency) CompleteIdempotent(_ context.Context, scope, key string, rec IdempotencyRecord) error {
+func (s *memIdempotency) CompleteIdempotent(_ context.Context, scope, key string, rec vayva.IdempotencyRecord) error {
 	s.m[scope+"\x00"+key] = rec
 	return nil
 }
@@ -94,7 +96,7 @@ func startTestServer(t *testing.T) (string, *Server) {
 		Log:         zerolog.Nop(),
 		Registry:    prometheus.NewRegistry(),
 		Auth:        staticAuth{},
-		Idempotency: &memIdempotency{m: map[string]IdempotencyRecord{}},
+		Idempotency: &memIdempotency{m: map[string]vayva.IdempotencyRecord{}},
 		Readiness:   []ReadinessCheck{{Name: "always", Check: func(context.Context) error { return nil }}},
 	}, testArea{})
 	require.NoError(t, s.Start(context.Background()))
@@ -393,7 +395,7 @@ func (f areaFunc) Register(r *Routes) { f(r) }
 
 func TestSecretResponsesAreNeverStored(t *testing.T) {
 	t.Parallel()
-	store := &memIdempotency{m: map[string]IdempotencyRecord{}}
+	store := &memIdempotency{m: map[string]vayva.IdempotencyRecord{}}
 	s := NewServer(Config{Addr: "127.0.0.1:0"}, Deps{Log: zerolog.Nop(), Idempotency: store}, areaFunc(func(r *Routes) {
 		r.Handle("POST", "/secret", Public, func(_ context.Context, rc *fasthttp.RequestCtx) error {
 			return writeJSON(rc, 201, map[string]string{"token": vayva.NewSecret("vst_")})

@@ -8,23 +8,20 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/standardwebhooks"
-	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
 // WebhookEndpointStore keeps merchants' webhook endpoints and their deliveries.
 // Implemented by *postgres.Webhooks.
 type WebhookEndpointStore interface {
-	CreateEndpoint(ctx context.Context, merchantID, url string, events []string, secret string) (postgres.WebhookEndpoint, error)
-	GetEndpoint(ctx context.Context, merchantID, id string) (postgres.WebhookEndpoint, error)
-	ListEndpoints(ctx context.Context, merchantID string, limit int, cursor string) ([]postgres.WebhookEndpoint, string, error)
+	CreateEndpoint(ctx context.Context, merchantID, url string, events []string, secret string) (vayva.WebhookEndpoint, error)
+	GetEndpoint(ctx context.Context, merchantID, id string) (vayva.WebhookEndpoint, error)
+	ListEndpoints(ctx context.Context, merchantID string, limit int, cursor string) ([]vayva.WebhookEndpoint, string, error)
 	DeleteEndpoint(ctx context.Context, merchantID, id string) error
-	EnableEndpoint(ctx context.Context, merchantID, id string) (postgres.WebhookEndpoint, error)
+	EnableEndpoint(ctx context.Context, merchantID, id string) (vayva.WebhookEndpoint, error)
 	SendTest(ctx context.Context, merchantID, id string) (string, error)
-	ListDeliveries(ctx context.Context, merchantID, endpointID string, limit int, cursor string) ([]postgres.WebhookDelivery, string, error)
+	ListDeliveries(ctx context.Context, merchantID, endpointID string, limit int, cursor string) ([]vayva.WebhookDelivery, string, error)
 	ReplayDelivery(ctx context.Context, merchantID, id string) error
 }
-
-var _ WebhookEndpointStore = (*postgres.Webhooks)(nil)
 
 // WebhookEndpointsArea serves the merchant's outbound webhook settings: endpoints
 // (/v1/webhook-endpoints), their deliveries and replays. Every route acts
@@ -66,7 +63,7 @@ func decodeCreateEndpoint(body []byte) (url string, events []string, err error) 
 	if req.URL != nil {
 		url = *req.URL
 	}
-	if err := postgres.ValidateWebhookEndpoint(url, req.Events); err != nil {
+	if err := vayva.ValidateWebhookEndpoint(url, req.Events); err != nil {
 		return "", nil, err
 	}
 	return url, req.Events, nil
@@ -114,21 +111,21 @@ func endpointOptionalTime(t *time.Time) *string {
 	return &s
 }
 
-func endpointView(e postgres.WebhookEndpoint) endpointJSON {
+func endpointView(e vayva.WebhookEndpoint) endpointJSON {
 	return endpointJSON{
 		ID: e.ID, URL: e.URL, Events: e.Events, Secret: e.Secret, Status: e.Status, DisabledReason: e.DisabledReason,
 		ConsecutiveFailures: e.ConsecutiveFailures, CreatedAt: timeJSON(e.CreatedAt),
 	}
 }
 
-func deliveryView(d postgres.WebhookDelivery) endpointDeliveryJSON {
+func deliveryView(d vayva.WebhookDelivery) endpointDeliveryJSON {
 	out := endpointDeliveryJSON{
 		ID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType, Status: d.Status,
 		AttemptCount: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
 		CreatedAt: timeJSON(d.CreatedAt), CompletedAt: endpointOptionalTime(d.CompletedAt),
 		Attempts: make([]endpointAttemptJSON, 0, len(d.Log)),
 	}
-	if d.Status == postgres.DeliveryPending {
+	if d.Status == vayva.WebhookDeliveryPending {
 		out.NextRetryAt = endpointOptionalTime(d.NextAttemptAt)
 	}
 	for _, a := range d.Log {
@@ -253,7 +250,7 @@ func (a *WebhookEndpointsArea) test(ctx context.Context, rc *fasthttp.RequestCtx
 	if err != nil {
 		return err
 	}
-	return writeJSON(rc, fasthttp.StatusAccepted, map[string]string{"event_id": eventID, "type": postgres.EventWebhookTest})
+	return writeJSON(rc, fasthttp.StatusAccepted, map[string]string{"event_id": eventID, "type": vayva.EventWebhookTest})
 }
 
 func (a *WebhookEndpointsArea) replay(ctx context.Context, rc *fasthttp.RequestCtx) error {
@@ -264,5 +261,5 @@ func (a *WebhookEndpointsArea) replay(ctx context.Context, rc *fasthttp.RequestC
 	if err := a.store.ReplayDelivery(ctx, tenantOf(ctx).MerchantID, id); err != nil {
 		return err
 	}
-	return writeJSON(rc, fasthttp.StatusAccepted, map[string]string{"id": id, "status": postgres.DeliveryPending})
+	return writeJSON(rc, fasthttp.StatusAccepted, map[string]string{"id": id, "status": vayva.WebhookDeliveryPending})
 }

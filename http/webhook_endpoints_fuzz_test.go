@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/vayvahq/vayva"
-	"github.com/vayvahq/vayva/persistence/postgres"
 )
 
 // FuzzDecodeCreateEndpoint feeds arbitrary bodies to the decoder of POST
@@ -41,7 +40,7 @@ func FuzzDecodeCreateEndpoint(f *testing.F) {
 			}
 			return
 		}
-		if len(u) == 0 || len(u) > postgres.MaxWebhookURLLength {
+		if len(u) == 0 || len(u) > vayva.MaxWebhookURLLength {
 			t.Fatalf("accepted url of length %d", len(u))
 		}
 		parsed, perr := url.Parse(u)
@@ -52,7 +51,7 @@ func FuzzDecodeCreateEndpoint(f *testing.F) {
 			t.Fatal("accepted no events")
 		}
 		for _, ev := range events {
-			if !postgres.IsWebhookEventType(ev) {
+			if !vayva.IsWebhookEventType(ev) {
 				t.Fatalf("accepted event type %q", ev)
 			}
 		}

@@ -139,7 +139,7 @@ func (a *WebhookArea) ingestPaystack(ctx context.Context, signature string, body
 		return false, vayva.Errorf(vayva.EBADREQUEST, "The event could not be read.")
 	}
 	key := "paystack:" + paystack.EventKey(ev)
-	return a.ingest(ctx, key, a.cfg.PaystackDedupeTTL, queue.PaymentsInbound, queue.Job{
+	return a.ingest(ctx, key, a.cfg.PaystackDedupeTTL, vayva.QueuePaymentsInbound, queue.Job{
 		ID: webhookJobID(key), Type: JobPaystackEvent, Key: ev.Data.Reference, Payload: body,
 	})
 }
@@ -163,7 +163,7 @@ func (a *WebhookArea) ingestWhatsApp(ctx context.Context, signature string, body
 			return queued, fmt.Errorf("http: whatsapp webhook: encode message: %w", err)
 		}
 		key := "whatsapp:msg:" + m.WAMID
-		dup, err := a.ingest(ctx, key, a.cfg.WhatsAppDedupeTTL, queue.WhatsAppInbound, queue.Job{
+		dup, err := a.ingest(ctx, key, a.cfg.WhatsAppDedupeTTL, vayva.QueueWhatsAppInbound, queue.Job{
 			ID: webhookJobID(key), Type: JobWhatsAppMessage, Key: ConversationKey(m.PhoneNumberID, m.From), Payload: payload,
 		})
 		if err != nil {
@@ -179,7 +179,7 @@ func (a *WebhookArea) ingestWhatsApp(ctx context.Context, signature string, body
 			return queued, fmt.Errorf("http: whatsapp webhook: encode status: %w", err)
 		}
 		key := "whatsapp:status:" + s.WAMID + ":" + s.Status
-		dup, err := a.ingest(ctx, key, a.cfg.WhatsAppDedupeTTL, queue.WhatsAppInbound, queue.Job{
+		dup, err := a.ingest(ctx, key, a.cfg.WhatsAppDedupeTTL, vayva.QueueWhatsAppInbound, queue.Job{
 			ID: webhookJobID(key), Type: JobWhatsAppStatus, Key: ConversationKey(s.PhoneNumberID, s.RecipientID), Payload: payload,
 		})
 		if err != nil {

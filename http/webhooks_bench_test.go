@@ -11,8 +11,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 
+	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/paystack"
-	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
 
 // BenchmarkIngestPaystack measures the whole webhook ingest path on
@@ -48,7 +48,7 @@ func BenchmarkIngestPaystack(b *testing.B) {
 	raw := xaddAll(b, n.Redis.Redis(), n.Redis.Key("bench", "raw"), bodies, workers, 64)
 	rt := xaddAll(b, n.Redis.Redis(), n.Redis.Key("bench", "rt"), bodies, workers, 1)
 
-	if got := queueLength(b, n, queue.PaymentsInbound); got != int64(len(warmBodies)+b.N) {
+	if got := queueLength(b, n, vayva.QueuePaymentsInbound); got != int64(len(warmBodies)+b.N) {
 		b.Fatalf("payments-inbound holds %d entries, want %d", got, len(warmBodies)+b.N)
 	}
 	ingestRate := float64(b.N) / ingest.Seconds()

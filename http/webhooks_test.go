@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vayvahq/vayva"
 	vhttp "github.com/vayvahq/vayva/http"
 	"github.com/vayvahq/vayva/integrations/paystack"
 	"github.com/vayvahq/vayva/integrations/whatsapp"
@@ -130,7 +131,7 @@ func TestPaystackWebhookQueuesEachEventOnce(t *testing.T) {
 	r := hookDo(t, "POST", url, body, paystack.SignatureHeader, paystack.Sign(secret, body))
 	require.Equal(t, 200, r.status, "body %s", r.body)
 	require.Equal(t, map[string]any{"status": "ok"}, r.json(t))
-	got := entries(t, n, queue.PaymentsInbound)
+	got := entries(t, n, vayva.QueuePaymentsInbound)
 	require.Len(t, got, 1)
 	require.Equal(t, vhttp.JobPaystackEvent, got[0].Values["type"])
 	require.Equal(t, string(body), got[0].Values["data"], "the raw signed body is queued")
@@ -147,7 +148,7 @@ func TestPaystackWebhookQueuesEachEventOnce(t *testing.T) {
 	spaced := append([]byte(" "), body...)
 	r = hookDo(t, "POST", url, spaced, paystack.SignatureHeader, paystack.Sign(secret, spaced))
 	require.Equal(t, true, r.json(t)["duplicate"])
-	require.Len(t, entries(t, n, queue.PaymentsInbound), 1)
+	require.Len(t, entries(t, n, vayva.QueuePaymentsInbound), 1)
 
 	// Bad, missing or wrongly keyed signatures are refused and queue nothing.
 	other := chargeSuccess(4099260002, "ord_ref_2")
@@ -160,12 +161,12 @@ func TestPaystackWebhookQueuesEachEventOnce(t *testing.T) {
 	for _, bad := range []string{`not json`, `{"event":"charge.success"}`, `{"data":{"id":1}}`, `[]`} {
 		hookDo(t, "POST", url, []byte(bad), paystack.SignatureHeader, paystack.Sign(secret, []byte(bad))).problem(t, 400, "bad_request")
 	}
-	require.Equal(t, int64(1), queueLength(t, n, queue.PaymentsInbound))
+	require.Equal(t, int64(1), queueLength(t, n, vayva.QueuePaymentsInbound))
 
 	// A second event is its own entry, with its own stable job id.
 	r = hookDo(t, "POST", url, other, paystack.SignatureHeader, paystack.Sign(secret, other))
 	require.Equal(t, 200, r.status)
-	got = entries(t, n, queue.PaymentsInbound)
+	got = entries(t, n, vayva.QueuePaymentsInbound)
 	require.Len(t, got, 2)
 	require.NotEqual(t, got[0].Values["id"], got[1].Values["id"])
 
@@ -176,7 +177,7 @@ func TestPaystackWebhookQueuesEachEventOnce(t *testing.T) {
 		require.Equal(t, 200, r.status, "body %s", r.body)
 		require.Empty(t, r.header.Get("Idempotency-Replayed"))
 	}
-	require.Len(t, entries(t, n, queue.PaymentsInbound), 3)
+	require.Len(t, entries(t, n, vayva.QueuePaymentsInbound), 3)
 }
 
 func TestWhatsAppChallenge(t *testing.T) {
@@ -238,12 +239,12 @@ func TestWhatsAppWebhookSplitsTheBatchByConversation(t *testing.T) {
 
 	hookDo(t, "POST", url, body, whatsapp.SignatureHeader, whatsapp.Sign("other-secret", body)).problem(t, 401, "unauthorized")
 	hookDo(t, "POST", url, body).problem(t, 401, "unauthorized")
-	require.Equal(t, int64(0), queueLength(t, n, queue.WhatsAppInbound))
+	require.Equal(t, int64(0), queueLength(t, n, vayva.QueueWhatsAppInbound))
 
 	r := hookDo(t, "POST", url, body, whatsapp.SignatureHeader, whatsapp.Sign(secret, body))
 	require.Equal(t, 200, r.status, "body %s", r.body)
 	require.Equal(t, float64(2), r.json(t)["queued"])
-	require.Equal(t, int64(2), queueLength(t, n, queue.WhatsAppInbound))
+	require.Equal(t, int64(2), queueLength(t, n, vayva.QueueWhatsAppInbound))
 
 	for _, c := range []struct{ from, wamid, text string }{
 		{"2348011111111", "wamid.AAA1", "Do you have the red dress in M?"},
@@ -251,7 +252,7 @@ func TestWhatsAppWebhookSplitsTheBatchByConversation(t *testing.T) {
 	} {
 		key := vhttp.ConversationKey(pnid, c.from)
 		require.Equal(t, pnid+":"+c.from, key)
-		got := partitionEntries(t, n, queue.WhatsAppInbound, key)
+		got := partitionEntries(t, n, vayva.QueueWhatsAppInbound, key)
 		var mine []goredis.XMessage
 		for _, m := range got {
 			if m.Values["key"] == key {
@@ -271,7 +272,7 @@ func TestWhatsAppWebhookSplitsTheBatchByConversation(t *testing.T) {
 	r = hookDo(t, "POST", url, body, whatsapp.SignatureHeader, whatsapp.Sign(secret, body))
 	require.Equal(t, 200, r.status)
 	require.Equal(t, float64(0), r.json(t)["queued"])
-	require.Equal(t, int64(2), queueLength(t, n, queue.WhatsAppInbound))
+	require.Equal(t, int64(2), queueLength(t, n, vayva.QueueWhatsAppInbound))
 
 	// Statuses are deduplicated by wamid and status: delivered after sent
 	// is new, sent again is not.
@@ -284,7 +285,7 @@ func TestWhatsAppWebhookSplitsTheBatchByConversation(t *testing.T) {
 	require.Equal(t, float64(2), r.json(t)["queued"])
 	key := vhttp.ConversationKey(pnid, "2348011111111")
 	var types []string
-	for _, m := range partitionEntries(t, n, queue.WhatsAppInbound, key) {
+	for _, m := range partitionEntries(t, n, vayva.QueueWhatsAppInbound, key) {
 		if m.Values["key"] == key {
 			types = append(types, m.Values["type"].(string))
 		}
@@ -296,7 +297,7 @@ func TestWhatsAppWebhookSplitsTheBatchByConversation(t *testing.T) {
 	for _, bad := range []string{`{}`, `{"object":"page","entry":[]}`, `nope`} {
 		hookDo(t, "POST", url, []byte(bad), whatsapp.SignatureHeader, whatsapp.Sign(secret, []byte(bad))).problem(t, 400, "bad_request")
 	}
-	require.Equal(t, int64(4), queueLength(t, n, queue.WhatsAppInbound))
+	require.Equal(t, int64(4), queueLength(t, n, vayva.QueueWhatsAppInbound))
 }
 
 // redisServer runs a private redis-server on a free loopback port; stop

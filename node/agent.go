@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 
+	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/agent"
 	"github.com/vayvahq/vayva/cluster"
@@ -30,7 +31,7 @@ func (c storeCatalog) Storefront(ctx context.Context, storeID string) (agent.Sto
 	cursor := ""
 	for range maxAgentPages {
 		page, err := cluster.Request[*messages.ProductPage](ctx, c.member, actors.StoreKind, storeID,
-			&messages.ListProducts{Storefront: true, Limit: actors.MaxPageLimit, Cursor: cursor})
+			&messages.ListProducts{Storefront: true, Limit: vayva.MaxPageLimit, Cursor: cursor})
 		if err != nil {
 			return agent.Storefront{}, err
 		}

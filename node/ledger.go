@@ -8,6 +8,7 @@ import (
 
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/cluster"
+	vhttp "github.com/vayvahq/vayva/http"
 	"github.com/vayvahq/vayva/integrations/paystack"
 	"github.com/vayvahq/vayva/messages"
 	"github.com/vayvahq/vayva/persistence/postgres"
@@ -38,7 +39,11 @@ type LedgerClient struct {
 	member *cluster.Member
 }
 
-var _ worker.LedgerCommands = (*LedgerClient)(nil)
+var (
+	_ worker.LedgerCommands = (*LedgerClient)(nil)
+	_ worker.PayoutStore    = (*postgres.Ledger)(nil)
+	_ vhttp.LedgerReads     = (*postgres.Ledger)(nil)
+)
 
 // Capture books an order's payment.
 func (c *LedgerClient) Capture(ctx context.Context, m *messages.LedgerCapture) (*messages.LedgerPosted, error) {

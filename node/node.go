@@ -379,7 +379,7 @@ func (n *Node) startBackground(ctx context.Context) error {
 		n.onStop("payments ingestor", n.PaymentsIngestor.Stop, nil)
 	}
 	if cfg.Roles["relay"] {
-		n.Relay, err = worker.NewRelay(worker.RelayConfig{Registerer: n.Registry, Logger: n.log}, postgres.NewOutbox(n.DB), n.Queues)
+		n.Relay, err = worker.NewRelay(worker.RelayConfig{Registerer: n.Registry, Logger: n.log}, worker.LeadWith(postgres.NewOutbox(n.DB).Lead), n.Queues)
 		if err != nil {
 			return err
 		}

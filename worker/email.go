@@ -16,7 +16,6 @@ import (
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/resend"
 	"github.com/vayvahq/vayva/internal/startstop"
-	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
 
@@ -32,16 +31,13 @@ type EmailSender interface {
 // EmailLogStore records transactional emails. Implemented by
 // *postgres.EmailLogs.
 type EmailLogStore interface {
-	Begin(ctx context.Context, e postgres.EmailLog, lease time.Duration) (bool, error)
+	Begin(ctx context.Context, e vayva.EmailLog, lease time.Duration) (bool, error)
 	MarkSent(ctx context.Context, eventID, providerID string) error
 	MarkFailed(ctx context.Context, eventID, reason string, permanent bool) error
 	RecordError(ctx context.Context, eventID, reason string) error
 }
 
-var (
-	_ EmailSender   = (*resend.Client)(nil)
-	_ EmailLogStore = (*postgres.EmailLogs)(nil)
-)
+var _ EmailSender = (*resend.Client)(nil)
 
 // EmailConfig configures the email worker.
 type EmailConfig struct {
@@ -210,7 +206,7 @@ func (w *Email) Handle(ctx context.Context, job queue.Job) error {
 	if renderErr == nil && (to == "" || !strings.Contains(to, "@") || strings.ContainsAny(to, "\r\n")) {
 		renderErr = fmt.Errorf("%w: the recipient is not an email address", ErrTemplate)
 	}
-	proceed, err := w.store.Begin(ctx, postgres.EmailLog{
+	proceed, err := w.store.Begin(ctx, vayva.EmailLog{
 		EventID: eventID, MerchantID: merchantID, Template: m.Template, To: to, Subject: msg.Subject, Provider: "resend",
 	}, w.cfg.SendLease)
 	if err != nil {

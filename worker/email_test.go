@@ -33,11 +33,11 @@ func (e *env) queueIdle(t *testing.T, name string) {
 	}, 10*time.Second, 20*time.Millisecond)
 }
 
-func (e *env) emailLog(t *testing.T, eventID string) postgres.EmailLog {
+func (e *env) emailLog(t *testing.T, eventID string) vayva.EmailLog {
 	t.Helper()
 	l, err := postgres.NewEmailLogs(e.db).Get(context.Background(), eventID)
 	if vayva.ErrorCode(err) == vayva.ENOTFOUND {
-		return postgres.EmailLog{} // not handled yet
+		return vayva.EmailLog{} // not handled yet
 	}
 	require.NoError(t, err)
 	return l
@@ -63,7 +63,7 @@ func TestEmailEndToEnd(t *testing.T) {
 	require.Contains(t, m.HTML, "Ada&#39;s Shop", "variables are HTML-escaped")
 	require.Equal(t, ev.ID, m.IdempotencyKey, "the job id (= event id) is the idempotency key")
 
-	require.Eventually(t, func() bool { return e.emailLog(t, ev.ID).Status == postgres.EmailSent }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return e.emailLog(t, ev.ID).Status == vayva.EmailSent }, 10*time.Second, 20*time.Millisecond)
 	l := e.emailLog(t, ev.ID)
 	require.Equal(t, m.ID, l.ProviderID)
 	require.Equal(t, "mer_1", l.MerchantID)
@@ -97,7 +97,7 @@ func TestEmailRateLimitedIsSentOnce(t *testing.T) {
 			e.startRelay(t, worker.RelayConfig{}, nil)
 			ev := e.appendEvent(t, "user", "usr_1", emailEvent(t, "bo@example.com", ""))
 
-			require.Eventually(t, func() bool { return e.emailLog(t, ev.ID).Status == postgres.EmailSent }, 10*time.Second, 20*time.Millisecond)
+			require.Eventually(t, func() bool { return e.emailLog(t, ev.ID).Status == vayva.EmailSent }, 10*time.Second, 20*time.Millisecond)
 			e.queueIdle(t, vayva.QueueEmail)
 			require.Len(t, e.sb.Mailbox("bo@example.com"), 1)
 			limited, _ := gaugeValue(t, reg, "vayva_email_rate_limited_total")
@@ -117,7 +117,7 @@ func TestEmailPermanentRefusalIsNotRetried(t *testing.T) {
 	e.startRelay(t, worker.RelayConfig{}, nil)
 	ev := e.appendEvent(t, "user", "usr_1", emailEvent(t, "cy@example.com", ""))
 
-	require.Eventually(t, func() bool { return e.emailLog(t, ev.ID).Status == postgres.EmailFailed }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return e.emailLog(t, ev.ID).Status == vayva.EmailFailed }, 10*time.Second, 20*time.Millisecond)
 	e.queueIdle(t, vayva.QueueEmail)
 	l := e.emailLog(t, ev.ID)
 	require.True(t, l.Permanent)
@@ -143,9 +143,9 @@ func TestEmailRetriesServerErrorsAndRefusesBadEvents(t *testing.T) {
 	require.NoError(t, err)
 	badEv := e.appendEvent(t, "user", "usr_2", vayva.Event{Type: vayva.EventSendEmail, Queue: vayva.QueueEmail, Data: bad})
 
-	require.Eventually(t, func() bool { return e.emailLog(t, ev.ID).Status == postgres.EmailSent }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return e.emailLog(t, ev.ID).Status == vayva.EmailSent }, 10*time.Second, 20*time.Millisecond)
 	require.Len(t, e.sb.Mailbox("di@example.com"), 1)
-	require.Eventually(t, func() bool { return e.emailLog(t, badEv.ID).Status == postgres.EmailFailed }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return e.emailLog(t, badEv.ID).Status == vayva.EmailFailed }, 10*time.Second, 20*time.Millisecond)
 	l := e.emailLog(t, badEv.ID)
 	require.True(t, l.Permanent)
 	require.Contains(t, l.Error, "verify_url")
@@ -235,7 +235,7 @@ func TestEmailFailuresLogTheJobAndNoSecrets(t *testing.T) {
 	ev := e.appendEvent(t, "user", "usr_1", emailEvent(t, "fay@example.com", ""))
 	require.Eventually(t, func() bool {
 		s := e.emailLog(t, ev.ID).Status
-		return s == postgres.EmailSent || s == postgres.EmailFailed
+		return s == vayva.EmailSent || s == vayva.EmailFailed
 	}, 10*time.Second, 20*time.Millisecond)
 
 	out := logs.String()

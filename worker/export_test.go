@@ -3,13 +3,13 @@ package worker
 import (
 	"time"
 
-	"github.com/vayvahq/vayva/persistence/postgres"
+	"github.com/vayvahq/vayva"
 )
 
 // SetBeforeMark makes r run f after enqueueing a batch and before marking
 // it published; an error abandons the round as a crash would. Set it before
 // Start.
-func SetBeforeMark(r *Relay, f func(published []postgres.OutboxEvent) error) { r.beforeMark = f }
+func SetBeforeMark(r *Relay, f func(published []vayva.OutboxEvent) error) { r.beforeMark = f }
 
 // RetryDelay exposes the webhook retry policy.
 func RetryDelay(w *Webhooks, n, status int, retryAfter time.Duration) time.Duration {

@@ -98,7 +98,7 @@ func (e *env) startRelay(t *testing.T, cfg worker.RelayConfig, configure func(r 
 		cfg.LeaderRetry = 50 * time.Millisecond
 	}
 	cfg.Logger = e.log
-	r, err := worker.NewRelay(cfg, postgres.NewOutbox(e.db), e.broker)
+	r, err := worker.NewRelay(cfg, worker.LeadWith(postgres.NewOutbox(e.db).Lead), e.broker)
 	require.NoError(t, err)
 	if configure != nil {
 		configure(r)

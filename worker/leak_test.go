@@ -32,7 +32,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	relay, err := worker.NewRelay(worker.RelayConfig{PollInterval: 10 * time.Millisecond}, postgres.NewOutbox(e.db), e.broker)
+	relay, err := worker.NewRelay(worker.RelayConfig{PollInterval: 10 * time.Millisecond}, worker.LeadWith(postgres.NewOutbox(e.db).Lead), e.broker)
 	require.NoError(t, err)
 	email, err := worker.NewEmail(worker.EmailConfig{ConsumerName: "leak-email", RetryScale: 0.001}, e.broker, postgres.NewEmailLogs(e.db), e.resendClient(t))
 	require.NoError(t, err)

@@ -9,7 +9,6 @@ import (
 	"github.com/vayvahq/vayva/integrations/paystack"
 	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/messages"
-	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
 
@@ -22,7 +21,7 @@ type LedgerCommands interface {
 }
 
 // PayoutStore reads payouts by id, whoever's they are. Implemented by
-// *postgres.Ledger.
+// persistence/postgres's Ledger.
 type PayoutStore interface {
 	PayoutByID(ctx context.Context, payoutID string) (actors.PayoutRecord, error)
 }
@@ -34,10 +33,7 @@ type Transfers interface {
 	VerifyTransfer(ctx context.Context, reference string) (paystack.Transfer, error)
 }
 
-var (
-	_ PayoutStore = (*postgres.Ledger)(nil)
-	_ Transfers   = (*paystack.Client)(nil)
-)
+var _ Transfers = (*paystack.Client)(nil)
 
 // consumer is a queue consumer run as a component with the shared
 // start/stop semantics: Start subscribes handler to one queue, Stop waits

@@ -17,7 +17,7 @@ func TestLifecycle(t *testing.T) {
 	e := newEnv(t)
 	t.Run("Relay", func(t *testing.T) {
 		startstoptest.Check(t, func(t *testing.T) startstoptest.Service {
-			r, err := worker.NewRelay(worker.RelayConfig{}, postgres.NewOutbox(e.db), e.broker)
+			r, err := worker.NewRelay(worker.RelayConfig{}, worker.LeadWith(postgres.NewOutbox(e.db).Lead), e.broker)
 			require.NoError(t, err)
 			return r
 		})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/auth"
 	"github.com/vayvahq/vayva/node"
 	"github.com/vayvahq/vayva/node/nodetest"
@@ -50,7 +51,7 @@ func TestSignupVerificationEmailReachesMailbox(t *testing.T) {
 	require.Equal(t, eventID, m.IdempotencyKey)
 	require.Eventually(t, func() bool {
 		l, err := postgres.NewEmailLogs(n.DB).Get(context.Background(), eventID)
-		return err == nil && l.Status == postgres.EmailSent && l.ProviderID == m.ID
+		return err == nil && l.Status == vayva.EmailSent && l.ProviderID == m.ID
 	}, 10*time.Second, 20*time.Millisecond)
 	require.True(t, strings.HasPrefix(m.From, "Vayva <"))
 }

@@ -13,14 +13,43 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/internal/startstop"
-	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
 
 // OutboxStore hands out the relay's leadership and, with it, its SQL.
-// Implemented by *postgres.Outbox.
+// *postgres.Outbox is one through LeadWith. When another process leads,
+// Lead returns vayva.ErrNotLeader.
 type OutboxStore interface {
-	Lead(ctx context.Context) (*postgres.OutboxLeader, error)
+	Lead(ctx context.Context) (OutboxLeader, error)
+}
+
+// OutboxLeader is the relay's session while it holds the leadership: it
+// reads unpublished events in outbox order, marks them published and prunes
+// old ones, and loses the leadership when closed or when its session
+// breaks. Implemented by *postgres.OutboxLeader.
+type OutboxLeader interface {
+	Unpublished(ctx context.Context, limit int) ([]vayva.OutboxEvent, error)
+	MarkPublished(ctx context.Context, seqs []int64) error
+	Prune(ctx context.Context, before time.Time, limit int) (int64, error)
+	Close(ctx context.Context) error
+}
+
+// LeadWith makes an OutboxStore of a function that takes the leadership
+// and returns a leader of a concrete type, such as the method value
+// (*postgres.Outbox).Lead, so that this package names no storage type.
+func LeadWith[L OutboxLeader](lead func(ctx context.Context) (L, error)) OutboxStore {
+	return leadFunc[L](lead)
+}
+
+type leadFunc[L OutboxLeader] func(ctx context.Context) (L, error)
+
+func (f leadFunc[L]) Lead(ctx context.Context) (OutboxLeader, error) {
+	l, err := f(ctx)
+	if err != nil {
+		// A nil *T must not become a non-nil interface.
+		return nil, err
+	}
+	return l, nil
 }
 
 // Publisher enqueues jobs. Implemented by *queue.Broker.
@@ -28,10 +57,7 @@ type Publisher interface {
 	Enqueue(ctx context.Context, queueName string, job queue.Job) (string, error)
 }
 
-var (
-	_ OutboxStore = (*postgres.Outbox)(nil)
-	_ Publisher   = (*queue.Broker)(nil)
-)
+var _ Publisher = (*queue.Broker)(nil)
 
 // RelayConfig configures a Relay. The zero value is valid.
 type RelayConfig struct {
@@ -102,7 +128,7 @@ type Relay struct {
 
 	// beforeMark, when set, runs after a batch was enqueued and before it is
 	// marked; an error abandons the round as a crash would.
-	beforeMark func(published []postgres.OutboxEvent) error
+	beforeMark func(published []vayva.OutboxEvent) error
 }
 
 type relayMetrics struct {
@@ -187,7 +213,7 @@ func (r *Relay) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		leader, err := r.store.Lead(ctx)
 		switch {
-		case errors.Is(err, postgres.ErrNotLeader):
+		case errors.Is(err, vayva.ErrNotLeader):
 			failing = false
 			sleepCtx(ctx, jitter(r.cfg.LeaderRetry))
 			continue
@@ -220,7 +246,7 @@ func (r *Relay) run(ctx context.Context) {
 
 // lead publishes while the session holds the lock. It returns when the
 // session fails (the lock is then gone) or ctx ends.
-func (r *Relay) lead(ctx context.Context, l *postgres.OutboxLeader) error {
+func (r *Relay) lead(ctx context.Context, l OutboxLeader) error {
 	var lastPrune time.Time
 	var pubFailing bool
 	for ctx.Err() == nil {
@@ -255,7 +281,7 @@ func (r *Relay) lead(ctx context.Context, l *postgres.OutboxLeader) error {
 // publishOnce publishes one batch in outbox order and marks what it
 // published. pubErr is a failure to enqueue (the batch stopped there and
 // will resume from that row); err is a failure of the database session.
-func (r *Relay) publishOnce(ctx context.Context, l *postgres.OutboxLeader) (n int, pubErr, err error) {
+func (r *Relay) publishOnce(ctx context.Context, l OutboxLeader) (n int, pubErr, err error) {
 	events, err := l.Unpublished(ctx, r.cfg.BatchSize)
 	if err != nil {
 		return 0, nil, err
@@ -295,7 +321,7 @@ func (r *Relay) publishOnce(ctx context.Context, l *postgres.OutboxLeader) (n in
 	return len(events), pubErr, nil
 }
 
-func (r *Relay) prune(ctx context.Context, l *postgres.OutboxLeader) error {
+func (r *Relay) prune(ctx context.Context, l OutboxLeader) error {
 	before := time.Now().Add(-r.cfg.Retention)
 	for ctx.Err() == nil {
 		n, err := l.Prune(ctx, before, r.cfg.PruneBatch)

@@ -88,18 +88,18 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 	require.NoError(t, err)
 
 	reg := prometheus.NewRegistry()
-	crashed := make(chan []postgres.OutboxEvent, 1)
+	crashed := make(chan []vayva.OutboxEvent, 1)
 	release := make(chan struct{})
 	var lagInHook float64
 	first := e.startRelay(t, worker.RelayConfig{Registerer: reg}, func(r *worker.Relay) {
-		worker.SetBeforeMark(r, func(published []postgres.OutboxEvent) error {
+		worker.SetBeforeMark(r, func(published []vayva.OutboxEvent) error {
 			lagInHook, _ = gaugeValue(t, reg, "vayva_outbox_lag_seconds")
 			crashed <- published
 			<-release // the process is dead from here on
 			return errors.New("simulated crash")
 		})
 	})
-	var published []postgres.OutboxEvent
+	var published []vayva.OutboxEvent
 	select {
 	case published = <-crashed:
 	case <-time.After(10 * time.Second):
@@ -148,7 +148,7 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 	require.Len(t, e.sb.Mailbox("ada@example.com"), 1)
 	log, err := postgres.NewEmailLogs(e.db).Get(context.Background(), ev.ID)
 	require.NoError(t, err)
-	require.Equal(t, postgres.EmailSent, log.Status)
+	require.Equal(t, vayva.EmailSent, log.Status)
 	require.Equal(t, 1, log.Attempts, "the duplicate job did not attempt a send")
 }
 
@@ -227,4 +227,14 @@ func TestRelaySkipsEventsForUnknownQueues(t *testing.T) {
 		v, _ := gaugeValue(t, reg, "vayva_outbox_dropped_total")
 		return v == 1
 	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// LeadWith passes a refused leadership on as a nil OutboxLeader, never as
+// an interface holding a nil pointer the relay would call.
+func TestLeadWithRefusalIsNil(t *testing.T) {
+	t.Parallel()
+	store := worker.LeadWith(func(context.Context) (*postgres.OutboxLeader, error) { return nil, vayva.ErrNotLeader })
+	l, err := store.Lead(context.Background())
+	require.ErrorIs(t, err, vayva.ErrNotLeader)
+	require.True(t, l == nil, "the leader is a nil interface")
 }

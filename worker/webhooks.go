@@ -23,7 +23,6 @@ import (
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/standardwebhooks"
 	"github.com/vayvahq/vayva/internal/startstop"
-	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
 
@@ -38,13 +37,11 @@ var DefaultWebhookSchedule = []time.Duration{
 // *postgres.Webhooks.
 type WebhookStore interface {
 	FanOut(ctx context.Context, e vayva.Event, body []byte, onlyEndpoint string) (int, error)
-	ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]postgres.DueDelivery, error)
+	ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]vayva.DueWebhookDelivery, error)
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	Abandon(ctx context.Context, id string, attempt int, reason string) error
-	RecordAttempt(ctx context.Context, r postgres.AttemptResult) (bool, error)
+	RecordAttempt(ctx context.Context, r vayva.WebhookAttemptResult) (bool, error)
 }
-
-var _ WebhookStore = (*postgres.Webhooks)(nil)
 
 // WebhooksConfig configures the webhook worker.
 type WebhooksConfig struct {
@@ -332,7 +329,7 @@ func (w *Webhooks) FanOut(ctx context.Context, job queue.Job) error {
 	}
 	only := ""
 	switch {
-	case e.Type == postgres.EventWebhookTest:
+	case e.Type == vayva.EventWebhookTest:
 		var d struct {
 			EndpointID string `json:"endpoint_id"`
 		}
@@ -341,7 +338,7 @@ func (w *Webhooks) FanOut(ctx context.Context, job queue.Job) error {
 			return nil
 		}
 		only = d.EndpointID
-	case !postgres.IsWebhookEventType(e.Type):
+	case !vayva.IsWebhookEventType(e.Type):
 		w.log.Warn().Str("event_id", e.ID).Str("type", e.Type).Msg("event type is not delivered to merchants; dropped")
 		return nil
 	}
@@ -393,7 +390,7 @@ func (w *Webhooks) dispatch(ctx, hctx context.Context) {
 			for _, d := range due {
 				w.sem <- struct{}{}
 				w.inflight.Add(1)
-				go func(d postgres.DueDelivery) {
+				go func(d vayva.DueWebhookDelivery) {
 					defer w.inflight.Done()
 					defer func() {
 						<-w.sem
@@ -422,9 +419,9 @@ func (w *Webhooks) dispatch(ctx, hctx context.Context) {
 }
 
 // attempt makes one delivery attempt and records its outcome.
-func (w *Webhooks) attempt(ctx context.Context, d postgres.DueDelivery) {
+func (w *Webhooks) attempt(ctx context.Context, d vayva.DueWebhookDelivery) {
 	log := w.log.With().Str("delivery_id", d.ID).Str("endpoint_id", d.EndpointID).Int("attempt", d.Attempt).Logger()
-	if d.EndpointGone || d.EndpointStatus != postgres.WebhookActive {
+	if d.EndpointGone || d.EndpointStatus != vayva.WebhookActive {
 		reason := "endpoint disabled"
 		if d.EndpointGone {
 			reason = "endpoint deleted"
@@ -443,7 +440,7 @@ func (w *Webhooks) attempt(ctx context.Context, d postgres.DueDelivery) {
 		return // aborted by a hard stop: the lease brings it back
 	}
 	w.m.duration.Observe(elapsed.Seconds())
-	r := postgres.AttemptResult{
+	r := vayva.WebhookAttemptResult{
 		DeliveryID: d.ID, EndpointID: d.EndpointID, Attempt: d.Attempt, StatusCode: status,
 		Duration: elapsed, At: start.UTC(), DisableAfter: max(w.cfg.DisableAfter, 0),
 	}
@@ -453,14 +450,14 @@ func (w *Webhooks) attempt(ctx context.Context, d postgres.DueDelivery) {
 	outcome := ""
 	switch {
 	case sendErr == nil && status >= 200 && status <= 299:
-		r.Status, outcome = postgres.DeliverySucceeded, "succeeded"
+		r.Status, outcome = vayva.WebhookDeliverySucceeded, "succeeded"
 	case status == http.StatusGone:
-		r.Status, outcome = postgres.DeliveryFailed, "failed"
+		r.Status, outcome = vayva.WebhookDeliveryFailed, "failed"
 		r.DisableReason = "the endpoint answered 410 Gone"
 	case d.Attempt-d.RetryBase > len(w.cfg.Schedule):
-		r.Status, outcome = postgres.DeliveryExhausted, "exhausted"
+		r.Status, outcome = vayva.WebhookDeliveryExhausted, "exhausted"
 	default:
-		r.Status, outcome = postgres.DeliveryPending, "retry"
+		r.Status, outcome = vayva.WebhookDeliveryPending, "retry"
 		r.NextAttemptAt = time.Now().Add(w.retryDelay(d.Attempt-d.RetryBase, status, retryAfter)).UTC()
 	}
 	w.m.attempts.WithLabelValues(outcome).Inc()
@@ -488,7 +485,7 @@ const maxErrorBody = 256
 // send POSTs the delivery once. It returns the HTTP status (0 when no
 // answer arrived), the Retry-After the endpoint asked for, and an error
 // describing a failure.
-func (w *Webhooks) send(ctx context.Context, d postgres.DueDelivery, now time.Time) (int, time.Duration, error) {
+func (w *Webhooks) send(ctx context.Context, d vayva.DueWebhookDelivery, now time.Time) (int, time.Duration, error) {
 	if d.SecretErr != nil {
 		return 0, 0, d.SecretErr
 	}

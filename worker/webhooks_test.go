@@ -13,7 +13,6 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/standardwebhooks"
-	"github.com/vayvahq/vayva/persistence/postgres"
 	"github.com/vayvahq/vayva/worker"
 )
 
@@ -24,21 +23,21 @@ func merchantEvent(merchantID, typ string, data any) vayva.Event {
 		OccurredAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), Data: raw}
 }
 
-func (e *env) endpoint(t *testing.T, merchantID, url string, events ...string) postgres.WebhookEndpoint {
+func (e *env) endpoint(t *testing.T, merchantID, url string, events ...string) vayva.WebhookEndpoint {
 	t.Helper()
 	ep, err := e.webhooks(t).CreateEndpoint(context.Background(), merchantID, url, events, standardwebhooks.NewSecret())
 	require.NoError(t, err)
 	return ep
 }
 
-func (e *env) deliveries(t *testing.T, merchantID, endpointID string) []postgres.WebhookDelivery {
+func (e *env) deliveries(t *testing.T, merchantID, endpointID string) []vayva.WebhookDelivery {
 	t.Helper()
 	ds, _, err := e.webhooks(t).ListDeliveries(context.Background(), merchantID, endpointID, 200, "")
 	require.NoError(t, err)
 	return ds
 }
 
-func (e *env) endpointState(t *testing.T, merchantID, id string) postgres.WebhookEndpoint {
+func (e *env) endpointState(t *testing.T, merchantID, id string) vayva.WebhookEndpoint {
 	t.Helper()
 	ep, err := e.webhooks(t).GetEndpoint(context.Background(), merchantID, id)
 	require.NoError(t, err)
@@ -68,10 +67,10 @@ func TestWebhookDeliveryRetriesUntilAcknowledged(t *testing.T) {
 	e.startWebhooks(t, worker.WebhooksConfig{})
 	ev := e.appendEvent(t, "order", "ord_1", merchantEvent(merchant, "order.paid", map[string]any{"order_id": "ord_1", "amount": 250000, "currency": "NGN"}))
 
-	var d postgres.WebhookDelivery
+	var d vayva.WebhookDelivery
 	require.Eventually(t, func() bool {
 		ds := e.deliveries(t, merchant, ep.ID)
-		if len(ds) != 1 || ds[0].Status != postgres.DeliverySucceeded {
+		if len(ds) != 1 || ds[0].Status != vayva.WebhookDeliverySucceeded {
 			return false
 		}
 		d = ds[0]
@@ -130,13 +129,13 @@ func TestWebhookGoneDisablesEndpoint(t *testing.T) {
 	e.appendEvent(t, "order", "ord_1", merchantEvent(merchant, "order.created", map[string]string{"order_id": "ord_1"}))
 
 	require.Eventually(t, func() bool {
-		return e.endpointState(t, merchant, ep.ID).Status == postgres.WebhookDisabled
+		return e.endpointState(t, merchant, ep.ID).Status == vayva.WebhookDisabled
 	}, 10*time.Second, 20*time.Millisecond)
 	st := e.endpointState(t, merchant, ep.ID)
 	require.Contains(t, st.DisabledReason, "410")
 	ds := e.deliveries(t, merchant, ep.ID)
 	require.Len(t, ds, 1)
-	require.Equal(t, postgres.DeliveryFailed, ds[0].Status)
+	require.Equal(t, vayva.WebhookDeliveryFailed, ds[0].Status)
 	require.Len(t, rcv.received(), 1, "no retry after 410")
 
 	second := e.appendEvent(t, "order", "ord_2", merchantEvent(merchant, "order.created", map[string]string{"order_id": "ord_2"}))
@@ -178,10 +177,10 @@ func TestWebhookExhaustedDeliveriesDisableEndpoint(t *testing.T) {
 	first := e.appendEvent(t, "payout", "po_1", merchantEvent(merchant, "payout.failed", map[string]string{"payout_id": "po_1"}))
 	require.Eventually(t, func() bool {
 		ds := e.deliveries(t, merchant, ep.ID)
-		return len(ds) == 1 && ds[0].Status == postgres.DeliveryExhausted
+		return len(ds) == 1 && ds[0].Status == vayva.WebhookDeliveryExhausted
 	}, 10*time.Second, 20*time.Millisecond)
 	st := e.endpointState(t, merchant, ep.ID)
-	require.Equal(t, postgres.WebhookActive, st.Status)
+	require.Equal(t, vayva.WebhookActive, st.Status)
 	require.Equal(t, 1, st.ConsecutiveFailures)
 	ds := e.deliveries(t, merchant, ep.ID)
 	require.Equal(t, first.ID, ds[0].EventID)
@@ -192,7 +191,7 @@ func TestWebhookExhaustedDeliveriesDisableEndpoint(t *testing.T) {
 
 	e.appendEvent(t, "payout", "po_2", merchantEvent(merchant, "payout.failed", map[string]string{"payout_id": "po_2"}))
 	require.Eventually(t, func() bool {
-		return e.endpointState(t, merchant, ep.ID).Status == postgres.WebhookDisabled
+		return e.endpointState(t, merchant, ep.ID).Status == vayva.WebhookDisabled
 	}, 10*time.Second, 20*time.Millisecond)
 	st = e.endpointState(t, merchant, ep.ID)
 	require.Equal(t, 2, st.ConsecutiveFailures)
@@ -230,7 +229,7 @@ func TestWebhookDeliveryOfDeadWorkerIsRetriedAfterLease(t *testing.T) {
 	e.startWebhooks(t, worker.WebhooksConfig{})
 	require.Eventually(t, func() bool {
 		ds := e.deliveries(t, merchant, ep.ID)
-		return len(ds) == 1 && ds[0].Status == postgres.DeliverySucceeded
+		return len(ds) == 1 && ds[0].Status == vayva.WebhookDeliverySucceeded
 	}, 10*time.Second, 20*time.Millisecond)
 	require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "not before the lease expired")
 	got := rcv.received()
@@ -243,13 +242,13 @@ func TestWebhookDeliveryOfDeadWorkerIsRetriedAfterLease(t *testing.T) {
 	require.Equal(t, 2, ds[0].Log[0].Attempt)
 
 	// A late result of the dead claimer changes nothing.
-	_, err = store.RecordAttempt(context.Background(), postgres.AttemptResult{
+	_, err = store.RecordAttempt(context.Background(), vayva.WebhookAttemptResult{
 		DeliveryID: claimed[0].ID, EndpointID: ep.ID, Attempt: 1, StatusCode: 500, Error: "late", At: time.Now(),
-		Status: postgres.DeliveryPending, NextAttemptAt: time.Now(),
+		Status: vayva.WebhookDeliveryPending, NextAttemptAt: time.Now(),
 	})
 	require.NoError(t, err)
 	ds = e.deliveries(t, merchant, ep.ID)
-	require.Equal(t, postgres.DeliverySucceeded, ds[0].Status)
+	require.Equal(t, vayva.WebhookDeliverySucceeded, ds[0].Status)
 }
 
 // Events that are not for merchants, or lack a merchant, are dropped.
@@ -264,13 +263,13 @@ func TestWebhookFanOutDropsUndeliverableEvents(t *testing.T) {
 	e.startWebhooks(t, worker.WebhooksConfig{})
 	e.appendEvent(t, "order", "ord_1", merchantEvent(merchant, "order.secret_internal", map[string]string{}))
 	e.appendEvent(t, "order", "ord_1", merchantEvent("", "order.paid", map[string]string{}))
-	e.appendEvent(t, "order", "ord_1", merchantEvent(merchant, postgres.EventWebhookTest, map[string]string{"endpoint_id": "we_other"}))
-	e.appendEvent(t, "order", "ord_1", merchantEvent(merchant, postgres.EventWebhookTest, map[string]string{"endpoint_id": ep.ID}))
+	e.appendEvent(t, "order", "ord_1", merchantEvent(merchant, vayva.EventWebhookTest, map[string]string{"endpoint_id": "we_other"}))
+	e.appendEvent(t, "order", "ord_1", merchantEvent(merchant, vayva.EventWebhookTest, map[string]string{"endpoint_id": ep.ID}))
 	require.Eventually(t, func() bool { return len(rcv.received()) == 1 }, 10*time.Second, 20*time.Millisecond)
 	e.queueIdle(t, vayva.QueueWebhookDelivery)
 	ds := e.deliveries(t, merchant, ep.ID)
 	require.Len(t, ds, 1)
-	require.Equal(t, postgres.EventWebhookTest, ds[0].EventType, "webhook.test reaches its endpoint whatever it subscribed to")
+	require.Equal(t, vayva.EventWebhookTest, ds[0].EventType, "webhook.test reaches its endpoint whatever it subscribed to")
 	dead, err := e.broker.DeadLetters(context.Background(), vayva.QueueWebhookDelivery, 10)
 	require.NoError(t, err)
 	require.Empty(t, dead)

@@ -42,17 +42,6 @@ func setRole(ctx context.Context, tx pgx.Tx, d vayva.Domain) error {
 	return nil
 }
 
-// queueEvents appends events to the outbox in tx, as caused by the
-// aggregate (kind, id).
-func queueEvents(b *pgx.Batch, kind, id string, rows []outboxRow) {
-	for _, e := range rows {
-		b.Queue(`
-			INSERT INTO runtime.outbox (event_id, aggregate_kind, aggregate_id, queue, key, type, merchant_id, payload)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			e.id, kind, id, e.queue, e.key, e.typ, e.merchantID, e.payload)
-	}
-}
-
 func emailTaken() error {
 	return &vayva.Error{Code: vayva.ECONFLICT, Message: "An account with this email address already exists.",
 		Fields: []vayva.FieldError{{Field: "email", Message: "is already registered"}}}

@@ -10,39 +10,8 @@ import (
 	"github.com/vayvahq/vayva"
 )
 
-// Email log statuses.
-const (
-	EmailQueued = "queued"
-	EmailSent   = "sent"
-	EmailFailed = "failed"
-)
-
 // maxErrorLen bounds stored error texts.
 const maxErrorLen = 2000
-
-// EmailLog is one transactional email as comm.email_log records it.
-type EmailLog struct {
-	ID         string
-	MerchantID string
-	// EventID is the email.send event the email belongs to; one email per
-	// event.
-	EventID  string
-	Template string
-	To       string
-	Subject  string
-	Provider string
-	// ProviderID is the provider's id for the sent email.
-	ProviderID string
-	// Status is EmailQueued, EmailSent or EmailFailed.
-	Status string
-	// Permanent marks a failure that no retry can fix (the provider refused
-	// the email, or it could not be rendered).
-	Permanent bool
-	Error     string
-	Attempts  int
-	CreatedAt time.Time
-	SentAt    *time.Time
-}
 
 // EmailLogs is the comm domain's email log. Every write runs as vayva_comm.
 type EmailLogs struct {
@@ -64,7 +33,7 @@ var ErrEmailInFlight = &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "Another 
 // again, which is what replaying a dead letter asks for. While another
 // worker holds the lease it returns ErrEmailInFlight. e.ID defaults to a new
 // id.
-func (l *EmailLogs) Begin(ctx context.Context, e EmailLog, lease time.Duration) (bool, error) {
+func (l *EmailLogs) Begin(ctx context.Context, e vayva.EmailLog, lease time.Duration) (bool, error) {
 	if e.ID == "" {
 		e.ID = vayva.NewID("eml")
 	}
@@ -89,7 +58,7 @@ func (l *EmailLogs) Begin(ctx context.Context, e EmailLog, lease time.Duration) 
 			return err
 		}
 		switch {
-		case status == EmailSent || (status == EmailFailed && permanent):
+		case status == vayva.EmailSent || (status == vayva.EmailFailed && permanent):
 			return nil
 		case leased:
 			busy = true
@@ -146,8 +115,8 @@ func (l *EmailLogs) update(ctx context.Context, op, sql string, args ...any) err
 }
 
 // Get returns the log row of eventID, or a vayva.ENOTFOUND error.
-func (l *EmailLogs) Get(ctx context.Context, eventID string) (EmailLog, error) {
-	var e EmailLog
+func (l *EmailLogs) Get(ctx context.Context, eventID string) (vayva.EmailLog, error) {
+	var e vayva.EmailLog
 	err := l.db.InDomain(ctx, vayva.DomainComm, func(ctx context.Context, tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `
 			SELECT id, merchant_id, event_id, template, "to", subject, provider, coalesce(provider_id, ''),
@@ -157,7 +126,7 @@ func (l *EmailLogs) Get(ctx context.Context, eventID string) (EmailLog, error) {
 			&e.Status, &e.Permanent, &e.Error, &e.Attempts, &e.CreatedAt, &e.SentAt)
 	})
 	if err != nil {
-		return EmailLog{}, fmt.Errorf("postgres: email log: get: %w", err)
+		return vayva.EmailLog{}, fmt.Errorf("postgres: email log: get: %w", err)
 	}
 	return e, nil
 }

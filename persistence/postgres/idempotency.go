@@ -7,18 +7,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// IdempotencyRecord is a stored response to a request made with an
-// Idempotency-Key.
-type IdempotencyRecord struct {
-	RequestHash []byte
-	// Done is false while the first request with the key is in flight.
-	Done        bool
-	Status      int
-	ContentType string
-	Body        []byte
-}
+	"github.com/vayvahq/vayva"
+)
 
 // claimTimeout is how long an unfinished Idempotency-Key claim holds; it
 // exceeds the edge's request timeout.
@@ -38,7 +29,7 @@ func (db *DB) PruneIdempotencyKeys(ctx context.Context, retention time.Duration)
 }
 
 // BeginIdempotent claims (scope, key) in runtime.idempotency_keys.
-func (db *DB) BeginIdempotent(ctx context.Context, scope, key string, hash []byte) (bool, IdempotencyRecord, error) {
+func (db *DB) BeginIdempotent(ctx context.Context, scope, key string, hash []byte) (bool, vayva.IdempotencyRecord, error) {
 	// A claim still in progress after claimTimeout belongs to a request
 	// that died (crash, killed node); the next request takes it over.
 	tag, err := db.Pool().Exec(ctx, `
@@ -50,12 +41,12 @@ func (db *DB) BeginIdempotent(ctx context.Context, scope, key string, hash []byt
 		  AND runtime.idempotency_keys.created_at < now() - make_interval(secs => $4)`,
 		scope, key, hash, claimTimeout.Seconds())
 	if err != nil {
-		return false, IdempotencyRecord{}, fmt.Errorf("postgres: idempotency: %w", interpretError(err))
+		return false, vayva.IdempotencyRecord{}, fmt.Errorf("postgres: idempotency: %w", interpretError(err))
 	}
 	if tag.RowsAffected() == 1 {
-		return true, IdempotencyRecord{}, nil
+		return true, vayva.IdempotencyRecord{}, nil
 	}
-	var rec IdempotencyRecord
+	var rec vayva.IdempotencyRecord
 	var ct *string
 	err = db.Pool().QueryRow(ctx, `
 		SELECT request_hash, status, response, content_type FROM runtime.idempotency_keys
@@ -75,7 +66,7 @@ func (db *DB) BeginIdempotent(ctx context.Context, scope, key string, hash []byt
 }
 
 // CompleteIdempotent stores the response of the request owning the key.
-func (db *DB) CompleteIdempotent(ctx context.Context, scope, key string, rec IdempotencyRecord) error {
+func (db *DB) CompleteIdempotent(ctx context.Context, scope, key string, rec vayva.IdempotencyRecord) error {
 	_, err := db.Pool().Exec(ctx, `
 		UPDATE runtime.idempotency_keys SET status = $3, response = $4, content_type = $5
 		WHERE scope = $1 AND key = $2`, scope, key, rec.Status, rec.Body, rec.ContentType)

@@ -31,7 +31,7 @@ func TestIdempotencyClaimsReplayExpireAndPrune(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, claimed)
 
-	require.NoError(t, db.CompleteIdempotent(ctx, "s", "k", postgres.IdempotencyRecord{Status: 201, ContentType: "application/json", Body: []byte(`{}`)}))
+	require.NoError(t, db.CompleteIdempotent(ctx, "s", "k", vayva.IdempotencyRecord{Status: 201, ContentType: "application/json", Body: []byte(`{}`)}))
 	claimed, rec, err = db.BeginIdempotent(ctx, "s", "k", []byte("h2"))
 	require.NoError(t, err)
 	require.False(t, claimed)

@@ -409,13 +409,7 @@ func writeRest(ctx context.Context, tx pgx.Tx, a *actors.Activation, cs []actors
 				return nil
 			})
 		}
-		for _, e := range events[i] {
-			b.Queue(`
-				INSERT INTO runtime.outbox (event_id, aggregate_kind, aggregate_id, queue, key, type, merchant_id, payload)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				e.id, a.Kind, a.Identity, e.queue, e.key, e.typ, e.merchantID, e.payload,
-			)
-		}
+		queueEvents(&b, a.Kind, a.Identity, events[i])
 		if len(c.CancelReminders) > 0 {
 			b.Queue(`DELETE FROM runtime.reminders WHERE kind = $1 AND identity = $2 AND name = ANY($3)`,
 				a.Kind, a.Identity, c.CancelReminders)

@@ -2,11 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -41,23 +38,20 @@ func (l *Ledger) Wallet(ctx context.Context, merchantID, currency string) (vayva
 	return w, nil
 }
 
-// errBadCursor refuses a cursor this list did not hand out.
-func errBadCursor() error {
-	return &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
-		Fields: []vayva.FieldError{{Field: "cursor", Message: "is not a cursor of this list"}}}
-}
-
 // ListTransactions returns up to limit of the merchant's transactions,
 // newest first, with their postings, and the cursor of the next page ("" on
 // the last).
 func (l *Ledger) ListTransactions(ctx context.Context, merchantID string, limit int, cursor string) ([]vayva.LedgerTxn, string, error) {
 	before := int64(1) << 62
 	if cursor != "" {
-		n, err := strconv.ParseInt(cursor, 10, 64)
-		if err != nil || n < 1 {
-			return nil, "", errBadCursor()
+		seq, id, err := vayva.DecodeCursor(cursor)
+		if err != nil {
+			return nil, "", err
 		}
-		before = n
+		if seq < 1 || !vayva.HasIDPrefix(id, "txn") {
+			return nil, "", vayva.BadCursor()
+		}
+		before = seq
 	}
 	var out []vayva.LedgerTxn
 	err := l.read(ctx, func(ctx context.Context, tx pgx.Tx) error {
@@ -98,27 +92,9 @@ func (l *Ledger) ListTransactions(ctx context.Context, merchantID string, limit 
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = strconv.FormatInt(out[limit-1].Seq, 10)
+		next = vayva.EncodeCursor(out[limit-1].Seq, out[limit-1].ID)
 	}
 	return out, next, nil
-}
-
-// payoutCursor is the position after a payout in newest-first order.
-func payoutCursor(p actors.PayoutRecord) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(p.CreatedAt.UnixMicro(), 10) + "|" + p.ID))
-}
-
-func parsePayoutCursor(c string) (time.Time, string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, "", errBadCursor()
-	}
-	at, id, ok := strings.Cut(string(raw), "|")
-	us, err := strconv.ParseInt(at, 10, 64)
-	if !ok || err != nil || id == "" || !vayva.HasIDPrefix(id, "po") {
-		return time.Time{}, "", errBadCursor()
-	}
-	return time.UnixMicro(us).UTC(), id, nil
 }
 
 // ListPayouts returns up to limit of the merchant's payouts, newest first,
@@ -127,9 +103,12 @@ func (l *Ledger) ListPayouts(ctx context.Context, merchantID, status string, lim
 	where := `WHERE merchant_id = $1 AND ($2 = '' OR status = $2)`
 	args := []any{merchantID, status, limit + 1}
 	if cursor != "" {
-		at, id, err := parsePayoutCursor(cursor)
+		at, id, err := vayva.DecodeTimeCursor(cursor)
 		if err != nil {
 			return nil, "", err
+		}
+		if !vayva.HasIDPrefix(id, "po") {
+			return nil, "", vayva.BadCursor()
 		}
 		where += ` AND (created_at, id) < ($4, $5)`
 		args = append(args, at, id)
@@ -146,7 +125,7 @@ func (l *Ledger) ListPayouts(ctx context.Context, merchantID, status string, lim
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = payoutCursor(out[limit-1])
+		next = vayva.EncodeTimeCursor(out[limit-1].CreatedAt, out[limit-1].ID)
 	}
 	return out, next, nil
 }
@@ -156,9 +135,12 @@ func (l *Ledger) ListPayouts(ctx context.Context, merchantID, status string, lim
 func (l *Ledger) ListAudit(ctx context.Context, merchantID string, limit int, cursor string) ([]vayva.AuditEntry, string, error) {
 	before := int64(1) << 62
 	if cursor != "" {
-		n, err := strconv.ParseInt(cursor, 10, 64)
-		if err != nil || n < 1 {
-			return nil, "", errBadCursor()
+		n, id, err := vayva.DecodeCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		if n < 1 || id != strconv.FormatInt(n, 10) {
+			return nil, "", vayva.BadCursor()
 		}
 		before = n
 	}
@@ -187,7 +169,7 @@ func (l *Ledger) ListAudit(ctx context.Context, merchantID string, limit int, cu
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = strconv.FormatInt(out[limit-1].ID, 10)
+		next = vayva.EncodeCursor(out[limit-1].ID, strconv.FormatInt(out[limit-1].ID, 10))
 	}
 	return out, next, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/vayvahq/vayva"
 )
 
 // DefaultLedgerCheckGrace is how old a paid order or a succeeded refund
@@ -14,12 +16,10 @@ import (
 // the ledger was unreachable, by the queue's backoff.
 const DefaultLedgerCheckGrace = 10 * time.Minute
 
-// LedgerReport is the result of CheckLedger.
-type LedgerReport struct {
-	OK                  bool     `json:"ok"`
-	CheckedTransactions int64    `json:"checked_transactions"`
-	Problems            []string `json:"problems"`
-}
+// LedgerReport is the result of CheckLedger. The type is the root
+// package's; the name stays here for callers that know it from this
+// package.
+type LedgerReport = vayva.LedgerReport
 
 // LedgerCheckOptions adjust CheckLedgerWith.
 type LedgerCheckOptions struct {

@@ -8,39 +8,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vayvahq/vayva"
 )
-
-// MemberStatus is the lifecycle state of a cluster member row.
-type MemberStatus string
-
-// The states a member row moves through. A member is alive while it
-// heartbeats; draining when ops asked it to leave; left when it left
-// gracefully; evicted when its heartbeat lapsed and another member noticed.
-// An evicted member never returns under the same id.
-const (
-	MemberAlive    MemberStatus = "alive"
-	MemberDraining MemberStatus = "draining"
-	MemberLeft     MemberStatus = "left"
-	MemberEvicted  MemberStatus = "evicted"
-)
-
-// Member is one row of the runtime.members table.
-type Member struct {
-	Cluster     string
-	ID          string
-	Host        string
-	Port        int
-	HTTPAddr    string
-	Kinds       []string
-	Status      MemberStatus
-	ActorCounts map[string]int64
-	JoinedAt    time.Time
-	HeartbeatAt time.Time
-}
 
 // JoinMember registers m as alive, or refreshes its row if it is already
 // alive. A member id is never reused after it left or was evicted.
-func (db *DB) JoinMember(ctx context.Context, m Member) error {
+func (db *DB) JoinMember(ctx context.Context, m vayva.ClusterMember) error {
 	if m.Kinds == nil {
 		m.Kinds = []string{}
 	}
@@ -62,14 +36,14 @@ func (db *DB) JoinMember(ctx context.Context, m Member) error {
 }
 
 // HeartbeatMember refreshes the member's heartbeat and actor counts. It
-// returns the member's status; MemberEvicted or MemberLeft means the member
-// must stop serving (its identities have moved).
-func (db *DB) HeartbeatMember(ctx context.Context, cluster, id string, counts map[string]int64) (MemberStatus, error) {
+// returns the member's status; vayva.MemberEvicted or vayva.MemberLeft
+// means the member must stop serving (its identities have moved).
+func (db *DB) HeartbeatMember(ctx context.Context, cluster, id string, counts map[string]int64) (vayva.MemberStatus, error) {
 	raw, err := json.Marshal(counts)
 	if err != nil {
 		return "", fmt.Errorf("postgres: heartbeat: %w", err)
 	}
-	var status MemberStatus
+	var status vayva.MemberStatus
 	err = db.Pool().QueryRow(ctx, `
 		UPDATE runtime.members
 		SET heartbeat_at = CASE WHEN status IN ('alive','draining') THEN now() ELSE heartbeat_at END,
@@ -78,7 +52,7 @@ func (db *DB) HeartbeatMember(ctx context.Context, cluster, id string, counts ma
 		RETURNING status`, cluster, id, raw).Scan(&status)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return MemberEvicted, nil
+			return vayva.MemberEvicted, nil
 		}
 		return "", fmt.Errorf("postgres: heartbeat: %w", interpretError(err))
 	}
@@ -101,7 +75,7 @@ func (db *DB) EvictExpiredMembers(ctx context.Context, cluster string, ttl time.
 
 // SetMemberStatus moves a member to status. Moving to draining only
 // succeeds for an alive member; it returns false when no row changed.
-func (db *DB) SetMemberStatus(ctx context.Context, cluster, id string, status MemberStatus) (bool, error) {
+func (db *DB) SetMemberStatus(ctx context.Context, cluster, id string, status vayva.MemberStatus) (bool, error) {
 	tag, err := db.Pool().Exec(ctx, `
 		UPDATE runtime.members SET status = $3
 		WHERE cluster = $1 AND id = $2
@@ -116,7 +90,7 @@ func (db *DB) SetMemberStatus(ctx context.Context, cluster, id string, status Me
 // ListMembers returns the members of cluster. With live set, only alive and
 // draining members whose heartbeat is younger than ttl; otherwise every
 // member seen within the last hour, for ops.
-func (db *DB) ListMembers(ctx context.Context, cluster string, live bool, ttl time.Duration) ([]Member, error) {
+func (db *DB) ListMembers(ctx context.Context, cluster string, live bool, ttl time.Duration) ([]vayva.ClusterMember, error) {
 	q := `SELECT cluster, id, host, port, http_addr, kinds, status, actor_counts, joined_at, heartbeat_at
 		FROM runtime.members WHERE cluster = $1 AND `
 	if live {
@@ -129,9 +103,9 @@ func (db *DB) ListMembers(ctx context.Context, cluster string, live bool, ttl ti
 		return nil, fmt.Errorf("postgres: list members: %w", interpretError(err))
 	}
 	defer rows.Close()
-	var out []Member
+	var out []vayva.ClusterMember
 	for rows.Next() {
-		var m Member
+		var m vayva.ClusterMember
 		var counts []byte
 		if err := rows.Scan(&m.Cluster, &m.ID, &m.Host, &m.Port, &m.HTTPAddr, &m.Kinds, &m.Status, &counts, &m.JoinedAt, &m.HeartbeatAt); err != nil {
 			return nil, fmt.Errorf("postgres: list members: %w", interpretError(err))

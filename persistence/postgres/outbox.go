@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,27 +14,6 @@ import (
 // allowed to publish. Advisory locks are scoped to a database, so
 // deployments (and test databases) sharing a server do not contend.
 const OutboxLockKey int64 = 0x7661797661_0b0c // "vayva" + "ob"
-
-// ErrNotLeader is returned by Outbox.Lead when another session holds the
-// relay lock.
-var ErrNotLeader = errors.New("postgres: outbox: another relay holds the lock")
-
-// OutboxEvent is one row of runtime.outbox.
-type OutboxEvent struct {
-	// Seq is the row's position in the outbox (its bigserial id); the relay
-	// publishes in Seq order.
-	Seq           int64
-	EventID       string
-	AggregateKind string
-	AggregateID   string
-	Queue         string
-	Key           string
-	Type          string
-	MerchantID    string
-	// Payload is the vayva.Event as JSON.
-	Payload   []byte
-	CreatedAt time.Time
-}
 
 // Outbox gives the outbox relay its SQL: leadership through a session-level
 // advisory lock, reading unpublished rows in order, marking them published
@@ -54,7 +32,7 @@ func NewOutbox(db *DB) *Outbox { return &Outbox{db: db, lockKey: OutboxLockKey} 
 // until it is closed or its connection breaks; every statement of the
 // leader runs on that connection, so a leader whose connection died can
 // neither read nor mark anything. When another session holds the lock, Lead
-// returns ErrNotLeader.
+// returns vayva.ErrNotLeader.
 func (o *Outbox) Lead(ctx context.Context) (*OutboxLeader, error) {
 	cfg := o.db.pool.Config().ConnConfig.Copy()
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -75,7 +53,7 @@ func (o *Outbox) Lead(ctx context.Context) (*OutboxLeader, error) {
 		if err != nil {
 			return nil, fmt.Errorf("postgres: outbox: lock: %w", interpretError(err))
 		}
-		return nil, ErrNotLeader
+		return nil, vayva.ErrNotLeader
 	}
 	return &OutboxLeader{conn: conn}, nil
 }
@@ -90,15 +68,15 @@ type OutboxLeader struct {
 // first. A row committed after a higher Seq was already published appears
 // in a later call; rows of one aggregate are committed in Seq order, so
 // per-aggregate order holds.
-func (l *OutboxLeader) Unpublished(ctx context.Context, limit int) ([]OutboxEvent, error) {
+func (l *OutboxLeader) Unpublished(ctx context.Context, limit int) ([]vayva.OutboxEvent, error) {
 	rows, err := l.conn.Query(ctx, `
 		SELECT id, event_id, aggregate_kind, aggregate_id, queue, key, type, merchant_id, payload, created_at
 		FROM runtime.outbox WHERE published_at IS NULL ORDER BY id LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: outbox: read: %w", interpretError(err))
 	}
-	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxEvent, error) {
-		var e OutboxEvent
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (vayva.OutboxEvent, error) {
+		var e vayva.OutboxEvent
 		err := r.Scan(&e.Seq, &e.EventID, &e.AggregateKind, &e.AggregateID, &e.Queue, &e.Key, &e.Type,
 			&e.MerchantID, &e.Payload, &e.CreatedAt)
 		return e, err
@@ -166,14 +144,23 @@ func AppendOutbox(ctx context.Context, tx pgx.Tx, kind, id string, events ...vay
 		return nil
 	}
 	var b pgx.Batch
+	queueEvents(&b, kind, id, rows)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("outbox: append: %w", err)
+	}
+	return nil
+}
+
+// queueEvents queues the outbox rows of events caused by the aggregate
+// (kind, id) on b. It holds the one INSERT into runtime.outbox: actor
+// commits (writeRest), repositories (AppendOutbox) and sign-up and team
+// changes all write their events through it, in whatever round trip they
+// already make.
+func queueEvents(b *pgx.Batch, kind, id string, rows []outboxRow) {
 	for _, e := range rows {
 		b.Queue(`
 			INSERT INTO runtime.outbox (event_id, aggregate_kind, aggregate_id, queue, key, type, merchant_id, payload)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			e.id, kind, id, e.queue, e.key, e.typ, e.merchantID, e.payload)
 	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("outbox: append: %w", err)
-	}
-	return nil
 }

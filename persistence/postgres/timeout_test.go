@@ -36,7 +36,7 @@ func lockIdempotencyRow(t *testing.T, db *postgres.DB, scope, key string) {
 	claimed, _, err := db.BeginIdempotent(ctx, scope, key, []byte("h"))
 	require.NoError(t, err)
 	require.True(t, claimed)
-	require.NoError(t, db.CompleteIdempotent(ctx, scope, key, postgres.IdempotencyRecord{RequestHash: []byte("h"), Done: true, Status: 201}))
+	require.NoError(t, db.CompleteIdempotent(ctx, scope, key, vayva.IdempotencyRecord{RequestHash: []byte("h"), Done: true, Status: 201}))
 	holder, err := db.Pool().Begin(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = holder.Rollback(context.Background()) })
@@ -106,6 +106,6 @@ func TestIdempotencyTimeoutsAreUnavailable(t *testing.T) {
 
 	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	err = db.CompleteIdempotent(ctx, "s", "k", postgres.IdempotencyRecord{RequestHash: []byte("h"), Done: true, Status: 200})
+	err = db.CompleteIdempotent(ctx, "s", "k", vayva.IdempotencyRecord{RequestHash: []byte("h"), Done: true, Status: 200})
 	requireUnavailable(t, err, "")
 }

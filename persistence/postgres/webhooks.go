@@ -9,151 +9,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vayvahq/vayva"
 )
 
-// WebhookEventTypes are the event types merchants may subscribe a webhook
-// endpoint to.
-var WebhookEventTypes = []string{
-	"order.created", "order.paid", "order.canceled", "order.refunded", "order.fulfilled",
-	"delivery.updated", "payout.paid", "payout.failed", "conversation.handoff",
-}
-
-// EventWebhookTest is the type of the event that the test route sends to
-// one endpoint, whatever it subscribed to.
-const EventWebhookTest = "webhook.test"
-
-// IsWebhookEventType reports whether t is one of WebhookEventTypes.
-func IsWebhookEventType(t string) bool {
-	for _, x := range WebhookEventTypes {
-		if x == t {
-			return true
-		}
-	}
-	return false
-}
-
-// Webhook endpoint and delivery statuses.
+// Limits of the repository.
 const (
-	WebhookActive   = "active"
-	WebhookDisabled = "disabled"
-
-	DeliveryPending   = "pending"
-	DeliverySucceeded = "succeeded"
-	DeliveryFailed    = "failed"
-	DeliveryExhausted = "exhausted"
-)
-
-// Limits of webhook endpoints.
-const (
-	MaxWebhookURLLength = 2048
-	// MaxWebhookEvents bounds the events list of an endpoint: room for
-	// every event type, repeats included, but not for an unbounded list.
-	MaxWebhookEvents    = 50
 	webhookSecretPrefix = "whsec_"
 	sealedPrefix        = "sealed:v1:"
 	maxAttemptsListed   = 100
 )
-
-// WebhookEndpoint is a merchant's webhook endpoint.
-type WebhookEndpoint struct {
-	ID         string
-	MerchantID string
-	URL        string
-	Events     []string
-	// Secret is the whsec_ signing secret; only CreateEndpoint returns it.
-	Secret              string
-	Status              string
-	ConsecutiveFailures int
-	DisabledReason      string
-	CreatedAt           time.Time
-}
-
-// WebhookDelivery is one event's delivery to one endpoint, with its
-// attempts.
-type WebhookDelivery struct {
-	// ID is also the webhook-id header of every attempt.
-	ID             string
-	EndpointID     string
-	MerchantID     string
-	EventID        string
-	EventType      string
-	Status         string
-	Attempts       int
-	NextAttemptAt  *time.Time
-	LastStatusCode *int
-	LastError      string
-	CreatedAt      time.Time
-	CompletedAt    *time.Time
-	// Log lists the attempts, oldest first (at most the last 100).
-	Log []WebhookAttempt
-}
-
-// WebhookAttempt is one HTTP attempt of a delivery.
-type WebhookAttempt struct {
-	Attempt int
-	// StatusCode is nil when no HTTP answer arrived.
-	StatusCode *int
-	Duration   time.Duration
-	Error      string
-	At         time.Time
-}
-
-// DueDelivery is a delivery a worker has claimed for one attempt, with
-// what it needs to make it.
-type DueDelivery struct {
-	ID         string
-	EndpointID string
-	MerchantID string
-	EventID    string
-	EventType  string
-	Payload    []byte
-	// Attempt is the number of this attempt (1-based, counting every
-	// attempt ever made); RecordAttempt must be given it back.
-	Attempt int
-	// RetryBase is the attempt count when the retry schedule (re)started;
-	// Attempt - RetryBase is this attempt's place in the schedule.
-	RetryBase int
-	URL       string
-	Secret    string
-	// SecretErr says why the endpoint's secret could not be read (sealed
-	// under a key this node lacks); the attempt cannot be signed.
-	SecretErr      error
-	EndpointStatus string
-	EndpointGone   bool
-}
-
-// AttemptResult is the outcome of one attempt, as the worker judged it.
-type AttemptResult struct {
-	DeliveryID string
-	EndpointID string
-	// Attempt is DueDelivery.Attempt; a result for an attempt that is no
-	// longer the delivery's latest is logged but changes nothing else.
-	Attempt int
-	// StatusCode is 0 when no HTTP answer arrived.
-	StatusCode int
-	Duration   time.Duration
-	Error      string
-	At         time.Time
-	// Status is the delivery's new status: DeliverySucceeded,
-	// DeliveryPending (retry at NextAttemptAt), DeliveryExhausted or
-	// DeliveryFailed.
-	Status        string
-	NextAttemptAt time.Time
-	// DisableReason, when set, disables the endpoint at once (410 Gone).
-	DisableReason string
-	// DisableAfter disables the endpoint when an exhausted delivery makes
-	// this many in a row; 0 never does.
-	DisableAfter int
-}
 
 // WebhooksConfig configures Webhooks.
 type WebhooksConfig struct {
@@ -190,56 +60,22 @@ func NewWebhooks(db *DB, cfg WebhooksConfig) (*Webhooks, error) {
 	return w, nil
 }
 
-// ValidateWebhookEndpoint checks a new endpoint's url (absolute http(s),
-// at most 2048 characters) and events (a non-empty list of at most
-// MaxWebhookEvents WebhookEventTypes), naming each bad field.
-func ValidateWebhookEndpoint(rawURL string, events []string) error {
-	var v vayva.Validation
-	switch {
-	case rawURL == "":
-		v.Add("url", "is required")
-	case len(rawURL) > MaxWebhookURLLength:
-		v.Add("url", "must be at most %d characters", MaxWebhookURLLength)
-	default:
-		u, err := url.Parse(rawURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
-			v.Add("url", "must be an absolute http or https URL")
-		} else if u.Fragment != "" || u.User != nil {
-			v.Add("url", "must not carry credentials or a fragment")
-		}
-	}
-	switch {
-	case len(events) == 0:
-		v.Add("events", "must list at least one event type")
-	case len(events) > MaxWebhookEvents:
-		// One error for the list, none per entry.
-		v.Add("events", "must list at most %d event types", MaxWebhookEvents)
-		events = nil
-	}
-	for i, e := range events {
-		if !IsWebhookEventType(e) {
-			v.Add(fmt.Sprintf("events[%d]", i), "is not a known event type (%s)", strings.Join(WebhookEventTypes, ", "))
-		}
-	}
-	return v.Err()
-}
-
 // CreateEndpoint stores a new active endpoint for merchantID with the
 // given whsec_ secret and returns it, secret included.
-func (w *Webhooks) CreateEndpoint(ctx context.Context, merchantID, rawURL string, events []string, secret string) (WebhookEndpoint, error) {
-	if err := ValidateWebhookEndpoint(rawURL, events); err != nil {
-		return WebhookEndpoint{}, err
+func (w *Webhooks) CreateEndpoint(ctx context.Context, merchantID, rawURL string, events []string, secret string) (vayva.WebhookEndpoint, error) {
+	if err := vayva.ValidateWebhookEndpoint(rawURL, events); err != nil {
+		return vayva.WebhookEndpoint{}, err
 	}
 	if !strings.HasPrefix(secret, webhookSecretPrefix) || len(secret) <= len(webhookSecretPrefix) {
-		return WebhookEndpoint{}, errors.New("postgres: webhooks: create: the secret is not a whsec_ secret")
+		return vayva.WebhookEndpoint{}, errors.New("postgres: webhooks: create: the secret is not a whsec_ secret")
 	}
-	ep := WebhookEndpoint{
+	ep := vayva.WebhookEndpoint{
 		ID: vayva.NewID("we"), MerchantID: merchantID, URL: rawURL, Events: uniqueStrings(events),
-		Secret: secret, Status: WebhookActive,
+		Secret: secret, Status: vayva.WebhookActive,
 	}
 	stored, err := w.seal(ep.ID, secret)
 	if err != nil {
-		return WebhookEndpoint{}, err
+		return vayva.WebhookEndpoint{}, err
 	}
 	err = w.db.InDomain(ctx, vayva.DomainMerchant, func(ctx context.Context, tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `
@@ -248,22 +84,22 @@ func (w *Webhooks) CreateEndpoint(ctx context.Context, merchantID, rawURL string
 			ep.ID, merchantID, ep.URL, ep.Events, stored).Scan(&ep.CreatedAt)
 	})
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("postgres: webhooks: create: %w", err)
+		return vayva.WebhookEndpoint{}, fmt.Errorf("postgres: webhooks: create: %w", err)
 	}
 	return ep, nil
 }
 
 const endpointColumns = `id, merchant_id, url, events, status, consecutive_failures, disabled_reason, created_at`
 
-func scanEndpoint(row pgx.Row) (WebhookEndpoint, error) {
-	var e WebhookEndpoint
+func scanEndpoint(row pgx.Row) (vayva.WebhookEndpoint, error) {
+	var e vayva.WebhookEndpoint
 	err := row.Scan(&e.ID, &e.MerchantID, &e.URL, &e.Events, &e.Status, &e.ConsecutiveFailures, &e.DisabledReason, &e.CreatedAt)
 	return e, err
 }
 
 // GetEndpoint returns merchantID's endpoint id (without its secret).
-func (w *Webhooks) GetEndpoint(ctx context.Context, merchantID, id string) (WebhookEndpoint, error) {
-	var ep WebhookEndpoint
+func (w *Webhooks) GetEndpoint(ctx context.Context, merchantID, id string) (vayva.WebhookEndpoint, error) {
+	var ep vayva.WebhookEndpoint
 	err := w.db.InDomain(ctx, vayva.DomainMerchant, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		ep, err = scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointColumns+` FROM merchant.webhook_endpoints
@@ -271,19 +107,19 @@ func (w *Webhooks) GetEndpoint(ctx context.Context, merchantID, id string) (Webh
 		return err
 	})
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("postgres: webhooks: get endpoint: %w", notFound(err, "webhook endpoint"))
+		return vayva.WebhookEndpoint{}, fmt.Errorf("postgres: webhooks: get endpoint: %w", notFound(err, "webhook endpoint"))
 	}
 	return ep, nil
 }
 
 // ListEndpoints returns a page of merchantID's endpoints, newest first,
 // without secrets, and the cursor of the next page ("" on the last).
-func (w *Webhooks) ListEndpoints(ctx context.Context, merchantID string, limit int, cursor string) ([]WebhookEndpoint, string, error) {
+func (w *Webhooks) ListEndpoints(ctx context.Context, merchantID string, limit int, cursor string) ([]vayva.WebhookEndpoint, string, error) {
 	at, after, err := decodePageCursor(cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	var out []WebhookEndpoint
+	var out []vayva.WebhookEndpoint
 	err = w.db.InDomain(ctx, vayva.DomainMerchant, func(ctx context.Context, tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+endpointColumns+` FROM merchant.webhook_endpoints
 			WHERE merchant_id = $1 AND deleted_at IS NULL
@@ -292,7 +128,7 @@ func (w *Webhooks) ListEndpoints(ctx context.Context, merchantID string, limit i
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookEndpoint, error) { return scanEndpoint(r) })
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (vayva.WebhookEndpoint, error) { return scanEndpoint(r) })
 		return err
 	})
 	if err != nil {
@@ -333,8 +169,8 @@ func (w *Webhooks) DeleteEndpoint(ctx context.Context, merchantID, id string) er
 
 // EnableEndpoint makes a disabled endpoint of merchantID active again, with
 // its failure count reset.
-func (w *Webhooks) EnableEndpoint(ctx context.Context, merchantID, id string) (WebhookEndpoint, error) {
-	var ep WebhookEndpoint
+func (w *Webhooks) EnableEndpoint(ctx context.Context, merchantID, id string) (vayva.WebhookEndpoint, error) {
+	var ep vayva.WebhookEndpoint
 	err := w.db.InDomain(ctx, vayva.DomainMerchant, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		ep, err = scanEndpoint(tx.QueryRow(ctx, `
@@ -345,7 +181,7 @@ func (w *Webhooks) EnableEndpoint(ctx context.Context, merchantID, id string) (W
 		return err
 	})
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("postgres: webhooks: enable endpoint: %w", notFound(err, "webhook endpoint"))
+		return vayva.WebhookEndpoint{}, fmt.Errorf("postgres: webhooks: enable endpoint: %w", notFound(err, "webhook endpoint"))
 	}
 	return ep, nil
 }
@@ -361,7 +197,7 @@ func (w *Webhooks) SendTest(ctx context.Context, merchantID, id string) (string,
 			WHERE id = $1 AND merchant_id = $2 AND deleted_at IS NULL`, id, merchantID).Scan(&status); err != nil {
 			return notFound(err, "webhook endpoint")
 		}
-		if status != WebhookActive {
+		if status != vayva.WebhookActive {
 			return vayva.Errorf(vayva.ECONFLICT, "The webhook endpoint is disabled; enable it first.")
 		}
 		data, err := json.Marshal(map[string]string{
@@ -371,7 +207,7 @@ func (w *Webhooks) SendTest(ctx context.Context, merchantID, id string) (string,
 			return err
 		}
 		return AppendOutbox(ctx, tx, "webhook_endpoint", id, vayva.Event{
-			ID: eventID, Type: EventWebhookTest, Queue: vayva.QueueWebhookDelivery, MerchantID: merchantID,
+			ID: eventID, Type: vayva.EventWebhookTest, Queue: vayva.QueueWebhookDelivery, MerchantID: merchantID,
 			OccurredAt: time.Now().UTC(), Data: data,
 		})
 	})
@@ -383,12 +219,12 @@ func (w *Webhooks) SendTest(ctx context.Context, merchantID, id string) (string,
 
 // ListDeliveries returns a page of the deliveries of merchantID's endpoint,
 // newest first, each with its attempts, and the next page's cursor.
-func (w *Webhooks) ListDeliveries(ctx context.Context, merchantID, endpointID string, limit int, cursor string) ([]WebhookDelivery, string, error) {
+func (w *Webhooks) ListDeliveries(ctx context.Context, merchantID, endpointID string, limit int, cursor string) ([]vayva.WebhookDelivery, string, error) {
 	at, after, err := decodePageCursor(cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	var out []WebhookDelivery
+	var out []vayva.WebhookDelivery
 	err = w.db.InDomain(ctx, vayva.DomainComm, func(ctx context.Context, tx pgx.Tx) error {
 		var one int
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM merchant.webhook_endpoints
@@ -405,8 +241,8 @@ func (w *Webhooks) ListDeliveries(ctx context.Context, merchantID, endpointID st
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookDelivery, error) {
-			var d WebhookDelivery
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (vayva.WebhookDelivery, error) {
+			var d vayva.WebhookDelivery
 			err := r.Scan(&d.ID, &d.EndpointID, &d.MerchantID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
 				&d.NextAttemptAt, &d.LastStatusCode, &d.LastError, &d.CreatedAt, &d.CompletedAt)
 			return d, err
@@ -431,7 +267,7 @@ func (w *Webhooks) ListDeliveries(ctx context.Context, merchantID, endpointID st
 		for rows.Next() {
 			var (
 				id string
-				a  WebhookAttempt
+				a  vayva.WebhookAttempt
 				ms int64
 			)
 			if err := rows.Scan(&id, &a.Attempt, &a.StatusCode, &ms, &a.Error, &a.At); err != nil {
@@ -470,7 +306,7 @@ func (w *Webhooks) ReplayDelivery(ctx context.Context, merchantID, id string) er
 		if err != nil || deleted {
 			return notFound(orNoRows(err), "webhook delivery")
 		}
-		if status != WebhookActive {
+		if status != vayva.WebhookActive {
 			return vayva.Errorf(vayva.ECONFLICT, "The delivery's webhook endpoint is disabled; enable it first.")
 		}
 		_, err = tx.Exec(ctx, `
@@ -534,8 +370,8 @@ func (w *Webhooks) FanOut(ctx context.Context, e vayva.Event, body []byte, onlyE
 // counts the attempt and moves the delivery's next attempt lease into the
 // future, so that if the claimer dies the delivery is due again then.
 // Concurrent claimers never get the same delivery.
-func (w *Webhooks) ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]DueDelivery, error) {
-	var out []DueDelivery
+func (w *Webhooks) ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]vayva.DueWebhookDelivery, error) {
+	var out []vayva.DueWebhookDelivery
 	err := w.db.InDomain(ctx, vayva.DomainComm, func(ctx context.Context, tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			WITH due AS (
@@ -553,8 +389,8 @@ func (w *Webhooks) ClaimDue(ctx context.Context, limit int, lease time.Duration)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (DueDelivery, error) {
-			var d DueDelivery
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (vayva.DueWebhookDelivery, error) {
+			var d vayva.DueWebhookDelivery
 			var payload string
 			err := r.Scan(&d.ID, &d.EndpointID, &d.MerchantID, &d.EventID, &d.EventType, &payload, &d.Attempt,
 				&d.RetryBase, &d.URL, &d.Secret, &d.EndpointStatus, &d.EndpointGone)
@@ -618,7 +454,7 @@ func (w *Webhooks) Abandon(ctx context.Context, id string, attempt int, reason s
 // deliveries. It reports whether the endpoint was disabled. A result for an
 // attempt that is no longer the delivery's latest (the delivery was claimed
 // again after its lease ran out, or replayed) is logged only.
-func (w *Webhooks) RecordAttempt(ctx context.Context, r AttemptResult) (disabled bool, err error) {
+func (w *Webhooks) RecordAttempt(ctx context.Context, r vayva.WebhookAttemptResult) (disabled bool, err error) {
 	err = w.db.InDomain(ctx, vayva.DomainComm, func(ctx context.Context, tx pgx.Tx) error {
 		disabled = false
 		var code *int
@@ -635,9 +471,9 @@ func (w *Webhooks) RecordAttempt(ctx context.Context, r AttemptResult) (disabled
 		var next *time.Time
 		completed := true
 		switch r.Status {
-		case DeliveryPending:
+		case vayva.WebhookDeliveryPending:
 			next, completed = &r.NextAttemptAt, false
-		case DeliverySucceeded, DeliveryFailed, DeliveryExhausted:
+		case vayva.WebhookDeliverySucceeded, vayva.WebhookDeliveryFailed, vayva.WebhookDeliveryExhausted:
 		default:
 			return fmt.Errorf("unknown delivery status %q", r.Status)
 		}
@@ -655,7 +491,7 @@ func (w *Webhooks) RecordAttempt(ctx context.Context, r AttemptResult) (disabled
 		}
 		reason := r.DisableReason
 		switch r.Status {
-		case DeliverySucceeded:
+		case vayva.WebhookDeliverySucceeded:
 			if err := setRole(ctx, tx, vayva.DomainMerchant); err != nil {
 				return err
 			}
@@ -663,7 +499,7 @@ func (w *Webhooks) RecordAttempt(ctx context.Context, r AttemptResult) (disabled
 				WHERE id = $1 AND consecutive_failures <> 0`, r.EndpointID); err != nil {
 				return err
 			}
-		case DeliveryExhausted:
+		case vayva.WebhookDeliveryExhausted:
 			if err := setRole(ctx, tx, vayva.DomainMerchant); err != nil {
 				return err
 			}
@@ -784,31 +620,15 @@ func uniqueStrings(in []string) []string {
 }
 
 // encodePageCursor encodes the position after the row (at, id) of a list
-// ordered by (created_at, id) descending.
-func encodePageCursor(at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "|" + id))
-}
+// ordered by (created_at, id) descending, in the API's one cursor format.
+func encodePageCursor(at time.Time, id string) string { return vayva.EncodeTimeCursor(at, id) }
 
 // decodePageCursor parses a cursor of encodePageCursor; "" is the first
-// page (nil time).
+// page (nil time). A cursor of another form is the API's 422 refusal.
 func decodePageCursor(cursor string) (*time.Time, string, error) {
-	if cursor == "" {
-		return nil, "", nil
+	at, id, err := vayva.DecodeTimeCursor(cursor)
+	if err != nil || id == "" {
+		return nil, "", err
 	}
-	bad := &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
-		Fields: []vayva.FieldError{{Field: "cursor", Message: "is not a cursor from this list"}}}
-	if len(cursor) > 512 {
-		return nil, "", bad
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil {
-		return nil, "", bad
-	}
-	us, id, ok := strings.Cut(string(raw), "|")
-	n, err := strconv.ParseInt(us, 10, 64)
-	if !ok || err != nil || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
-		return nil, "", bad
-	}
-	at := time.UnixMicro(n).UTC()
 	return &at, id, nil
 }

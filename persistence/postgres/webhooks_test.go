@@ -119,7 +119,7 @@ func TestEmailLogBegin(t *testing.T) {
 	ctx := context.Background()
 	db, _ := pgtest.New(t)
 	l := postgres.NewEmailLogs(db)
-	e := postgres.EmailLog{EventID: "evt_1", Template: "verification", To: "a@example.com", Subject: "Hi"}
+	e := vayva.EmailLog{EventID: "evt_1", Template: "verification", To: "a@example.com", Subject: "Hi"}
 
 	ok, err := l.Begin(ctx, e, time.Minute)
 	require.NoError(t, err)
@@ -136,12 +136,12 @@ func TestEmailLogBegin(t *testing.T) {
 	require.False(t, ok, "sent once")
 	got, err := l.Get(ctx, "evt_1")
 	require.NoError(t, err)
-	require.Equal(t, postgres.EmailSent, got.Status)
+	require.Equal(t, vayva.EmailSent, got.Status)
 	require.Equal(t, "re_1", got.ProviderID)
 	require.Equal(t, 2, got.Attempts)
 	require.Empty(t, got.Error)
 
-	e2 := postgres.EmailLog{EventID: "evt_2", Template: "welcome", To: "b@example.com"}
+	e2 := vayva.EmailLog{EventID: "evt_2", Template: "welcome", To: "b@example.com"}
 	ok, err = l.Begin(ctx, e2, time.Millisecond)
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -178,7 +178,7 @@ func TestAppendOutboxAndLeader(t *testing.T) {
 	require.NoError(t, err)
 	defer l.Close(ctx)
 	_, err = o.Lead(ctx)
-	require.ErrorIs(t, err, postgres.ErrNotLeader, "one leader at a time")
+	require.ErrorIs(t, err, vayva.ErrNotLeader, "one leader at a time")
 
 	rows, err := l.Unpublished(ctx, 10)
 	require.NoError(t, err)
@@ -202,7 +202,7 @@ func TestAppendOutboxAndLeader(t *testing.T) {
 	require.Eventually(t, func() bool {
 		l2, err := o.Lead(ctx)
 		if err != nil {
-			require.ErrorIs(t, err, postgres.ErrNotLeader)
+			require.ErrorIs(t, err, vayva.ErrNotLeader)
 			return false
 		}
 		require.NoError(t, l2.Close(ctx))

@@ -10,6 +10,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vayvahq/vayva"
 )
 
 const benchWorkers = 32
@@ -98,7 +100,7 @@ func BenchmarkEnqueue(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	parallel(b, benchWorkers, n, func(i int) error {
-		_, err := br.Enqueue(ctx, Email, Job{Type: "email.send", Payload: benchPayload})
+		_, err := br.Enqueue(ctx, vayva.QueueEmail, Job{Type: "email.send", Payload: benchPayload})
 		return err
 	})
 	ours := time.Since(start)
@@ -120,7 +122,7 @@ func BenchmarkIngestOnce(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	parallel(b, benchWorkers, n, func(i int) error {
-		dup, err := br.IngestOnce(ctx, "bench:evt_"+strconv.Itoa(i), time.Hour, PaymentsInbound, Job{Type: "paystack.event", Payload: benchPayload})
+		dup, err := br.IngestOnce(ctx, "bench:evt_"+strconv.Itoa(i), time.Hour, vayva.QueuePaymentsInbound, Job{Type: "paystack.event", Payload: benchPayload})
 		if err == nil && dup {
 			b.Errorf("event %d seen as duplicate", i)
 		}
@@ -143,7 +145,7 @@ func BenchmarkConsume(b *testing.B) {
 	rdb := rc.Redis()
 	values := func(i int) []any { j := benchJob(i); return j.values() }
 	n := b.N
-	ourStream, rawStream := rc.Key("q", Email), rc.Key("raw", "s")
+	ourStream, rawStream := rc.Key("q", vayva.QueueEmail), rc.Key("raw", "s")
 	b.StopTimer()
 	rawPipelinedXAdd(b, rdb, ourStream, n, values)
 	rawPipelinedXAdd(b, rdb, rawStream, n, values)
@@ -153,7 +155,7 @@ func BenchmarkConsume(b *testing.B) {
 	done := make(chan struct{})
 	c, err := br.NewConsumer("bench-0")
 	require.NoError(b, err)
-	require.NoError(b, c.Consume(ctx, Email, func(ctx context.Context, j Job) error {
+	require.NoError(b, c.Consume(ctx, vayva.QueueEmail, func(ctx context.Context, j Job) error {
 		if got.Add(1) == int64(n) {
 			close(done)
 		}
@@ -175,7 +177,7 @@ func BenchmarkConsume(b *testing.B) {
 		require.NoError(b, err)
 		ids := make([]string, 0, 256)
 		for _, m := range res[0].Messages {
-			if _, err := decodeJob(Email, m.Values); err != nil {
+			if _, err := decodeJob(vayva.QueueEmail, m.Values); err != nil {
 				b.Fatal(err)
 			}
 			ids = append(ids, m.ID)

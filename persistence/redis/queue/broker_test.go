@@ -22,47 +22,47 @@ func TestIngestOnce(t *testing.T) {
 	rdb := rc.Redis()
 
 	job := Job{Type: "paystack.charge.success", Payload: []byte(`{"reference":"r1"}`)}
-	dup, err := b.IngestOnce(ctx, "paystack:evt_1", 72*time.Hour, PaymentsInbound, job)
+	dup, err := b.IngestOnce(ctx, "paystack:evt_1", 72*time.Hour, vayva.QueuePaymentsInbound, job)
 	require.NoError(t, err)
 	require.False(t, dup)
-	dup, err = b.IngestOnce(ctx, "paystack:evt_1", 72*time.Hour, PaymentsInbound, job)
+	dup, err = b.IngestOnce(ctx, "paystack:evt_1", 72*time.Hour, vayva.QueuePaymentsInbound, job)
 	require.NoError(t, err)
 	require.True(t, dup)
 
-	stream := rc.Key("q", PaymentsInbound)
+	stream := rc.Key("q", vayva.QueuePaymentsInbound)
 	require.EqualValues(t, 1, rdb.XLen(ctx, stream).Val())
 	ttl := rdb.TTL(ctx, rc.Key("dedupe", "paystack:evt_1")).Val()
 	require.Greater(t, ttl, 71*time.Hour)
 	require.LessOrEqual(t, ttl, 72*time.Hour)
-	require.Equal(t, 1.0, counterValue(t, b.metrics.enqueued.WithLabelValues(PaymentsInbound)))
+	require.Equal(t, 1.0, counterValue(t, b.metrics.enqueued.WithLabelValues(vayva.QueuePaymentsInbound)))
 
 	// Partitioned queue: the job lands in its key's partition.
-	spec, _ := b.Spec(WhatsAppInbound)
+	spec, _ := b.Spec(vayva.QueueWhatsAppInbound)
 	in := Job{Type: "wa.message", Key: "m1:pn1:wa1", Payload: []byte("hi")}
-	dup, err = b.IngestOnce(ctx, "wa:wamid.1", 7*24*time.Hour, WhatsAppInbound, in)
+	dup, err = b.IngestOnce(ctx, "wa:wamid.1", 7*24*time.Hour, vayva.QueueWhatsAppInbound, in)
 	require.NoError(t, err)
 	require.False(t, dup)
-	part := rc.Key("q", WhatsAppInbound, "p", itoa(int64(spec.Partition(in.Key))))
+	part := rc.Key("q", vayva.QueueWhatsAppInbound, "p", itoa(int64(spec.Partition(in.Key))))
 	msgs := rdb.XRange(ctx, part, "-", "+").Val()
 	require.Len(t, msgs, 1)
-	got, err := decodeJob(WhatsAppInbound, msgs[0].Values)
+	got, err := decodeJob(vayva.QueueWhatsAppInbound, msgs[0].Values)
 	require.NoError(t, err)
 	require.Equal(t, "hi", string(got.Payload))
 	require.Equal(t, 1, got.Attempt)
 	require.Equal(t, spec.MaxAttempts, got.MaxAttempts)
 
 	// Invalid input enqueues nothing.
-	_, err = b.IngestOnce(ctx, "wa:wamid.2", 7*24*time.Hour, WhatsAppInbound, Job{Type: "wa.message"})
+	_, err = b.IngestOnce(ctx, "wa:wamid.2", 7*24*time.Hour, vayva.QueueWhatsAppInbound, Job{Type: "wa.message"})
 	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
-	_, err = b.IngestOnce(ctx, "", time.Hour, Email, job)
+	_, err = b.IngestOnce(ctx, "", time.Hour, vayva.QueueEmail, job)
 	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
-	_, err = b.IngestOnce(ctx, "x", time.Millisecond, Email, job)
+	_, err = b.IngestOnce(ctx, "x", time.Millisecond, vayva.QueueEmail, job)
 	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
 	require.EqualValues(t, 0, rdb.Exists(ctx, rc.Key("dedupe", "wa:wamid.2")).Val())
 
 	// The ingested job is consumed.
 	rec := &recorder{}
-	startConsumer(t, b, "n1-0", PaymentsInbound, func(ctx context.Context, j Job) error { rec.add(j); return nil }, 2)
+	startConsumer(t, b, "n1-0", vayva.QueuePaymentsInbound, func(ctx context.Context, j Job) error { rec.add(j); return nil }, 2)
 	require.Eventually(t, func() bool { return rec.count() == 1 }, 20*time.Second, 5*time.Millisecond)
 	require.Equal(t, `{"reference":"r1"}`, string(rec.jobs()[0].Payload))
 	require.Eventually(t, func() bool { return rdb.XLen(ctx, stream).Val() == 0 }, 20*time.Second, 5*time.Millisecond)
@@ -75,16 +75,16 @@ func TestEnqueueValidates(t *testing.T) {
 	b := newBroker(t, rc, nil)
 	_, err := b.Enqueue(ctx, "nope", Job{Type: "x"})
 	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
-	_, err = b.Enqueue(ctx, Email, Job{})
+	_, err = b.Enqueue(ctx, vayva.QueueEmail, Job{})
 	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
-	_, err = b.Enqueue(ctx, WhatsAppOutbound, Job{Type: "x"})
+	_, err = b.Enqueue(ctx, vayva.QueueWhatsAppOutbound, Job{Type: "x"})
 	require.Equal(t, vayva.EINVALID, vayva.ErrorCode(err))
-	id, err := b.Enqueue(ctx, Email, Job{Type: "email.send", Attempt: 7, LastError: "stale"})
+	id, err := b.Enqueue(ctx, vayva.QueueEmail, Job{Type: "email.send", Attempt: 7, LastError: "stale"})
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(id, "job_"))
-	msgs := rc.Redis().XRange(ctx, rc.Key("q", Email), "-", "+").Val()
+	msgs := rc.Redis().XRange(ctx, rc.Key("q", vayva.QueueEmail), "-", "+").Val()
 	require.Len(t, msgs, 1)
-	j, err := decodeJob(Email, msgs[0].Values)
+	j, err := decodeJob(vayva.QueueEmail, msgs[0].Values)
 	require.NoError(t, err)
 	require.Equal(t, id, j.ID)
 	require.Equal(t, 1, j.Attempt)
@@ -97,16 +97,16 @@ func TestTrimKeepsPending(t *testing.T) {
 	rc := newRC(t)
 	b := newBroker(t, rc, nil)
 	rdb := rc.Redis()
-	stream := rc.Key("q", Email)
+	stream := rc.Key("q", vayva.QueueEmail)
 
 	// No group yet: nothing is trimmed.
 	var ids []string
 	for range 10 {
-		id, err := b.Enqueue(ctx, Email, Job{Type: "t"})
+		id, err := b.Enqueue(ctx, vayva.QueueEmail, Job{Type: "t"})
 		require.NoError(t, err)
 		ids = append(ids, id)
 	}
-	n, err := b.Trim(ctx, Email)
+	n, err := b.Trim(ctx, vayva.QueueEmail)
 	require.NoError(t, err)
 	require.Zero(t, n)
 
@@ -119,7 +119,7 @@ func TestTrimKeepsPending(t *testing.T) {
 	require.Len(t, got, 6)
 	require.NoError(t, rdb.XAck(ctx, stream, "vayva", got[0].ID, got[1].ID, got[3].ID).Err())
 
-	n, err = b.Trim(ctx, Email)
+	n, err = b.Trim(ctx, vayva.QueueEmail)
 	require.NoError(t, err)
 	require.EqualValues(t, 2, n) // 1 and 2; 4 sits behind pending 3
 	left := rdb.XRange(ctx, stream, "-", "+").Val()
@@ -134,12 +134,12 @@ func TestTrimKeepsPending(t *testing.T) {
 	// Once 3, 5 and 6 are acknowledged, everything delivered goes, the
 	// undelivered tail stays.
 	require.NoError(t, rdb.XAck(ctx, stream, "vayva", got[2].ID, got[4].ID, got[5].ID).Err())
-	n, err = b.Trim(ctx, Email)
+	n, err = b.Trim(ctx, vayva.QueueEmail)
 	require.NoError(t, err)
 	require.EqualValues(t, 4, n)
 	left = rdb.XRange(ctx, stream, "-", "+").Val()
 	require.Len(t, left, 4)
-	j, err := decodeJob(Email, left[0].Values)
+	j, err := decodeJob(vayva.QueueEmail, left[0].Values)
 	require.NoError(t, err)
 	require.Equal(t, ids[6], j.ID)
 }
@@ -151,25 +151,25 @@ func TestStatsAndDepthMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	b := newBroker(t, rc, func(c *Config) { c.Registerer = reg })
 	for i := range 5 {
-		_, err := b.Enqueue(ctx, WhatsAppOutbound, Job{Type: "t", Key: keysN("c", 5)[i]})
+		_, err := b.Enqueue(ctx, vayva.QueueWhatsAppOutbound, Job{Type: "t", Key: keysN("c", 5)[i]})
 		require.NoError(t, err)
 	}
-	_, err := b.Enqueue(ctx, Email, Job{Type: "t"})
+	_, err := b.Enqueue(ctx, vayva.QueueEmail, Job{Type: "t"})
 	require.NoError(t, err)
-	s := statsOf(t, b, WhatsAppOutbound)
-	require.Equal(t, QueueStats{Name: WhatsAppOutbound, Length: 5}, s)
-	require.EqualValues(t, 1, statsOf(t, b, Email).Length)
-	require.EqualValues(t, 0, statsOf(t, b, OrdersSync).Length)
+	s := statsOf(t, b, vayva.QueueWhatsAppOutbound)
+	require.Equal(t, QueueStats{Name: vayva.QueueWhatsAppOutbound, Length: 5}, s)
+	require.EqualValues(t, 1, statsOf(t, b, vayva.QueueEmail).Length)
+	require.EqualValues(t, 0, statsOf(t, b, vayva.QueueOrdersSync).Length)
 
 	fams := gather(t, reg)
 	require.Len(t, fams["vayva_queue_length"], len(DefaultSpecs()))
-	require.Equal(t, 5.0, fams["vayva_queue_length"][WhatsAppOutbound])
-	require.Equal(t, 1.0, fams["vayva_queue_jobs_enqueued_total"][Email])
-	require.Equal(t, 5.0, fams["vayva_queue_jobs_enqueued_total"][WhatsAppOutbound])
+	require.Equal(t, 5.0, fams["vayva_queue_length"][vayva.QueueWhatsAppOutbound])
+	require.Equal(t, 1.0, fams["vayva_queue_jobs_enqueued_total"][vayva.QueueEmail])
+	require.Equal(t, 5.0, fams["vayva_queue_jobs_enqueued_total"][vayva.QueueWhatsAppOutbound])
 
 	// A second broker on the same registry shares the collectors.
 	b2 := newBroker(t, rc, func(c *Config) { c.Registerer = reg })
-	_, err = b2.Enqueue(ctx, Email, Job{Type: "t"})
+	_, err = b2.Enqueue(ctx, vayva.QueueEmail, Job{Type: "t"})
 	require.NoError(t, err)
-	require.Equal(t, 2.0, counterValue(t, b.metrics.enqueued.WithLabelValues(Email)))
+	require.Equal(t, 2.0, counterValue(t, b.metrics.enqueued.WithLabelValues(vayva.QueueEmail)))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/persistence/redis/redistest"
 )
 
@@ -68,13 +69,13 @@ func TestConnectionDropLosesNothing(t *testing.T) {
 	var ordered []Job
 	c, err := consumerSide.NewConsumer("node-a-0")
 	require.NoError(t, err)
-	require.NoError(t, c.Consume(ctx, Email, func(ctx context.Context, j Job) error {
+	require.NoError(t, c.Consume(ctx, vayva.QueueEmail, func(ctx context.Context, j Job) error {
 		mu.Lock()
 		defer mu.Unlock()
 		seen[j.ID] = true
 		return nil
 	}, ConsumeOptions{Concurrency: 8}))
-	require.NoError(t, c.Consume(ctx, WhatsAppInbound, func(ctx context.Context, j Job) error {
+	require.NoError(t, c.Consume(ctx, vayva.QueueWhatsAppInbound, func(ctx context.Context, j Job) error {
 		mu.Lock()
 		defer mu.Unlock()
 		seen[j.ID] = true
@@ -100,11 +101,11 @@ func TestConnectionDropLosesNothing(t *testing.T) {
 	kills := 0
 	for r := range rounds {
 		for i := range perRound {
-			id, err := producer.Enqueue(ctx, Email, Job{Type: "email.send"})
+			id, err := producer.Enqueue(ctx, vayva.QueueEmail, Job{Type: "email.send"})
 			require.NoError(t, err)
 			want[id] = true
 			k := keys[i%len(keys)]
-			id, err = producer.Enqueue(ctx, WhatsAppInbound, Job{Type: "wa.message", Key: k, Payload: seqPayload(k, r*perRound/len(keys)+i/len(keys)+1)})
+			id, err = producer.Enqueue(ctx, vayva.QueueWhatsAppInbound, Job{Type: "wa.message", Key: k, Payload: seqPayload(k, r*perRound/len(keys)+i/len(keys)+1)})
 			require.NoError(t, err)
 			want[id] = true
 		}
@@ -117,7 +118,7 @@ func TestConnectionDropLosesNothing(t *testing.T) {
 		if !assert.Eventually(t, func() bool { n := processed(); return n > floor || n == len(want) }, 20*time.Second, 2*time.Millisecond) {
 			all, _ := producer.Stats(ctx)
 			t.Logf("round %d floor %d stats %+v", r, floor, all)
-			spec, _ := producer.Spec(WhatsAppInbound)
+			spec, _ := producer.Spec(vayva.QueueWhatsAppInbound)
 			for p := range spec.Partitions {
 				t.Logf("lease %d: %s", p, rdb.Get(ctx, producer.leaseKey(spec, p)).Val())
 			}
@@ -142,7 +143,7 @@ func TestConnectionDropLosesNothing(t *testing.T) {
 	checkPerKeyOrder(t, ordered, keys, rounds*perRound/len(keys))
 	mu.Unlock()
 	require.Eventually(t, func() bool {
-		return statsOf(t, producer, Email).Length == 0 && statsOf(t, producer, WhatsAppInbound).Length == 0
+		return statsOf(t, producer, vayva.QueueEmail).Length == 0 && statsOf(t, producer, vayva.QueueWhatsAppInbound).Length == 0
 	}, 20*time.Second, 10*time.Millisecond)
 	t.Logf("killed %d connections", kills)
 }

@@ -5,22 +5,24 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vayvahq/vayva"
 )
 
 func TestJobFieldsRoundTrip(t *testing.T) {
 	t.Parallel()
-	j := Job{ID: "job_1", Queue: Email, Key: "k:1", Type: "email.send", Attempt: 3, MaxAttempts: 8,
+	j := Job{ID: "job_1", Queue: vayva.QueueEmail, Key: "k:1", Type: "email.send", Attempt: 3, MaxAttempts: 8,
 		EnqueuedAt: time.UnixMilli(1_700_000_000_123), Payload: []byte("{\"a\":\"b\x00\xff\"}"), LastError: "boom"}
 	m, err := decodeMember(encodeMember(j.values()))
 	require.NoError(t, err)
-	got, err := decodeJob(Email, m)
+	got, err := decodeJob(vayva.QueueEmail, m)
 	require.NoError(t, err)
 	require.Equal(t, j, got)
 
 	j.Key, j.LastError, j.Payload = "", "", []byte{}
 	m, err = decodeMember(encodeMember(j.values()))
 	require.NoError(t, err)
-	got, err = decodeJob(Email, m)
+	got, err = decodeJob(vayva.QueueEmail, m)
 	require.NoError(t, err)
 	require.Equal(t, j, got)
 }
@@ -44,10 +46,10 @@ func TestDecodeJobRejects(t *testing.T) {
 			m[k] = v
 		}
 		mutate(m)
-		_, err := decodeJob(Email, m)
+		_, err := decodeJob(vayva.QueueEmail, m)
 		require.Error(t, err, name)
 	}
-	_, err := decodeJob(Email, good)
+	_, err := decodeJob(vayva.QueueEmail, good)
 	require.NoError(t, err)
 }
 
@@ -108,7 +110,7 @@ func FuzzDecodeJob(f *testing.F) {
 		if err != nil {
 			return
 		}
-		job, err := decodeJob(Email, m)
+		job, err := decodeJob(vayva.QueueEmail, m)
 		if err != nil {
 			return
 		}
@@ -116,7 +118,7 @@ func FuzzDecodeJob(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
 		}
-		job2, err := decodeJob(Email, m2)
+		job2, err := decodeJob(vayva.QueueEmail, m2)
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/internal/startstop/startstoptest"
 )
 
@@ -20,8 +21,8 @@ func TestConsumerLifecycle(t *testing.T) {
 		c, err := b.NewConsumer(fmt.Sprintf("life-%d", n.Add(1)))
 		require.NoError(t, err)
 		h := func(context.Context, Job) error { return nil }
-		require.NoError(t, c.Consume(context.Background(), Email, h, ConsumeOptions{}))
-		require.NoError(t, c.Consume(context.Background(), WhatsAppOutbound, h, ConsumeOptions{}))
+		require.NoError(t, c.Consume(context.Background(), vayva.QueueEmail, h, ConsumeOptions{}))
+		require.NoError(t, c.Consume(context.Background(), vayva.QueueWhatsAppOutbound, h, ConsumeOptions{}))
 		return c
 	})
 }

@@ -7,6 +7,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vayvahq/vayva"
 )
 
 // Entries that do not parse, on the stream or in the delayed set, end in
@@ -17,23 +19,23 @@ func TestMalformedEntriesAreDeadLettered(t *testing.T) {
 	rc := newRC(t)
 	b := newBroker(t, rc, nil)
 	rdb := rc.Redis()
-	require.NoError(t, rdb.XAdd(ctx, &goredis.XAddArgs{Stream: rc.Key("q", Email), Values: []any{"id", "x", "attempt", "banana"}}).Err())
-	require.NoError(t, rdb.ZAdd(ctx, rc.Key("q", Email, "delayed"), goredis.Z{Score: 1, Member: "7:garbage"}).Err())
-	_, err := b.Enqueue(ctx, Email, Job{Type: "fine"})
+	require.NoError(t, rdb.XAdd(ctx, &goredis.XAddArgs{Stream: rc.Key("q", vayva.QueueEmail), Values: []any{"id", "x", "attempt", "banana"}}).Err())
+	require.NoError(t, rdb.ZAdd(ctx, rc.Key("q", vayva.QueueEmail, "delayed"), goredis.Z{Score: 1, Member: "7:garbage"}).Err())
+	_, err := b.Enqueue(ctx, vayva.QueueEmail, Job{Type: "fine"})
 	require.NoError(t, err)
 	rec := &recorder{}
-	startConsumer(t, b, "n1-0", Email, func(ctx context.Context, j Job) error { rec.add(j); return nil }, 2)
-	require.Eventually(t, func() bool { return statsOf(t, b, Email).Dead == 2 && rec.count() == 1 }, 20*time.Second, 5*time.Millisecond)
-	dl, err := b.DeadLetters(ctx, Email, 0)
+	startConsumer(t, b, "n1-0", vayva.QueueEmail, func(ctx context.Context, j Job) error { rec.add(j); return nil }, 2)
+	require.Eventually(t, func() bool { return statsOf(t, b, vayva.QueueEmail).Dead == 2 && rec.count() == 1 }, 20*time.Second, 5*time.Millisecond)
+	dl, err := b.DeadLetters(ctx, vayva.QueueEmail, 0)
 	require.NoError(t, err)
 	require.Len(t, dl, 2)
 	for _, d := range dl {
 		require.Contains(t, d.Job.LastError, "malformed")
 	}
-	n, err := b.ReplayDead(ctx, Email)
+	n, err := b.ReplayDead(ctx, vayva.QueueEmail)
 	require.NoError(t, err)
 	require.Zero(t, n)
-	require.Eventually(t, func() bool { return statsOf(t, b, Email) == QueueStats{Name: Email, Dead: 2} }, 20*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return statsOf(t, b, vayva.QueueEmail) == QueueStats{Name: vayva.QueueEmail, Dead: 2} }, 20*time.Second, 5*time.Millisecond)
 }
 
 // Consumers silent past ConsumerExpiry are removed from the group, but
@@ -44,10 +46,10 @@ func TestPruneConsumers(t *testing.T) {
 	rc := newRC(t)
 	b := newBroker(t, rc, func(c *Config) { c.ConsumerExpiry = 100 * time.Millisecond; c.ClaimMinIdle = time.Hour })
 	rdb := rc.Redis()
-	stream := rc.Key("q", Email)
+	stream := rc.Key("q", vayva.QueueEmail)
 	require.NoError(t, b.ensureGroup(ctx, stream))
 	for range 2 {
-		_, err := b.Enqueue(ctx, Email, Job{Type: "t"})
+		_, err := b.Enqueue(ctx, vayva.QueueEmail, Job{Type: "t"})
 		require.NoError(t, err)
 	}
 	// "gone" read and acknowledged an entry; "holder" still has one pending.
@@ -57,7 +59,7 @@ func TestPruneConsumers(t *testing.T) {
 	_, err = rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: "vayva", Consumer: "holder", Streams: []string{stream, ">"}, Count: 1}).Result()
 	require.NoError(t, err)
 
-	startConsumer(t, b, "n1-0", Email, func(ctx context.Context, j Job) error { return nil }, 1)
+	startConsumer(t, b, "n1-0", vayva.QueueEmail, func(ctx context.Context, j Job) error { return nil }, 1)
 	names := func() map[string]bool {
 		cs, err := rdb.XInfoConsumers(ctx, stream, "vayva").Result()
 		require.NoError(t, err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vayvahq/vayva"
 )
 
 // Several producers enqueue interleaved keys with sequence numbers while
@@ -39,11 +41,11 @@ func TestOrderedPerKeyConcurrentProducers(t *testing.T) {
 			return nil
 		}
 	}
-	startConsumer(t, b, "node-a-0", WhatsAppInbound, handler("a"), 0)
-	startConsumer(t, b, "node-b-0", WhatsAppInbound, handler("b"), 0)
+	startConsumer(t, b, "node-a-0", vayva.QueueWhatsAppInbound, handler("a"), 0)
+	startConsumer(t, b, "node-b-0", vayva.QueueWhatsAppInbound, handler("b"), 0)
 
 	// Wait until the partitions are split between both consumers.
-	spec, _ := b.Spec(WhatsAppInbound)
+	spec, _ := b.Spec(vayva.QueueWhatsAppInbound)
 	require.Eventually(t, func() bool {
 		owners := map[string]int{}
 		for p := range spec.Partitions {
@@ -62,7 +64,7 @@ func TestOrderedPerKeyConcurrentProducers(t *testing.T) {
 			defer wg.Done()
 			for seq := 1; seq <= perKey; seq++ {
 				for _, k := range mine {
-					if _, err := b.Enqueue(ctx, WhatsAppInbound, Job{Type: "wa.message", Key: k, Payload: seqPayload(k, seq)}); err != nil {
+					if _, err := b.Enqueue(ctx, vayva.QueueWhatsAppInbound, Job{Type: "wa.message", Key: k, Payload: seqPayload(k, seq)}); err != nil {
 						errs <- err
 						return
 					}
@@ -77,7 +79,9 @@ func TestOrderedPerKeyConcurrentProducers(t *testing.T) {
 	}
 	total := producers * keysPer * perKey
 	require.Eventually(t, func() bool { return rec.count() >= total }, 20*time.Second, 10*time.Millisecond)
-	require.Eventually(t, func() bool { return statsOf(t, b, WhatsAppInbound) == QueueStats{Name: WhatsAppInbound} }, 20*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return statsOf(t, b, vayva.QueueWhatsAppInbound) == QueueStats{Name: vayva.QueueWhatsAppInbound}
+	}, 20*time.Second, 10*time.Millisecond)
 	// In order, nothing lost; a job may repeat right after itself when a
 	// lease lapses between its handler and its acknowledgement.
 	checkPerKeyOrder(t, rec.jobs(), keys, perKey)
@@ -102,14 +106,14 @@ func TestOrderedConsumerKilledMidBatch(t *testing.T) {
 	const perKey = 30
 	for seq := 1; seq <= perKey; seq++ {
 		for _, k := range keys {
-			_, err := b.Enqueue(ctx, WhatsAppOutbound, Job{Type: "wa.send", Key: k, Payload: seqPayload(k, seq)})
+			_, err := b.Enqueue(ctx, vayva.QueueWhatsAppOutbound, Job{Type: "wa.send", Key: k, Payload: seqPayload(k, seq)})
 			require.NoError(t, err)
 		}
 	}
 	hangKey, hangSeq := keys[3], 10
 	rec := &recorder{}
 	hung := make(chan struct{})
-	a := startConsumer(t, b, "node-a-0", WhatsAppOutbound, func(ctx context.Context, j Job) error {
+	a := startConsumer(t, b, "node-a-0", vayva.QueueWhatsAppOutbound, func(ctx context.Context, j Job) error {
 		if k, seq := parseSeq(t, j.Payload); k == hangKey && seq == hangSeq {
 			close(hung)
 			<-ctx.Done()
@@ -119,13 +123,13 @@ func TestOrderedConsumerKilledMidBatch(t *testing.T) {
 		return nil
 	}, 0)
 	<-hung
-	spec, _ := b.Spec(WhatsAppOutbound)
+	spec, _ := b.Spec(vayva.QueueWhatsAppOutbound)
 	stream := b.streamKey(spec, spec.Partition(hangKey))
 	require.Greater(t, rc.Redis().XPending(ctx, stream, "vayva").Val().Count, int64(1), "batch not in flight")
 	a.kill()
 
 	var retried atomic.Int32
-	startConsumer(t, b, "node-b-0", WhatsAppOutbound, func(ctx context.Context, j Job) error {
+	startConsumer(t, b, "node-b-0", vayva.QueueWhatsAppOutbound, func(ctx context.Context, j Job) error {
 		if k, seq := parseSeq(t, j.Payload); k == hangKey && seq == hangSeq {
 			if j.Attempt != 2 {
 				return fmt.Errorf("hung job came back at attempt %d", j.Attempt)
@@ -135,7 +139,9 @@ func TestOrderedConsumerKilledMidBatch(t *testing.T) {
 		rec.add(j)
 		return nil
 	}, 0)
-	require.Eventually(t, func() bool { return statsOf(t, b, WhatsAppOutbound) == QueueStats{Name: WhatsAppOutbound} }, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return statsOf(t, b, vayva.QueueWhatsAppOutbound) == QueueStats{Name: vayva.QueueWhatsAppOutbound}
+	}, 30*time.Second, 10*time.Millisecond)
 	require.EqualValues(t, 1, retried.Load())
 	checkPerKeyOrder(t, rec.jobs(), keys, perKey)
 }
@@ -149,13 +155,13 @@ func TestOrderedPoisonBlocksKeyThenDeadLetters(t *testing.T) {
 	rc := newRC(t)
 	b := newBroker(t, rc, func(c *Config) {
 		c.RetryScale = 1
-		c.Queues = []QueueSpec{{Name: WhatsAppInbound, Partitions: 4, MaxAttempts: 3, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}}
+		c.Queues = []QueueSpec{{Name: vayva.QueueWhatsAppInbound, Partitions: 4, MaxAttempts: 3, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}}
 	})
 	var broken atomic.Bool
 	broken.Store(true)
 	var mu sync.Mutex
 	var events []string
-	startConsumer(t, b, "n1-0", WhatsAppInbound, func(ctx context.Context, j Job) error {
+	startConsumer(t, b, "n1-0", vayva.QueueWhatsAppInbound, func(ctx context.Context, j Job) error {
 		mu.Lock()
 		defer mu.Unlock()
 		_, seq := parseSeq(t, j.Payload)
@@ -167,7 +173,7 @@ func TestOrderedPoisonBlocksKeyThenDeadLetters(t *testing.T) {
 		return nil
 	}, 0)
 	for seq := 1; seq <= 3; seq++ {
-		_, err := b.Enqueue(ctx, WhatsAppInbound, Job{Type: "wa.message", Key: "conv-x", Payload: seqPayload("conv-x", seq)})
+		_, err := b.Enqueue(ctx, vayva.QueueWhatsAppInbound, Job{Type: "wa.message", Key: "conv-x", Payload: seqPayload("conv-x", seq)})
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool {
@@ -178,7 +184,7 @@ func TestOrderedPoisonBlocksKeyThenDeadLetters(t *testing.T) {
 	mu.Lock()
 	require.Equal(t, []string{"fail 1@1", "fail 1@2", "fail 1@3", "ok 2@1", "ok 3@1"}, events)
 	mu.Unlock()
-	dl, err := b.DeadLetters(ctx, WhatsAppInbound, 10)
+	dl, err := b.DeadLetters(ctx, vayva.QueueWhatsAppInbound, 10)
 	require.NoError(t, err)
 	require.Len(t, dl, 1)
 	require.Equal(t, "conv-x", dl[0].Job.Key)
@@ -186,7 +192,7 @@ func TestOrderedPoisonBlocksKeyThenDeadLetters(t *testing.T) {
 	require.Equal(t, "cannot parse", dl[0].Job.LastError)
 
 	broken.Store(false)
-	n, err := b.ReplayDead(ctx, WhatsAppInbound)
+	n, err := b.ReplayDead(ctx, vayva.QueueWhatsAppInbound)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Eventually(t, func() bool {
@@ -194,7 +200,9 @@ func TestOrderedPoisonBlocksKeyThenDeadLetters(t *testing.T) {
 		defer mu.Unlock()
 		return len(events) == 6 && events[5] == "ok 1@1"
 	}, 20*time.Second, 5*time.Millisecond)
-	require.Eventually(t, func() bool { return statsOf(t, b, WhatsAppInbound) == QueueStats{Name: WhatsAppInbound} }, 20*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return statsOf(t, b, vayva.QueueWhatsAppInbound) == QueueStats{Name: vayva.QueueWhatsAppInbound}
+	}, 20*time.Second, 5*time.Millisecond)
 }
 
 // A graceful stop in the middle of an in-place retry leaves the job
@@ -205,21 +213,21 @@ func TestOrderedStopDuringRetryKeepsCount(t *testing.T) {
 	rc := newRC(t)
 	b := newBroker(t, rc, func(c *Config) {
 		c.RetryScale = 1
-		c.Queues = []QueueSpec{{Name: WhatsAppInbound, Partitions: 2, MaxAttempts: 5, BaseBackoff: time.Hour, MaxBackoff: time.Hour}}
+		c.Queues = []QueueSpec{{Name: vayva.QueueWhatsAppInbound, Partitions: 2, MaxAttempts: 5, BaseBackoff: time.Hour, MaxBackoff: time.Hour}}
 	})
 	failed := make(chan struct{})
-	a := startConsumer(t, b, "node-a-0", WhatsAppInbound, func(ctx context.Context, j Job) error {
+	a := startConsumer(t, b, "node-a-0", vayva.QueueWhatsAppInbound, func(ctx context.Context, j Job) error {
 		close(failed)
 		return errors.New("first attempt fails")
 	}, 0)
-	_, err := b.Enqueue(ctx, WhatsAppInbound, Job{Type: "wa.message", Key: "k", Payload: seqPayload("k", 1)})
+	_, err := b.Enqueue(ctx, vayva.QueueWhatsAppInbound, Job{Type: "wa.message", Key: "k", Payload: seqPayload("k", 1)})
 	require.NoError(t, err)
 	<-failed
 	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	require.NoError(t, a.Stop(stopCtx)) // interrupts the hour-long backoff
 	got := make(chan Job, 1)
-	startConsumer(t, b, "node-b-0", WhatsAppInbound, func(ctx context.Context, j Job) error { got <- j; return nil }, 0)
+	startConsumer(t, b, "node-b-0", vayva.QueueWhatsAppInbound, func(ctx context.Context, j Job) error { got <- j; return nil }, 0)
 	select {
 	case j := <-got:
 		require.Equal(t, 2, j.Attempt)

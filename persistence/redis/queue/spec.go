@@ -10,18 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-)
 
-// Queue names.
-const (
-	Email            = "email"
-	WhatsAppInbound  = "whatsapp-inbound"
-	WhatsAppOutbound = "whatsapp-outbound"
-	WebhookDelivery  = "webhook-delivery"
-	OrdersSync       = "orders-sync"
-	PaymentsInbound  = "payments-inbound"
-	Delivery         = "delivery"
-	Payouts          = "payouts"
+	"github.com/vayvahq/vayva"
 )
 
 // QueueSpec defines one queue.
@@ -100,14 +90,14 @@ func (s QueueSpec) validate() error {
 // holds up its partition); the others are unordered single streams.
 func DefaultSpecs() []QueueSpec {
 	return []QueueSpec{
-		{Name: Email, MaxAttempts: 8, BaseBackoff: 5 * time.Second, MaxBackoff: 30 * time.Minute},
-		{Name: WhatsAppInbound, Partitions: 16, MaxAttempts: 5, BaseBackoff: time.Second, MaxBackoff: 30 * time.Second},
-		{Name: WhatsAppOutbound, Partitions: 16, MaxAttempts: 5, BaseBackoff: time.Second, MaxBackoff: 30 * time.Second},
-		{Name: WebhookDelivery, MaxAttempts: 10, BaseBackoff: 10 * time.Second, MaxBackoff: time.Hour},
-		{Name: OrdersSync, MaxAttempts: 8, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
-		{Name: PaymentsInbound, MaxAttempts: 10, BaseBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute},
-		{Name: Delivery, MaxAttempts: 8, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
-		{Name: Payouts, MaxAttempts: 10, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
+		{Name: vayva.QueueEmail, MaxAttempts: 8, BaseBackoff: 5 * time.Second, MaxBackoff: 30 * time.Minute},
+		{Name: vayva.QueueWhatsAppInbound, Partitions: 16, MaxAttempts: 5, BaseBackoff: time.Second, MaxBackoff: 30 * time.Second},
+		{Name: vayva.QueueWhatsAppOutbound, Partitions: 16, MaxAttempts: 5, BaseBackoff: time.Second, MaxBackoff: 30 * time.Second},
+		{Name: vayva.QueueWebhookDelivery, MaxAttempts: 10, BaseBackoff: 10 * time.Second, MaxBackoff: time.Hour},
+		{Name: vayva.QueueOrdersSync, MaxAttempts: 8, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
+		{Name: vayva.QueuePaymentsInbound, MaxAttempts: 10, BaseBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute},
+		{Name: vayva.QueueDelivery, MaxAttempts: 8, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
+		{Name: vayva.QueuePayouts, MaxAttempts: 10, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vayvahq/vayva"
 )
 
 func TestRetryWithBackoff(t *testing.T) {
@@ -23,13 +25,13 @@ func TestRetryWithBackoff(t *testing.T) {
 	b := newBroker(t, rc, func(c *Config) {
 		c.RetryScale = 1
 		c.Registerer = reg
-		c.Queues = []QueueSpec{{Name: Email, MaxAttempts: 5, BaseBackoff: base, MaxBackoff: base}}
+		c.Queues = []QueueSpec{{Name: vayva.QueueEmail, MaxAttempts: 5, BaseBackoff: base, MaxBackoff: base}}
 	})
 	var mu sync.Mutex
 	var attempts []Job
 	var times []time.Time
 	failed := make(chan struct{}, 4)
-	startConsumer(t, b, "n1-0", Email, func(ctx context.Context, j Job) error {
+	startConsumer(t, b, "n1-0", vayva.QueueEmail, func(ctx context.Context, j Job) error {
 		mu.Lock()
 		attempts = append(attempts, j)
 		times = append(times, time.Now())
@@ -40,18 +42,18 @@ func TestRetryWithBackoff(t *testing.T) {
 		}
 		return nil
 	}, 4)
-	id, err := b.Enqueue(ctx, Email, Job{Type: "email.send"})
+	id, err := b.Enqueue(ctx, vayva.QueueEmail, Job{Type: "email.send"})
 	require.NoError(t, err)
 
 	// While the first retry waits it sits in the delayed set.
 	<-failed
-	require.Eventually(t, func() bool { return statsOf(t, b, Email).Delayed == 1 }, base, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return statsOf(t, b, vayva.QueueEmail).Delayed == 1 }, base, 5*time.Millisecond)
 	require.Eventually(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(attempts) == 3
 	}, 20*time.Second, 5*time.Millisecond)
-	require.Eventually(t, func() bool { return statsOf(t, b, Email) == QueueStats{Name: Email} }, 20*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return statsOf(t, b, vayva.QueueEmail) == QueueStats{Name: vayva.QueueEmail} }, 20*time.Second, 5*time.Millisecond)
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -66,10 +68,10 @@ func TestRetryWithBackoff(t *testing.T) {
 	require.GreaterOrEqual(t, times[1].Sub(times[0]), base)
 	require.GreaterOrEqual(t, times[2].Sub(times[1]), base)
 	m := gather(t, reg)
-	require.Equal(t, 2.0, m["vayva_queue_jobs_retried_total"][Email])
-	require.Equal(t, 2.0, m["vayva_queue_jobs_failed_total"][Email])
-	require.Equal(t, 1.0, m["vayva_queue_jobs_processed_total"][Email])
-	require.Equal(t, 3.0, m["vayva_queue_handler_duration_seconds"][Email])
+	require.Equal(t, 2.0, m["vayva_queue_jobs_retried_total"][vayva.QueueEmail])
+	require.Equal(t, 2.0, m["vayva_queue_jobs_failed_total"][vayva.QueueEmail])
+	require.Equal(t, 1.0, m["vayva_queue_jobs_processed_total"][vayva.QueueEmail])
+	require.Equal(t, 3.0, m["vayva_queue_handler_duration_seconds"][vayva.QueueEmail])
 }
 
 func TestRetryScale(t *testing.T) {
@@ -79,18 +81,18 @@ func TestRetryScale(t *testing.T) {
 	// One-hour backoffs scaled down a million times.
 	b := newBroker(t, rc, func(c *Config) {
 		c.RetryScale = 1e-6
-		c.Queues = []QueueSpec{{Name: OrdersSync, MaxAttempts: 4, BaseBackoff: time.Hour, MaxBackoff: 4 * time.Hour}}
+		c.Queues = []QueueSpec{{Name: vayva.QueueOrdersSync, MaxAttempts: 4, BaseBackoff: time.Hour, MaxBackoff: 4 * time.Hour}}
 	})
 	var n atomic.Int32
 	done := make(chan Job, 1)
-	startConsumer(t, b, "n1-0", OrdersSync, func(ctx context.Context, j Job) error {
+	startConsumer(t, b, "n1-0", vayva.QueueOrdersSync, func(ctx context.Context, j Job) error {
 		if n.Add(1) < 4 {
 			return errors.New("not yet")
 		}
 		done <- j
 		return nil
 	}, 1)
-	_, err := b.Enqueue(ctx, OrdersSync, Job{Type: "orders.sync"})
+	_, err := b.Enqueue(ctx, vayva.QueueOrdersSync, Job{Type: "orders.sync"})
 	require.NoError(t, err)
 	select {
 	case j := <-done:
@@ -107,13 +109,13 @@ func TestPoisonDeadLetterAndReplay(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	b := newBroker(t, rc, func(c *Config) {
 		c.Registerer = reg
-		c.Queues = []QueueSpec{{Name: WebhookDelivery, MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}}
+		c.Queues = []QueueSpec{{Name: vayva.QueueWebhookDelivery, MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}}
 	})
 	var broken atomic.Bool
 	broken.Store(true)
 	rec := &recorder{}
 	var poisonAttempts sync.Map
-	startConsumer(t, b, "n1-0", WebhookDelivery, func(ctx context.Context, j Job) error {
+	startConsumer(t, b, "n1-0", vayva.QueueWebhookDelivery, func(ctx context.Context, j Job) error {
 		if j.Type == "poison" && broken.Load() {
 			poisonAttempts.Store(j.Attempt, j.LastError)
 			return fmt.Errorf("endpoint said 500 (attempt %d)", j.Attempt)
@@ -121,12 +123,12 @@ func TestPoisonDeadLetterAndReplay(t *testing.T) {
 		rec.add(j)
 		return nil
 	}, 4)
-	poisonID, err := b.Enqueue(ctx, WebhookDelivery, Job{Type: "poison", Payload: []byte("p")})
+	poisonID, err := b.Enqueue(ctx, vayva.QueueWebhookDelivery, Job{Type: "poison", Payload: []byte("p")})
 	require.NoError(t, err)
-	_, err = b.Enqueue(ctx, WebhookDelivery, Job{Type: "fine"})
+	_, err = b.Enqueue(ctx, vayva.QueueWebhookDelivery, Job{Type: "fine"})
 	require.NoError(t, err)
 
-	require.Eventually(t, func() bool { return statsOf(t, b, WebhookDelivery).Dead == 1 }, 20*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return statsOf(t, b, vayva.QueueWebhookDelivery).Dead == 1 }, 20*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return rec.count() == 1 }, 20*time.Second, 5*time.Millisecond)
 	for a := 1; a <= 3; a++ {
 		_, ok := poisonAttempts.Load(a)
@@ -135,7 +137,7 @@ func TestPoisonDeadLetterAndReplay(t *testing.T) {
 	_, ok := poisonAttempts.Load(4)
 	require.False(t, ok)
 
-	dl, err := b.DeadLetters(ctx, WebhookDelivery, 10)
+	dl, err := b.DeadLetters(ctx, vayva.QueueWebhookDelivery, 10)
 	require.NoError(t, err)
 	require.Len(t, dl, 1)
 	require.Equal(t, poisonID, dl[0].Job.ID)
@@ -143,12 +145,14 @@ func TestPoisonDeadLetterAndReplay(t *testing.T) {
 	require.Equal(t, "endpoint said 500 (attempt 3)", dl[0].Job.LastError)
 	require.Equal(t, []byte("p"), dl[0].Job.Payload)
 	require.WithinDuration(t, time.Now(), dl[0].DeadAt, 10*time.Second)
-	require.Eventually(t, func() bool { return statsOf(t, b, WebhookDelivery) == QueueStats{Name: WebhookDelivery, Dead: 1} }, 20*time.Second, 5*time.Millisecond)
-	require.Equal(t, 1.0, gather(t, reg)["vayva_queue_jobs_dead_total"][WebhookDelivery])
+	require.Eventually(t, func() bool {
+		return statsOf(t, b, vayva.QueueWebhookDelivery) == QueueStats{Name: vayva.QueueWebhookDelivery, Dead: 1}
+	}, 20*time.Second, 5*time.Millisecond)
+	require.Equal(t, 1.0, gather(t, reg)["vayva_queue_jobs_dead_total"][vayva.QueueWebhookDelivery])
 
 	// Fixed endpoint: replay delivers it again, from attempt 1.
 	broken.Store(false)
-	n, err := b.ReplayDead(ctx, WebhookDelivery)
+	n, err := b.ReplayDead(ctx, vayva.QueueWebhookDelivery)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Eventually(t, func() bool { return rec.count() == 2 }, 20*time.Second, 5*time.Millisecond)
@@ -156,8 +160,10 @@ func TestPoisonDeadLetterAndReplay(t *testing.T) {
 	require.Equal(t, poisonID, replayed.ID)
 	require.Equal(t, 1, replayed.Attempt)
 	require.Empty(t, replayed.LastError)
-	require.Eventually(t, func() bool { return statsOf(t, b, WebhookDelivery) == QueueStats{Name: WebhookDelivery} }, 20*time.Second, 5*time.Millisecond)
-	n, err = b.ReplayDead(ctx, WebhookDelivery)
+	require.Eventually(t, func() bool {
+		return statsOf(t, b, vayva.QueueWebhookDelivery) == QueueStats{Name: vayva.QueueWebhookDelivery}
+	}, 20*time.Second, 5*time.Millisecond)
+	n, err = b.ReplayDead(ctx, vayva.QueueWebhookDelivery)
 	require.NoError(t, err)
 	require.Zero(t, n)
 }
@@ -172,7 +178,7 @@ func TestReclaimFromKilledConsumer(t *testing.T) {
 
 	var inA atomic.Int32
 	var aIDs sync.Map
-	a := startConsumer(t, b, "node-a-0", Email, func(ctx context.Context, j Job) error {
+	a := startConsumer(t, b, "node-a-0", vayva.QueueEmail, func(ctx context.Context, j Job) error {
 		inA.Add(1)
 		aIDs.Store(j.ID, j.Attempt)
 		<-ctx.Done() // hangs until the process "dies"
@@ -181,17 +187,17 @@ func TestReclaimFromKilledConsumer(t *testing.T) {
 	const total = 10
 	ids := map[string]bool{}
 	for range total {
-		id, err := b.Enqueue(ctx, Email, Job{Type: "email.send"})
+		id, err := b.Enqueue(ctx, vayva.QueueEmail, Job{Type: "email.send"})
 		require.NoError(t, err)
 		ids[id] = true
 	}
 	require.Eventually(t, func() bool { return inA.Load() == 4 }, 20*time.Second, 5*time.Millisecond)
 	a.kill()
-	require.EqualValues(t, 4, statsOf(t, b, Email).Pending)
+	require.EqualValues(t, 4, statsOf(t, b, vayva.QueueEmail).Pending)
 
 	var mu sync.Mutex
 	got := map[string]int{}
-	startConsumer(t, b, "node-b-0", Email, func(ctx context.Context, j Job) error {
+	startConsumer(t, b, "node-b-0", vayva.QueueEmail, func(ctx context.Context, j Job) error {
 		mu.Lock()
 		defer mu.Unlock()
 		got[j.ID] = j.Attempt
@@ -218,7 +224,7 @@ func TestReclaimFromKilledConsumer(t *testing.T) {
 		t.Logf("inA=%d", inA.Load())
 	}
 	require.Equal(t, 4, second)
-	require.Eventually(t, func() bool { return statsOf(t, b, Email) == QueueStats{Name: Email} }, 20*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return statsOf(t, b, vayva.QueueEmail) == QueueStats{Name: vayva.QueueEmail} }, 20*time.Second, 10*time.Millisecond)
 }
 
 // A job that keeps killing its consumers is dead-lettered on claim once
@@ -228,12 +234,12 @@ func TestDeliveriesCountTowardAttempts(t *testing.T) {
 	ctx := context.Background()
 	rc := newRC(t)
 	b := newBroker(t, rc, func(c *Config) {
-		c.Queues = []QueueSpec{{Name: Email, MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond}}
+		c.Queues = []QueueSpec{{Name: vayva.QueueEmail, MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond}}
 	})
 	rdb := rc.Redis()
-	stream := rc.Key("q", Email)
+	stream := rc.Key("q", vayva.QueueEmail)
 	require.NoError(t, b.ensureGroup(ctx, stream))
-	id, err := b.Enqueue(ctx, Email, Job{Type: "crasher"})
+	id, err := b.Enqueue(ctx, vayva.QueueEmail, Job{Type: "crasher"})
 	require.NoError(t, err)
 	// Three consumers took it and died.
 	res, err := rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: "vayva", Consumer: "ghost", Streams: []string{stream, ">"}}).Result()
@@ -242,16 +248,16 @@ func TestDeliveriesCountTowardAttempts(t *testing.T) {
 	require.NoError(t, rdb.Do(ctx, "XCLAIM", stream, "vayva", "ghost", 0, entry, "RETRYCOUNT", 3, "JUSTID").Err())
 
 	var ran atomic.Int32
-	startConsumer(t, b, "n1-0", Email, func(ctx context.Context, j Job) error { ran.Add(1); return nil }, 2)
-	require.Eventually(t, func() bool { return statsOf(t, b, Email).Dead == 1 }, 20*time.Second, 10*time.Millisecond)
+	startConsumer(t, b, "n1-0", vayva.QueueEmail, func(ctx context.Context, j Job) error { ran.Add(1); return nil }, 2)
+	require.Eventually(t, func() bool { return statsOf(t, b, vayva.QueueEmail).Dead == 1 }, 20*time.Second, 10*time.Millisecond)
 	require.Zero(t, ran.Load())
-	dl, err := b.DeadLetters(ctx, Email, 0)
+	dl, err := b.DeadLetters(ctx, vayva.QueueEmail, 0)
 	require.NoError(t, err)
 	require.Len(t, dl, 1)
 	require.Equal(t, id, dl[0].Job.ID)
 	require.Equal(t, 3, dl[0].Job.Attempt)
 	require.Contains(t, dl[0].Job.LastError, "no result after 3 deliveries")
-	require.Eventually(t, func() bool { return statsOf(t, b, Email) == QueueStats{Name: Email, Dead: 1} }, 20*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return statsOf(t, b, vayva.QueueEmail) == QueueStats{Name: vayva.QueueEmail, Dead: 1} }, 20*time.Second, 5*time.Millisecond)
 }
 
 // A consumer restarted under the same name picks up its own pending
@@ -262,19 +268,19 @@ func TestRestartResumesOwnPending(t *testing.T) {
 	rc := newRC(t)
 	b := newBroker(t, rc, func(c *Config) { c.ClaimMinIdle = time.Hour; c.LeaseTTL = 300 * time.Millisecond })
 	var inA atomic.Int32
-	a := startConsumer(t, b, "node-a-0", Email, func(ctx context.Context, j Job) error {
+	a := startConsumer(t, b, "node-a-0", vayva.QueueEmail, func(ctx context.Context, j Job) error {
 		inA.Add(1)
 		<-ctx.Done()
 		return ctx.Err()
 	}, 2)
 	for range 2 {
-		_, err := b.Enqueue(ctx, Email, Job{Type: "t"})
+		_, err := b.Enqueue(ctx, vayva.QueueEmail, Job{Type: "t"})
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool { return inA.Load() == 2 }, 20*time.Second, 5*time.Millisecond)
 	a.kill()
 	rec := &recorder{}
-	startConsumer(t, b, "node-a-0", Email, func(ctx context.Context, j Job) error { rec.add(j); return nil }, 2)
+	startConsumer(t, b, "node-a-0", vayva.QueueEmail, func(ctx context.Context, j Job) error { rec.add(j); return nil }, 2)
 	require.Eventually(t, func() bool { return rec.count() == 2 }, 20*time.Second, 5*time.Millisecond)
 	for _, j := range rec.jobs() {
 		require.Equal(t, 2, j.Attempt)
@@ -287,17 +293,17 @@ func TestConsumerNameTaken(t *testing.T) {
 	rc := newRC(t)
 	b := newBroker(t, rc, func(c *Config) { c.LeaseTTL = time.Second })
 	nop := func(context.Context, Job) error { return nil }
-	first := startConsumer(t, b, "n1-0", Email, nop, 1)
+	first := startConsumer(t, b, "n1-0", vayva.QueueEmail, nop, 1)
 	second, err := b.NewConsumer("n1-0")
 	require.NoError(t, err)
-	require.NoError(t, second.Consume(ctx, Email, nop, ConsumeOptions{}))
+	require.NoError(t, second.Consume(ctx, vayva.QueueEmail, nop, ConsumeOptions{}))
 	require.ErrorIs(t, second.Start(ctx), ErrConsumerNameTaken)
 	require.NoError(t, first.Stop(ctx))
 	require.NoError(t, first.Stop(ctx)) // idempotent
 
 	third, err := b.NewConsumer("n1-0")
 	require.NoError(t, err)
-	require.NoError(t, third.Consume(ctx, Email, nop, ConsumeOptions{}))
+	require.NoError(t, third.Consume(ctx, vayva.QueueEmail, nop, ConsumeOptions{}))
 	require.NoError(t, third.Start(ctx)) // released by Stop
 	require.NoError(t, third.Stop(ctx))
 	_, err = b.NewConsumer("bad name")
