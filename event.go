@@ -46,6 +46,9 @@ const (
 	QueueOrdersSync       = "orders-sync"
 	QueuePaymentsInbound  = "payments-inbound"
 	QueueDelivery         = "delivery"
+	// QueuePayouts carries the ledger's payout jobs to the payout worker,
+	// which calls Paystack's transfer API.
+	QueuePayouts = "payouts"
 )
 
 // EventSendEmail is the type of events that ask the email worker to send a

@@ -2,7 +2,7 @@ package actors
 
 import (
 	"context"
-	"slices"
+	"reflect"
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/actors/internal/seal"
@@ -104,5 +104,16 @@ type Journal interface {
 // ChangeTypes lists a zero value of every change type of every product kind.
 // The node checks that its journal applies each before it starts.
 func ChangeTypes() []Change {
-	return slices.Concat(StoreChanges, OrderChanges, ConversationChanges)
+	var out []Change
+	seen := map[reflect.Type]bool{}
+	for _, kind := range [][]Change{StoreChanges, OrderChanges, ConversationChanges, LedgerChanges} {
+		for _, c := range kind {
+			// Kinds may share a change type (the audit record).
+			if t := reflect.TypeOf(c); !seen[t] {
+				seen[t] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }

@@ -23,6 +23,10 @@ const storageTimeout = 5 * time.Second
 // again and it is planned afresh.
 var errReplan = &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "command was planned with a refused one; retry"}
 
+// errAbandoned answers a command a stopping activation leaves unanswered:
+// it may or may not have committed, and the retry finds out.
+var errAbandoned = &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "the actor stopped before answering; retry"}
+
 // Behavior is one persistent actor kind written on the kit: its state, how
 // it loads, and a type switch over its commands.
 type Behavior interface {
@@ -52,6 +56,8 @@ type Processor struct {
 	// failure answers every command when the activation could not start
 	// (its claim or its load failed) or has been stopped.
 	failure error
+	// pipe is the activation's group-commit pipeline, if the kind made one.
+	pipe *Pipeline
 }
 
 // Producer returns a producer of activations of a kind: each activation gets
@@ -74,8 +80,20 @@ func (p *Processor) Activation() *Activation { return p.act }
 // Receive implements actor.Actor.
 func (p *Processor) Receive(ctx actor.Context) {
 	msg := ctx.Message()
-	if _, ok := msg.(*actor.Started); ok {
+	switch m := msg.(type) {
+	case *actor.Started:
 		p.start(ctx)
+		return
+	case *batchResult:
+		// A pipeline's batch came back: answer it whatever the state.
+		if p.pipe != nil {
+			p.pipe.done(ctx, m)
+		}
+		return
+	case *actor.Stopping:
+		if p.pipe != nil {
+			p.pipe.abandon(ctx)
+		}
 		return
 	}
 	if IsLifecycle(msg) {
@@ -180,49 +198,124 @@ func (p *Processor) ApplyBatch(ctx actor.Context, batch []Pending) {
 	if len(batch) == 0 {
 		return
 	}
+	commits, err := commitsOf(batch)
+	if err != nil {
+		p.answerAll(ctx, batch, err)
+		return
+	}
+	p.settle(ctx, batch, runBatch(p.journal, p.act, commits))
+}
+
+// commitsOf returns the commits of a batch, each with its serialised reply
+// when the journal needs one: to store it for a duplicate of a command
+// with an id.
+func commitsOf(batch []Pending) ([]Commit, error) {
 	commits := make([]Commit, len(batch))
 	for i := range batch {
 		c := batch[i].Commit
-		if c.Reply == nil {
+		if c.Reply == nil && c.CommandID != "" {
 			b, err := proto.Marshal(batch[i].Reply)
 			if err != nil {
-				p.answerAll(ctx, batch, err)
-				return
+				return nil, err
 			}
 			c.Reply = b
 		}
 		commits[i] = c
 	}
-	outcomes, err := p.commit(ctx, commits)
-	switch {
-	case err == nil:
-		for i := range batch {
-			p.finish(ctx, batch[i], outcomes[i])
-		}
-	case p.act == nil:
-		// Stale or uncertain: the activation has stopped.
-		p.answerAll(ctx, batch, err)
-	case len(batch) == 1:
-		p.answer(ctx, batch[0].Sender, ErrorReply(err))
-	default:
-		for i := range batch {
-			outcomes, err := p.commit(ctx, commits[i:i+1])
-			if err != nil {
-				p.answer(ctx, batch[i].Sender, ErrorReply(err))
-				if p.act == nil {
-					p.answerAll(ctx, batch[i+1:], err)
-				} else {
-					p.answerAll(ctx, batch[i+1:], errReplan)
-				}
-				return
-			}
-			p.finish(ctx, batch[i], outcomes[0])
-		}
-	}
+	return commits, nil
 }
 
-// commit runs one journal batch. On a stale epoch or an uncertain outcome it
-// stops the activation before returning the error.
+// batchResult is the outcome of a batch: the first committed commands
+// with their outcomes, and, when not all of them committed, why. It is
+// also the message a pipeline's commit sends back to its actor.
+type batchResult struct {
+	// outcomes are those of batch[:len(outcomes)], which committed.
+	outcomes []Outcome
+	// err is why batch[len(outcomes)] did not commit; nil when all did.
+	err error
+	// fatal is set when err is a stale epoch or an uncertain commit: the
+	// activation must stop, and nothing after outcomes is known to be
+	// written or not.
+	fatal bool
+	// took is how long the commit took.
+	took time.Duration
+}
+
+// runBatch commits cs in one journal transaction. When the transaction is
+// refused, it commits them one at a time up to the first refusal. It runs
+// the journal calls only, so it may run off the actor's turn; act must not
+// be used by another commit meanwhile.
+func runBatch(j Journal, act *Activation, cs []Commit) *batchResult {
+	start := time.Now()
+	commit := func(cs []Commit) ([]Outcome, error) {
+		c, cancel := context.WithTimeout(context.Background(), storageTimeout)
+		defer cancel()
+		return j.CommitBatch(c, act, cs)
+	}
+	res := &batchResult{}
+	outcomes, err := commit(cs)
+	switch {
+	case err == nil:
+		res.outcomes = outcomes
+	case isFatal(err) || len(cs) == 1:
+		res.err, res.fatal = err, isFatal(err)
+	default:
+		for i := range cs {
+			one, err := commit(cs[i : i+1])
+			if err != nil {
+				res.err, res.fatal = err, isFatal(err)
+				break
+			}
+			res.outcomes = append(res.outcomes, one[0])
+		}
+	}
+	res.took = time.Since(start)
+	return res
+}
+
+func isFatal(err error) bool {
+	return errors.Is(err, vayva.ErrStaleEpoch) || errors.Is(err, vayva.ErrCommitUncertain)
+}
+
+// settle answers every command of a batch after runBatch: the committed
+// ones with their replies (installing their changes in order), the first
+// one that did not commit with its error, and those after it retryable.
+// On a stale epoch or an uncertain commit it stops the activation first.
+func (p *Processor) settle(ctx actor.Context, batch []Pending, res *batchResult) {
+	n := len(res.outcomes)
+	for i := 0; i < n; i++ {
+		p.finish(ctx, batch[i], res.outcomes[i])
+	}
+	if n == len(batch) {
+		return
+	}
+	err := res.err
+	switch {
+	case errors.Is(err, vayva.ErrStaleEpoch):
+		p.log.Warn().Msg("activation is stale; stopping")
+		p.stop(ctx, vayva.ErrStaleEpoch)
+		err = vayva.ErrStaleEpoch
+	case errors.Is(err, vayva.ErrCommitUncertain):
+		// The transaction may have committed although the driver reported
+		// an error, so memory may now differ from the database: stop, and
+		// let the retry reload the identity.
+		p.log.Error().Err(err).Str("command_id", batch[n].Commit.CommandID).Msg("commit outcome unknown; stopping to reload")
+		p.stop(ctx, vayva.ErrCommitUncertain)
+		err = vayva.ErrCommitUncertain
+	case vayva.ErrorCode(err) == vayva.EINTERNAL:
+		// Rolled back: nothing was written and memory is still current.
+		p.log.Error().Err(err).Str("command_id", batch[n].Commit.CommandID).Msg("commit refused")
+	}
+	if res.fatal {
+		p.answerAll(ctx, batch[n:], err)
+		return
+	}
+	p.answer(ctx, batch[n].Sender, ErrorReply(err))
+	p.answerAll(ctx, batch[n+1:], errReplan)
+}
+
+// commit runs one journal batch on the actor's turn. On a stale epoch or
+// an uncertain outcome it stops the activation before returning the error.
 func (p *Processor) commit(ctx actor.Context, cs []Commit) ([]Outcome, error) {
 	c, cancel := context.WithTimeout(context.Background(), storageTimeout)
 	defer cancel()
@@ -235,14 +328,10 @@ func (p *Processor) commit(ctx actor.Context, cs []Commit) ([]Outcome, error) {
 		p.stop(ctx, vayva.ErrStaleEpoch)
 		return nil, vayva.ErrStaleEpoch
 	case errors.Is(err, vayva.ErrCommitUncertain):
-		// The transaction may have committed although the driver reported
-		// an error, so memory may now differ from the database: stop, and
-		// let the retry reload the identity.
 		p.log.Error().Err(err).Str("command_id", cs[0].CommandID).Msg("commit outcome unknown; stopping to reload")
 		p.stop(ctx, vayva.ErrCommitUncertain)
 		return nil, vayva.ErrCommitUncertain
 	default:
-		// Rolled back: nothing was written and memory is still current.
 		if vayva.ErrorCode(err) == vayva.EINTERNAL {
 			p.log.Error().Err(err).Str("command_id", cs[0].CommandID).Msg("commit refused")
 		}
@@ -311,6 +400,37 @@ func (p *Processor) Refuse(ctx actor.Context, commandID string, like proto.Messa
 	ctx.Respond(ErrorReply(err))
 }
 
+// Replay answers a command already applied under commandID with its first
+// reply, decoded as the type of like, and reports whether it did. Kinds
+// that group-commit call it before planning a command (see Pipeline). A
+// failed lookup is answered unavailable, and reported as answered.
+func (p *Processor) Replay(ctx actor.Context, commandID string, like proto.Message) bool {
+	if commandID == "" || p.act == nil {
+		return false
+	}
+	c, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	stored, ok, err := p.journal.StoredReply(c, p.act.Kind, p.act.Identity, commandID)
+	cancel()
+	switch {
+	case err != nil:
+		p.log.Error().Err(err).Str("command_id", commandID).Msg("look up stored reply")
+		p.Fail(ctx, &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "actor storage unavailable"})
+		return true
+	case !ok:
+		return false
+	}
+	out, err := unmarshalLike(stored, like)
+	if err != nil {
+		p.log.Error().Err(err).Msg("stored reply unreadable")
+		p.Fail(ctx, err)
+		return true
+	}
+	if ctx.Sender() != nil {
+		ctx.Respond(out)
+	}
+	return true
+}
+
 // Fail answers the sender with err, for a command that has no stored reply
 // to look for (a read, or a failure that is not a refusal of the command).
 func (p *Processor) Fail(ctx actor.Context, err error) {
@@ -347,7 +467,7 @@ func ErrorReply(err error) *messages.Error {
 	out := &messages.Error{
 		Code:    e.Code,
 		Message: e.Message,
-		Retry:   errors.Is(err, vayva.ErrStaleEpoch) || errors.Is(err, vayva.ErrCommitUncertain) || errors.Is(err, errReplan),
+		Retry:   errors.Is(err, vayva.ErrStaleEpoch) || errors.Is(err, vayva.ErrCommitUncertain) || errors.Is(err, errReplan) || errors.Is(err, errAbandoned),
 	}
 	for _, f := range e.Fields {
 		out.Fields = append(out.Fields, &messages.FieldError{Field: f.Field, Message: f.Message})

@@ -35,6 +35,7 @@ type Store struct {
 // StoreChanges are the change types the store kind commits.
 var StoreChanges = []Change{
 	ProfileChange{}, ProductChange{}, StockChange{}, AdjustmentRecord{}, CollectionChange{}, ReservationChange{},
+	AuditRecord{},
 }
 
 // NewStoreProducer returns a producer of store actors that commit through j
@@ -139,11 +140,18 @@ func (s *Store) updateStore(ctx actor.Context, m *messages.UpdateStore) {
 		return
 	}
 	p.UpdatedAt = s.now()
+	changes := []Change{ProfileChange{StoreID: p.ID, Name: p.Name, Currency: p.Currency, Settings: p.Settings,
+		FeeBps: p.FeeBps, WhatsAppPhoneNumberID: p.WhatsAppPhoneNumberID, UpdatedAt: p.UpdatedAt}}
+	if p.FeeBps != s.state.profile.FeeBps {
+		// The fee decides what merchants are paid: who changed it is
+		// recorded with the change.
+		changes = append(changes, AuditFor(p.MerchantID, "store.fee_bps.update", "store", p.ID, m.GetAudit(),
+			map[string]any{"from": s.state.profile.FeeBps, "to": p.FeeBps}, p.UpdatedAt))
+	}
 	s.Apply(ctx, Commit{
 		CommandID: m.GetCommandId(),
 		Domain:    vayva.DomainMerchant,
-		Changes: []Change{ProfileChange{StoreID: p.ID, Name: p.Name, Currency: p.Currency, Settings: p.Settings,
-			FeeBps: p.FeeBps, WhatsAppPhoneNumberID: p.WhatsAppPhoneNumberID, UpdatedAt: p.UpdatedAt}},
+		Changes:   changes,
 	}, s.state.profileProto(p), func() {
 		s.state.profile = p
 		s.state.changed()

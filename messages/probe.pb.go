@@ -190,6 +190,52 @@ func (x *ProbeState) GetReplayed() bool {
 	return false
 }
 
+// ProbeBatch asks a batcher to commit several adds in one synchronous
+// ApplyBatch; the reply is a ProbeState with the committed value after it.
+type ProbeBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Adds          []*ProbeAdd            `protobuf:"bytes,1,rep,name=adds,proto3" json:"adds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeBatch) Reset() {
+	*x = ProbeBatch{}
+	mi := &file_probe_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeBatch) ProtoMessage() {}
+
+func (x *ProbeBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_probe_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeBatch.ProtoReflect.Descriptor instead.
+func (*ProbeBatch) Descriptor() ([]byte, []int) {
+	return file_probe_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ProbeBatch) GetAdds() []*ProbeAdd {
+	if x != nil {
+		return x.Adds
+	}
+	return nil
+}
+
 var File_probe_proto protoreflect.FileDescriptor
 
 const file_probe_proto_rawDesc = "" +
@@ -207,7 +253,10 @@ const file_probe_proto_rawDesc = "" +
 	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x03R\aversion\x12\x16\n" +
 	"\x06member\x18\x04 \x01(\tR\x06member\x12\x1a\n" +
-	"\breplayed\x18\x05 \x01(\bR\breplayedB#Z!github.com/vayvahq/vayva/messagesb\x06proto3"
+	"\breplayed\x18\x05 \x01(\bR\breplayed\":\n" +
+	"\n" +
+	"ProbeBatch\x12,\n" +
+	"\x04adds\x18\x01 \x03(\v2\x18.vayva.messages.ProbeAddR\x04addsB#Z!github.com/vayvahq/vayva/messagesb\x06proto3"
 
 var (
 	file_probe_proto_rawDescOnce sync.Once
@@ -221,18 +270,20 @@ func file_probe_proto_rawDescGZIP() []byte {
 	return file_probe_proto_rawDescData
 }
 
-var file_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_probe_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_probe_proto_goTypes = []any{
 	(*ProbeAdd)(nil),   // 0: vayva.messages.ProbeAdd
 	(*ProbeGet)(nil),   // 1: vayva.messages.ProbeGet
 	(*ProbeState)(nil), // 2: vayva.messages.ProbeState
+	(*ProbeBatch)(nil), // 3: vayva.messages.ProbeBatch
 }
 var file_probe_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0, // 0: vayva.messages.ProbeBatch.adds:type_name -> vayva.messages.ProbeAdd
+	1, // [1:1] is the sub-list for method output_type
+	1, // [1:1] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_probe_proto_init() }
@@ -246,7 +297,7 @@ func file_probe_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_probe_proto_rawDesc), len(file_probe_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

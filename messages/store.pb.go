@@ -205,7 +205,10 @@ type UpdateStore struct {
 	WhatsappPhoneNumberId *string `protobuf:"bytes,5,opt,name=whatsapp_phone_number_id,json=whatsappPhoneNumberId,proto3,oneof" json:"whatsapp_phone_number_id,omitempty"`
 	// fee_bps, when set, changes the platform fee (0 to 10000). Only
 	// operators send it; the merchant API never does.
-	FeeBps        *int32 `protobuf:"varint,6,opt,name=fee_bps,json=feeBps,proto3,oneof" json:"fee_bps,omitempty"`
+	FeeBps *int32 `protobuf:"varint,6,opt,name=fee_bps,json=feeBps,proto3,oneof" json:"fee_bps,omitempty"`
+	// audit says who asked; a change of fee_bps is recorded in the audit log
+	// with it, in the same transaction.
+	Audit         *AuditActor `protobuf:"bytes,7,opt,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -280,6 +283,13 @@ func (x *UpdateStore) GetFeeBps() int32 {
 		return *x.FeeBps
 	}
 	return 0
+}
+
+func (x *UpdateStore) GetAudit() *AuditActor {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
 }
 
 // Variant is one purchasable variant of a product with its stock.
@@ -1900,7 +1910,7 @@ var File_store_proto protoreflect.FileDescriptor
 
 const file_store_proto_rawDesc = "" +
 	"\n" +
-	"\vstore.proto\x12\x0evayva.messages\"\xec\x02\n" +
+	"\vstore.proto\x12\x0evayva.messages\x1a\fledger.proto\"\xec\x02\n" +
 	"\fStoreProfile\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vmerchant_id\x18\x02 \x01(\tR\n" +
@@ -1916,7 +1926,7 @@ const file_store_proto_rawDesc = "" +
 	" \x01(\x05R\x06feeBps\x127\n" +
 	"\x18whatsapp_phone_number_id\x18\v \x01(\tR\x15whatsappPhoneNumberId\"\n" +
 	"\n" +
-	"\bGetStore\"\xb1\x02\n" +
+	"\bGetStore\"\xe3\x02\n" +
 	"\vUpdateStore\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x17\n" +
@@ -1924,7 +1934,8 @@ const file_store_proto_rawDesc = "" +
 	"\bcurrency\x18\x03 \x01(\tH\x01R\bcurrency\x88\x01\x01\x12.\n" +
 	"\x13settings_patch_json\x18\x04 \x01(\fR\x11settingsPatchJson\x12<\n" +
 	"\x18whatsapp_phone_number_id\x18\x05 \x01(\tH\x02R\x15whatsappPhoneNumberId\x88\x01\x01\x12\x1c\n" +
-	"\afee_bps\x18\x06 \x01(\x05H\x03R\x06feeBps\x88\x01\x01B\a\n" +
+	"\afee_bps\x18\x06 \x01(\x05H\x03R\x06feeBps\x88\x01\x01\x120\n" +
+	"\x05audit\x18\a \x01(\v2\x1a.vayva.messages.AuditActorR\x05auditB\a\n" +
 	"\x05_nameB\v\n" +
 	"\t_currencyB\x1b\n" +
 	"\x19_whatsapp_phone_number_idB\n" +
@@ -2131,20 +2142,22 @@ var file_store_proto_goTypes = []any{
 	(*ReleaseReservation)(nil), // 23: vayva.messages.ReleaseReservation
 	(*CommitReservation)(nil),  // 24: vayva.messages.CommitReservation
 	(*RestockReservation)(nil), // 25: vayva.messages.RestockReservation
+	(*AuditActor)(nil),         // 26: vayva.messages.AuditActor
 }
 var file_store_proto_depIdxs = []int32{
-	3,  // 0: vayva.messages.Product.variants:type_name -> vayva.messages.Variant
-	5,  // 1: vayva.messages.CreateProduct.variants:type_name -> vayva.messages.NewVariant
-	7,  // 2: vayva.messages.UpdateProduct.variants:type_name -> vayva.messages.VariantPatch
-	4,  // 3: vayva.messages.ProductPage.products:type_name -> vayva.messages.Product
-	16, // 4: vayva.messages.CollectionPage.collections:type_name -> vayva.messages.Collection
-	19, // 5: vayva.messages.ReserveItems.items:type_name -> vayva.messages.ReservationItem
-	21, // 6: vayva.messages.Reservation.lines:type_name -> vayva.messages.ReservationLine
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	26, // 0: vayva.messages.UpdateStore.audit:type_name -> vayva.messages.AuditActor
+	3,  // 1: vayva.messages.Product.variants:type_name -> vayva.messages.Variant
+	5,  // 2: vayva.messages.CreateProduct.variants:type_name -> vayva.messages.NewVariant
+	7,  // 3: vayva.messages.UpdateProduct.variants:type_name -> vayva.messages.VariantPatch
+	4,  // 4: vayva.messages.ProductPage.products:type_name -> vayva.messages.Product
+	16, // 5: vayva.messages.CollectionPage.collections:type_name -> vayva.messages.Collection
+	19, // 6: vayva.messages.ReserveItems.items:type_name -> vayva.messages.ReservationItem
+	21, // 7: vayva.messages.Reservation.lines:type_name -> vayva.messages.ReservationLine
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_store_proto_init() }
@@ -2152,6 +2165,7 @@ func file_store_proto_init() {
 	if File_store_proto != nil {
 		return
 	}
+	file_ledger_proto_init()
 	file_store_proto_msgTypes[2].OneofWrappers = []any{}
 	file_store_proto_msgTypes[5].OneofWrappers = []any{}
 	file_store_proto_msgTypes[6].OneofWrappers = []any{}

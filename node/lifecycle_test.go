@@ -25,7 +25,7 @@ import (
 // order Stop and Kill take it down.
 var allParts = []string{
 	"http edge", "accounts service", "whatsapp outbound", "whatsapp inbound", "webhook worker", "email worker", "outbox relay",
-	"payments ingestor", "janitor",
+	"payments ingestor", "payout worker", "orders-sync consumer", "janitor",
 	"reminder scheduler", "cluster member", "sandbox", "redis", "postgres", "http listener",
 }
 

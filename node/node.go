@@ -85,6 +85,8 @@ type Node struct {
 	// EmailWorker and WebhookWorker run on nodes with the workers role.
 	EmailWorker   *worker.Email
 	WebhookWorker *worker.Webhooks
+	// Ledger holds the ledger's client and background components.
+	Ledger LedgerParts
 	// WhatsAppInbound (ingestors role) and WhatsAppOutbound (workers role)
 	// run the WhatsApp conversation pipeline.
 	WhatsAppInbound  *worker.WhatsAppInbound
@@ -359,10 +361,14 @@ func (n *Node) startBackground(ctx context.Context) error {
 	}
 	n.onStop("janitor", janitor.Stop, nil)
 
+	if err := n.startLedger(ctx); err != nil {
+		return err
+	}
 	var err error
 	if cfg.Roles["ingestors"] {
 		n.PaymentsIngestor, err = worker.NewPayments(worker.PaymentsConfig{
 			ConsumerName: n.consumerBase() + "-payments", Registerer: n.Registry, Logger: n.log,
+			Transfers: n.Ledger.TransferEvents.Handle,
 		}, n.Queues, orderCommands{n.member})
 		if err != nil {
 			return err
@@ -500,6 +506,7 @@ func (n *Node) productKinds() ([]cluster.Kind, error) {
 				Repo:     postgres.NewOrders(n.DB),
 				Payments: paymentGateway{ps},
 				Stores:   storeClient{n.member},
+				Ledger:   orderLedger{n.member},
 			}, actors.OrderConfig{
 				PublicURL:      n.cfg.PublicURL,
 				ReconcileAfter: scale(3 * time.Minute),
@@ -508,6 +515,7 @@ func (n *Node) productKinds() ([]cluster.Kind, error) {
 			IdleTimeout: actors.OrderIdleTimeout,
 			Changes:     actors.OrderChanges,
 		},
+		n.ledgerKind(),
 		{
 			Name:        actors.ConversationKind,
 			Producer:    actors.NewConversationProducer(n.Journal, postgres.NewConversations(n.DB), n.log),
@@ -539,6 +547,7 @@ func (n *Node) areas() []vhttp.Area {
 	}
 	areas = append(areas, vhttp.NewWebhookArea(hooks, n.Queues), vhttp.NewQueueOpsArea(n.Queues))
 	areas = append(areas, vhttp.NewWebhookEndpointsArea(n.Webhooks))
+	areas = append(areas, vhttp.NewLedgerArea(n.Member, postgres.NewLedger(n.DB)))
 	areas = append(areas, vhttp.NewConversationsArea(n.Member, postgres.NewConversations(n.DB)))
 	return areas
 }

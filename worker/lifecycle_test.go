@@ -29,6 +29,21 @@ func TestLifecycle(t *testing.T) {
 			return w
 		})
 	})
+	t.Run("OrdersSync", func(t *testing.T) {
+		startstoptest.Check(t, func(t *testing.T) startstoptest.Service {
+			w, err := worker.NewOrdersSync(worker.OrdersSyncConfig{ConsumerName: vayva.NewID("sync")}, e.broker, &ledgerRecorder{})
+			require.NoError(t, err)
+			return w
+		})
+	})
+	t.Run("Payouts", func(t *testing.T) {
+		startstoptest.Check(t, func(t *testing.T) startstoptest.Service {
+			w, err := worker.NewPayouts(worker.PayoutsConfig{ConsumerName: vayva.NewID("payouts")}, e.broker,
+				postgres.NewLedger(e.db), e.paystackClient(t), &ledgerRecorder{})
+			require.NoError(t, err)
+			return w
+		})
+	})
 	t.Run("Webhooks", func(t *testing.T) {
 		startstoptest.Check(t, func(t *testing.T) startstoptest.Service {
 			w, err := worker.NewWebhooks(worker.WebhooksConfig{ConsumerName: vayva.NewID("hooks")}, e.broker, e.webhooks(t))

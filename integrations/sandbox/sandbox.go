@@ -99,8 +99,12 @@ type Config struct {
 	// Defaults to 1000.
 	MaxRecords int
 	// RetryScale multiplies the delays between webhook redeliveries (1s,
-	// 2s, 4s, 8s). Defaults to 1. Env: VAYVA_RETRY_SCALE.
+	// 2s, 4s, 8s) and TransferDelay. Defaults to 1. Env: VAYVA_RETRY_SCALE.
 	RetryScale float64
+	// TransferDelay is how long a fake transfer stays pending before it
+	// completes and its webhook goes out, before RetryScale. Defaults to
+	// 2s.
+	TransferDelay time.Duration
 	// HTTPClient sends webhooks. Defaults to a client with a 10s timeout.
 	HTTPClient *http.Client
 	// Now is the sandbox's clock. Defaults to time.Now.
@@ -135,6 +139,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryScale <= 0 {
 		c.RetryScale = 1
+	}
+	if c.TransferDelay <= 0 {
+		c.TransferDelay = 2 * time.Second
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}

@@ -23,12 +23,16 @@ var _ actors.Journal = (*Journal)(nil)
 // applyFunc writes one domain change inside a commit's transaction.
 type applyFunc func(ctx context.Context, tx pgx.Tx, change actors.Change) error
 
-// packageAppliers are the change appliers every Journal starts with. Files
-// of this package that own a domain's tables register theirs from init with
-// registerChange.
+// batchApplyFunc writes every change of one type of a batch in one go.
+type batchApplyFunc func(ctx context.Context, tx pgx.Tx, changes []actors.Change) error
+
+// packageAppliers and packageBatchAppliers are the change appliers every
+// Journal starts with. Files of this package that own a domain's tables
+// register theirs from init with registerChange or registerBatchChange.
 var (
-	packageAppliersMu sync.Mutex
-	packageAppliers   = map[reflect.Type]applyFunc{}
+	packageAppliersMu    sync.Mutex
+	packageAppliers      = map[reflect.Type]applyFunc{}
+	packageBatchAppliers = map[reflect.Type]batchApplyFunc{}
 )
 
 // registerChange makes every Journal created afterwards apply changes of
@@ -45,6 +49,23 @@ func wrapApply[T actors.Change](apply func(ctx context.Context, tx pgx.Tx, chang
 	}
 }
 
+// registerBatchChange makes every Journal created afterwards write the
+// changes of type T of a whole batch with one call of apply, so that a
+// group commit of many commands becomes a few multi-row statements instead
+// of a statement per command. It is meant for init functions of this
+// package.
+func registerBatchChange[T actors.Change](apply func(ctx context.Context, tx pgx.Tx, changes []T) error) {
+	packageAppliersMu.Lock()
+	defer packageAppliersMu.Unlock()
+	packageBatchAppliers[reflect.TypeFor[T]()] = func(ctx context.Context, tx pgx.Tx, changes []actors.Change) error {
+		typed := make([]T, len(changes))
+		for i, c := range changes {
+			typed[i] = c.(T)
+		}
+		return apply(ctx, tx, typed)
+	}
+}
+
 // Journal is the PostgreSQL implementation of actors.Journal: activation
 // epochs, version-checked commits, the command inbox, the outbox and
 // durable reminders, all in the runtime schema. See the package
@@ -53,18 +74,22 @@ type Journal struct {
 	db    *DB
 	owner string
 
-	mu       sync.RWMutex
-	appliers map[reflect.Type]applyFunc
+	mu            sync.RWMutex
+	appliers      map[reflect.Type]applyFunc
+	batchAppliers map[reflect.Type]batchApplyFunc
 }
 
 // NewJournal returns a journal that writes through db. owner identifies this
 // node (its cluster member id) and is recorded with each activation it
 // claims, for operators.
 func NewJournal(db *DB, owner string) *Journal {
-	j := &Journal{db: db, owner: owner, appliers: map[reflect.Type]applyFunc{}}
+	j := &Journal{db: db, owner: owner, appliers: map[reflect.Type]applyFunc{}, batchAppliers: map[reflect.Type]batchApplyFunc{}}
 	packageAppliersMu.Lock()
 	for t, f := range packageAppliers {
 		j.appliers[t] = f
+	}
+	for t, f := range packageBatchAppliers {
+		j.batchAppliers[t] = f
 	}
 	packageAppliersMu.Unlock()
 	return j
@@ -78,6 +103,7 @@ func HandleChange[T actors.Change](j *Journal, apply func(ctx context.Context, t
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.appliers[reflect.TypeFor[T]()] = wrapApply(apply)
+	delete(j.batchAppliers, reflect.TypeFor[T]())
 }
 
 // CheckChanges reports every change type in changes that j has no applier
@@ -88,7 +114,9 @@ func (j *Journal) CheckChanges(changes []actors.Change) error {
 	defer j.mu.RUnlock()
 	var missing []string
 	for _, c := range changes {
-		if _, ok := j.appliers[reflect.TypeOf(c)]; !ok {
+		_, one := j.appliers[reflect.TypeOf(c)]
+		_, batch := j.batchAppliers[reflect.TypeOf(c)]
+		if !one && !batch {
 			missing = append(missing, fmt.Sprintf("%T", c))
 		}
 	}
@@ -163,7 +191,10 @@ var errOnlyReplays = errors.New("postgres: every command of the batch is a repla
 //     (vayva.ErrStaleEpoch); the row lock the UPDATE takes also orders the
 //     commit against a concurrent Activate;
 //  2. applies each remaining commit's Changes through the registered
-//     appliers;
+//     appliers, in order; changes of a type registered with a batch
+//     applier are collected over all remaining commits instead (in commit
+//     order) and written by one call per type afterwards, types in the
+//     order they first appear;
 //  3. records their command ids and replies in the inbox, appends their
 //     events to the outbox (filling in missing IDs and times), deletes their
 //     CancelReminders and creates or moves their SetReminders, in one round
@@ -193,11 +224,21 @@ func (j *Journal) CommitBatch(ctx context.Context, a *actors.Activation, cs []ac
 		if err != nil {
 			return err
 		}
+		var groups []changeGroup
 		for _, i := range fresh {
 			for k, change := range cs[i].Changes {
-				if err := plan.appliers[i][k](ctx, tx, change); err != nil {
-					return fmt.Errorf("apply %T: %w", change, err)
+				if f := plan.appliers[i][k]; f != nil {
+					if err := f(ctx, tx, change); err != nil {
+						return fmt.Errorf("apply %T: %w", change, err)
+					}
+					continue
 				}
+				groups = addToGroup(groups, plan.batchAppliers[i][k], change)
+			}
+		}
+		for _, g := range groups {
+			if err := g.apply(ctx, tx, g.changes); err != nil {
+				return fmt.Errorf("apply %d changes %T: %w", len(g.changes), g.changes[0], err)
 			}
 		}
 		return writeRest(ctx, tx, a, cs, fresh, plan.events)
@@ -216,17 +257,37 @@ func (j *Journal) CommitBatch(ctx context.Context, a *actors.Activation, cs []ac
 }
 
 // batchPlan is what CommitBatch prepares before its transaction starts.
+// For each change either its applier or its batch applier is set.
 type batchPlan struct {
-	appliers [][]applyFunc
-	events   [][]outboxRow
-	ids      []string
+	appliers      [][]applyFunc
+	batchAppliers [][]batchApplyFunc
+	events        [][]outboxRow
+	ids           []string
+}
+
+// changeGroup is the changes of one batch-applied type in a batch.
+type changeGroup struct {
+	typ     reflect.Type
+	apply   batchApplyFunc
+	changes []actors.Change
+}
+
+func addToGroup(groups []changeGroup, apply batchApplyFunc, change actors.Change) []changeGroup {
+	t := reflect.TypeOf(change)
+	for i := range groups {
+		if groups[i].typ == t {
+			groups[i].changes = append(groups[i].changes, change)
+			return groups
+		}
+	}
+	return append(groups, changeGroup{typ: t, apply: apply, changes: []actors.Change{change}})
 }
 
 // planBatch checks every commit and looks up its appliers and outbox rows
 // before the transaction starts, so a malformed commit fails without
 // touching the database.
 func (j *Journal) planBatch(a *actors.Activation, cs []actors.Commit) (*batchPlan, error) {
-	p := &batchPlan{appliers: make([][]applyFunc, len(cs)), events: make([][]outboxRow, len(cs))}
+	p := &batchPlan{appliers: make([][]applyFunc, len(cs)), batchAppliers: make([][]batchApplyFunc, len(cs)), events: make([][]outboxRow, len(cs))}
 	for i, c := range cs {
 		if c.Domain != cs[0].Domain {
 			return nil, fmt.Errorf("commit %d runs in domain %q, the batch in %q", i, c.Domain, cs[0].Domain)
@@ -238,7 +299,7 @@ func (j *Journal) planBatch(a *actors.Activation, cs []actors.Commit) (*batchPla
 		if err := checkReminders(a, c.SetReminders, c.CancelReminders); err != nil {
 			return nil, err
 		}
-		if p.appliers[i], err = j.appliersFor(c.Changes); err != nil {
+		if p.appliers[i], p.batchAppliers[i], err = j.appliersFor(c.Changes); err != nil {
 			return nil, err
 		}
 		if c.CommandID != "" {
@@ -371,23 +432,30 @@ func writeRest(ctx context.Context, tx pgx.Tx, a *actors.Activation, cs []actors
 	return nil
 }
 
-// appliersFor looks up the applier of every change before the transaction
-// starts, so an unregistered type fails without touching the database.
-func (j *Journal) appliersFor(changes []actors.Change) ([]applyFunc, error) {
+// appliersFor looks up the applier (or the batch applier) of every change
+// before the transaction starts, so an unregistered type fails without
+// touching the database. A type with both is written by its batch applier.
+func (j *Journal) appliersFor(changes []actors.Change) ([]applyFunc, []batchApplyFunc, error) {
 	if len(changes) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	j.mu.RLock()
 	defer j.mu.RUnlock()
-	out := make([]applyFunc, len(changes))
+	one := make([]applyFunc, len(changes))
+	batch := make([]batchApplyFunc, len(changes))
 	for i, change := range changes {
-		f, ok := j.appliers[reflect.TypeOf(change)]
-		if !ok {
-			return nil, fmt.Errorf("no applier registered for change type %T", change)
+		t := reflect.TypeOf(change)
+		if f, ok := j.batchAppliers[t]; ok {
+			batch[i] = f
+			continue
 		}
-		out[i] = f
+		f, ok := j.appliers[t]
+		if !ok {
+			return nil, nil, fmt.Errorf("no applier registered for change type %T", change)
+		}
+		one[i] = f
 	}
-	return out, nil
+	return one, batch, nil
 }
 
 // outboxRow is one event ready for the outbox.

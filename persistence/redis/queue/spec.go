@@ -97,6 +97,7 @@ func DefaultSpecs() []QueueSpec {
 		{Name: vayva.QueueOrdersSync, MaxAttempts: 8, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
 		{Name: vayva.QueuePaymentsInbound, MaxAttempts: 10, BaseBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute},
 		{Name: vayva.QueueDelivery, MaxAttempts: 8, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
+		{Name: vayva.QueuePayouts, MaxAttempts: 10, BaseBackoff: 5 * time.Second, MaxBackoff: 10 * time.Minute},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/asynkron/gofun/set"
@@ -21,8 +22,13 @@ const (
 	GracefullyLeftKey string = "left"
 )
 
-// create and seed a pseudo random numbers generator
-var rnd = rand.New(rand.NewSource(time.Now().UnixMicro()))
+// rnd shuffles gossip targets. The package-level generator is shared by
+// every member of the process, so it is guarded (a *rand.Rand is not safe
+// for concurrent use).
+var (
+	rndMu sync.Mutex
+	rnd   = rand.New(rand.NewSource(time.Now().UnixMicro()))
+)
 
 // The Informer data structure implements the Gossip interface
 type Informer struct {
@@ -119,9 +125,11 @@ func (inf *Informer) SendState(sendStateToMember LocalStateSender) {
 	copy(otherMembers, inf.otherMembers)
 
 	// shuffles the order of the slice elements
+	rndMu.Lock()
 	rnd.Shuffle(len(otherMembers), func(i, j int) {
 		otherMembers[i], otherMembers[j] = otherMembers[j], otherMembers[i]
 	})
+	rndMu.Unlock()
 
 	fanOutCount := 0
 	for _, member := range otherMembers {
