@@ -111,9 +111,9 @@ func New(cfg Config, store MembershipStore, log zerolog.Logger, reg prometheus.R
 		return nil, errors.New("cluster: the postgres provider needs a membership store")
 	}
 	m := &Member{
-		cfg:     cfg,
-		store:   store,
-		log:     log.With().Str("component", "cluster").Logger(),
+		cfg:      cfg,
+		store:    store,
+		log:      log.With().Str("component", "cluster").Logger(),
 		evicted:  make(chan struct{}),
 		drain:    make(chan struct{}),
 		topology: make(chan struct{}),
