@@ -38,6 +38,29 @@ func opsQueues(t *testing.T, n *nodetest.Node) map[string]opsQueue {
 	return out
 }
 
+// deadLetterJobs enqueues two jobs with payload on orders-sync and has a
+// real consumer fail their only attempt, so they are dead-lettered.
+func deadLetterJobs(t *testing.T, n *nodetest.Node, payload string) {
+	t.Helper()
+	ctx := context.Background()
+	for range 2 {
+		_, err := n.Queues.Enqueue(ctx, vayva.QueueOrdersSync, queue.Job{Type: "orders.sync", MaxAttempts: 1, Payload: []byte(payload)})
+		require.NoError(t, err)
+	}
+	c, err := n.Queues.NewConsumer(vayva.NewID("ops-test"))
+	require.NoError(t, err)
+	require.NoError(t, c.Consume(ctx, vayva.QueueOrdersSync, func(context.Context, queue.Job) error {
+		return errors.New("upstream refused")
+	}, queue.ConsumeOptions{}))
+	require.NoError(t, c.Start(ctx))
+	require.Eventually(t, func() bool {
+		return opsQueues(t, n)[vayva.QueueOrdersSync].Dead == 2
+	}, 20*time.Second, 20*time.Millisecond)
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.Stop(stopCtx))
+}
+
 func TestOpsQueuesListAndReplay(t *testing.T) {
 	t.Parallel()
 	n := hookNode(t, nil)
@@ -58,23 +81,7 @@ func TestOpsQueuesListAndReplay(t *testing.T) {
 
 	// Two jobs on orders-sync fail their only attempt and are dead-lettered
 	// by a real consumer.
-	ctx := context.Background()
-	for range 2 {
-		_, err := n.Queues.Enqueue(ctx, vayva.QueueOrdersSync, queue.Job{Type: "orders.sync", MaxAttempts: 1, Payload: []byte(`{}`)})
-		require.NoError(t, err)
-	}
-	c, err := n.Queues.NewConsumer("ops-test")
-	require.NoError(t, err)
-	require.NoError(t, c.Consume(ctx, vayva.QueueOrdersSync, func(context.Context, queue.Job) error {
-		return errors.New("upstream refused")
-	}, queue.ConsumeOptions{}))
-	require.NoError(t, c.Start(ctx))
-	require.Eventually(t, func() bool {
-		return opsQueues(t, n)[vayva.QueueOrdersSync].Dead == 2
-	}, 20*time.Second, 20*time.Millisecond)
-	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	require.NoError(t, c.Stop(stopCtx))
+	deadLetterJobs(t, n, `{}`)
 	require.Equal(t, opsQueue{Name: vayva.QueueOrdersSync, Dead: 2}, opsQueues(t, n)[vayva.QueueOrdersSync])
 
 	r = hookDo(t, "POST", n.BaseURL+"/ops/queues/orders-sync/dead/replay", nil, "Authorization", "Bearer "+n.OpsToken)
