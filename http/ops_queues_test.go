@@ -84,6 +84,29 @@ func TestOpsQueuesListAndReplay(t *testing.T) {
 	deadLetterJobs(t, n, `{}`)
 	require.Equal(t, opsQueue{Name: vayva.QueueOrdersSync, Dead: 2}, opsQueues(t, n)[vayva.QueueOrdersSync])
 
+	// Inspection: what failed and why, without the payload.
+	hookDo(t, "GET", n.BaseURL+"/ops/queues/orders-sync/dead", nil).problem(t, 401, "unauthorized")
+	r = hookDo(t, "GET", n.BaseURL+"/ops/queues/orders-sync/dead", nil, "Authorization", "Bearer "+n.OpsToken)
+	require.Equal(t, 200, r.status, "body %s", r.body)
+	var dead []map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &dead))
+	require.Len(t, dead, 2)
+	for _, d := range dead {
+		require.Equal(t, "orders.sync", d["type"])
+		require.Equal(t, "upstream refused", d["last_error"])
+		require.Equal(t, float64(1), d["attempts"])
+		require.Equal(t, float64(2), d["payload_bytes"])
+		require.NotContains(t, d, "payload")
+		require.NotEmpty(t, d["job_id"])
+		require.NotEmpty(t, d["dead_at"])
+	}
+	r = hookDo(t, "GET", n.BaseURL+"/ops/queues/orders-sync/dead?limit=1", nil, "Authorization", "Bearer "+n.OpsToken)
+	require.NoError(t, json.Unmarshal(r.body, &dead))
+	require.Len(t, dead, 1)
+	hookDo(t, "GET", n.BaseURL+"/ops/queues/orders-sync/dead?limit=101", nil, "Authorization", "Bearer "+n.OpsToken).problem(t, 422, "validation_failed")
+	hookDo(t, "GET", n.BaseURL+"/ops/queues/nope/dead", nil, "Authorization", "Bearer "+n.OpsToken).problem(t, 404, "not_found")
+	require.Equal(t, opsQueue{Name: vayva.QueueOrdersSync, Dead: 2}, opsQueues(t, n)[vayva.QueueOrdersSync], "inspection changes nothing")
+
 	r = hookDo(t, "POST", n.BaseURL+"/ops/queues/orders-sync/dead/replay", nil, "Authorization", "Bearer "+n.OpsToken)
 	require.Equal(t, 200, r.status, "body %s", r.body)
 	require.Equal(t, map[string]any{"replayed": float64(2)}, r.json(t))
