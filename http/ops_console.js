@@ -189,15 +189,17 @@
         box.appendChild(card);
         continue;
       }
-      const secs = m.metrics.seconds || [];
+      const all = m.metrics.seconds || [];
       if (m.self && m.metrics.at) clockSkewMs = Date.parse(m.metrics.at) - Date.now();
-      // The last second is still filling; the figures line shows the last complete one.
-      const last = secs.length > 1 ? secs[secs.length - 2] : (secs[0] || {});
+      // The last second is still filling: the chart and the figures line
+      // show the complete ones, the totals count it too.
+      const secs = all.length > 1 ? all.slice(0, -1) : all;
+      const last = secs[secs.length - 1] || { requests: 0, latency_p50_ms: 0, latency_p99_ms: 0 };
       let total = 0, errs = 0;
-      for (const s of secs) { total += s.requests; errs += s.server_errors; }
+      for (const s of all) { total += s.requests; errs += s.server_errors; }
       card.dataset.requests = String(total);
       card.appendChild(el("p", last.requests + " req/s · p50 " + last.latency_p50_ms + " ms · p99 " + last.latency_p99_ms +
-        " ms · " + total + " requests, " + errs + " 5xx in " + secs.length + " s", "figures"));
+        " ms · " + total + " requests, " + errs + " 5xx in the last minute", "figures"));
       card.appendChild(chart(secs));
       card.appendChild(legend());
       box.appendChild(card);
@@ -303,7 +305,7 @@
     if (!token()) return;
     const parts = await Promise.allSettled([
       call("GET", "/ops/cluster").then((c) => c.members),
-      call("GET", "/ops/cluster/metrics?seconds=60").then((c) => c.members),
+      call("GET", "/ops/cluster/metrics?seconds=61").then((c) => c.members),
       call("GET", "/ops/queues"),
       call("GET", "/ops/outbox"),
     ]);

@@ -115,6 +115,40 @@ func TestOpsConsoleInBrowser(t *testing.T) {
 		hookDo(t, "GET", b.BaseURL+"/healthz", nil)
 		hookDo(t, "GET", b.BaseURL+"/nope", nil)
 	}
+	// And a steady trickle until the screenshot, so the charts have a
+	// shape: at most 20 rounds a second, 400 in all.
+	stopTraffic := make(chan struct{})
+	trafficDone := make(chan struct{})
+	go func() {
+		defer close(trafficDone)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for i := range 400 {
+			select {
+			case <-stopTraffic:
+				return
+			case <-tick.C:
+			}
+			urls := []string{a.BaseURL + "/healthz", b.BaseURL + "/healthz"}
+			if i%4 == 0 {
+				urls = append(urls, b.BaseURL+"/nope")
+			}
+			for _, u := range urls {
+				if res, err := hookClient.Get(u); err == nil {
+					res.Body.Close()
+				}
+			}
+		}
+	}()
+	endTraffic := func() {
+		select {
+		case <-stopTraffic:
+		default:
+			close(stopTraffic)
+		}
+		<-trafficDone
+	}
+	defer endTraffic()
 
 	// Two dead letters on orders-sync, from a real consumer whose handler
 	// fails their only attempt.
@@ -264,6 +298,12 @@ func TestOpsConsoleInBrowser(t *testing.T) {
 	require.Contains(t, deadText, "orders.sync")
 	require.NotContains(t, deadText, `"order":"x"`, "payloads are not shown")
 
+	// Two more refreshes with the trickle on, then the screenshot.
+	refreshed := read(t, ctx, chromedp.Evaluate[string](`document.body.dataset.refreshed`))
+	browse(t, ctx, chromedp.WaitVisible(chromedp.CSS(`body:not([data-refreshed="`+refreshed+`"])`)))
+	refreshed = read(t, ctx, chromedp.Evaluate[string](`document.body.dataset.refreshed`))
+	browse(t, ctx, chromedp.WaitVisible(chromedp.CSS(`body:not([data-refreshed="`+refreshed+`"])`)))
+	endTraffic()
 	require.NoError(t, os.MkdirAll(screenshotDir, 0o755))
 	shot := read(t, ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, os.WriteFile(filepath.Join(screenshotDir, "ops-console.png"), shot, 0o644))
