@@ -89,10 +89,10 @@ func TestPaystackIngestSurvivesRedisOutage(t *testing.T) {
 					retry = append(retry, i)
 					mu.Unlock()
 				}
-				switch done := answered.Add(1); {
-				case done == cutAt:
+				switch answered.Add(1) {
+				case cutAt:
 					cutOnce.Do(proxy.Cut)
-				case done == restoreAt:
+				case restoreAt:
 					restoreOnce.Do(proxy.Restore)
 				}
 			}
