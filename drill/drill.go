@@ -137,6 +137,16 @@ func (c Config) gap() time.Duration {
 	return 8 * time.Second
 }
 
+// queueGrace is how long settle waits for the queues once the database
+// settled: in the full drill longer than the queues' ClaimMinIdle (1m),
+// so entries pending on killed consumers are claimed and handled.
+func (c Config) queueGrace() time.Duration {
+	if c.Short {
+		return 5 * time.Second
+	}
+	return 75 * time.Second
+}
+
 func (c Config) settle() time.Duration {
 	if c.Short {
 		return 45 * time.Second
@@ -174,7 +184,7 @@ type drill struct {
 	windows []window
 	loadEnd time.Time
 
-	mu        sync.Mutex // guards resolveBy and notes
+	mu        sync.Mutex // guards resolveBy, notes and windows while the load runs
 	resolveBy time.Time
 	notes     []string
 }
@@ -285,7 +295,9 @@ func (d *drill) run(ctx context.Context) (*Result, error) {
 			clients.Go(func() { d.customer(ctx, s, n, stop) })
 		}
 	}
+	d.mu.Lock()
 	d.windows = append(d.windows, window{name: "steady load (no fault)", start: time.Now()})
+	d.mu.Unlock()
 	faultErr := d.faults(ctx)
 	close(stop)
 	d.loadEnd = time.Now()
@@ -293,6 +305,11 @@ func (d *drill) run(ctx context.Context) (*Result, error) {
 	d.resolveBy = time.Now().Add(d.cfg.settle())
 	d.mu.Unlock()
 	clients.Wait()
+	if faultErr == nil && ctx.Err() == nil {
+		d.logf("load stopped; waiting for payments, payouts and queues to settle")
+		d.settle(ctx)
+	}
+	// The supervisor keeps restarting members until the load settled.
 	stopSuper()
 	<-superDone
 	if faultErr != nil {
@@ -301,8 +318,6 @@ func (d *drill) run(ctx context.Context) (*Result, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	d.logf("load stopped; waiting for payments, payouts and queues to settle")
-	d.settle(ctx)
 	return d.verify(ctx)
 }
 
@@ -320,7 +335,9 @@ func (d *drill) faults(ctx context.Context) error {
 		return err
 	}
 	mark := func(name string) {
+		d.mu.Lock()
 		d.windows = append(d.windows, window{name: name, start: time.Now()})
+		d.mu.Unlock()
 		d.logf("fault: %s", name)
 	}
 
@@ -401,6 +418,8 @@ func (d *drill) supervise(ctx context.Context) {
 
 // sinceFault says when t was, relative to the fault window it falls in.
 func (d *drill) sinceFault(t time.Time) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for i := len(d.windows) - 1; i >= 0; i-- {
 		if !t.Before(d.windows[i].start) {
 			return fmt.Sprintf("%s after %q", t.Sub(d.windows[i].start).Round(10*time.Millisecond), d.windows[i].name)
