@@ -34,6 +34,11 @@ migrate: services build ## apply migrations to VAYVA_DATABASE_URL
 	@scripts/create-database.sh "$(VAYVA_DATABASE_URL)"
 	$(BIN)/vayva migrate
 
+.PHONY: drill
+DRILLFLAGS ?=
+drill: services build ## three loopback members under load through join, drain, SIGKILL and SIGSTOP; prints the table (DRILLFLAGS=-short)
+	$(BIN)/vayva drill $(DRILLFLAGS)
+
 .PHONY: test
 test: services lint ## lint, then run every test with the race detector (real Postgres and Redis)
 	$(GO) test -race -count=1 -timeout 9m ./...

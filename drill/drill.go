@@ -357,8 +357,11 @@ func (d *drill) faults(ctx context.Context) error {
 	mark("drain a member")
 	drained.expect()
 	st, body, err := d.send(ctx, "POST", url+"/ops/cluster/members/"+id+"/drain", d.opsToken, "drill-drain-"+d.runID, nil)
-	if err != nil || st != http.StatusAccepted {
-		return fmt.Errorf("drill: drain %s: %d %s %v", id, st, body, err)
+	if err != nil {
+		return fmt.Errorf("drill: drain %s: %w", id, err)
+	}
+	if st != http.StatusAccepted {
+		return fmt.Errorf("drill: drain %s: %d %s", id, st, body)
 	}
 	if !drained.wait(60 * time.Second) {
 		d.note("member %d did not exit within 60s of its drain; killed", drained.slot)

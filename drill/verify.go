@@ -380,7 +380,6 @@ func (d *drill) stock(ctx context.Context, pool *pgxpool.Pool, ops []*op) (Check
 			want[v] = [2]int64{n, 0}
 		}
 	}
-	var unpaid []string
 	for _, o := range ops {
 		if !o.acked {
 			continue
@@ -393,7 +392,6 @@ func (d *drill) stock(ctx context.Context, pool *pgxpool.Pool, ops []*op) (Check
 			w[0] -= o.qty
 		case o.kind == "checkout":
 			w[1] += o.qty
-			unpaid = append(unpaid, o.orderID)
 		default:
 			continue
 		}

@@ -159,8 +159,11 @@ func (d *drill) setupShop(ctx context.Context, idx int) (*shop, error) {
 		"email": email, "password": "correct horse battery", "name": "Drill Owner",
 		"business_name": fmt.Sprintf("Drill Shop %d", idx),
 	})
-	if err != nil || st != http.StatusCreated {
-		return nil, fmt.Errorf("drill: sign-up %d: %d %s %v", idx, st, body, err)
+	if err != nil {
+		return nil, fmt.Errorf("drill: sign-up %d: %w", idx, err)
+	}
+	if st != http.StatusCreated {
+		return nil, fmt.Errorf("drill: sign-up %d: %d %s", idx, st, body)
 	}
 	var su struct {
 		Token string `json:"token"`
@@ -181,8 +184,11 @@ func (d *drill) setupShop(ctx context.Context, idx int) (*shop, error) {
 			{"sku": "TEE-L", "title": "L", "price": 650000, "inventory_quantity": stock},
 		},
 	})
-	if err != nil || st != http.StatusCreated {
-		return nil, fmt.Errorf("drill: product of shop %d: %d %s %v", idx, st, body, err)
+	if err != nil {
+		return nil, fmt.Errorf("drill: product of shop %d: %w", idx, err)
+	}
+	if st != http.StatusCreated {
+		return nil, fmt.Errorf("drill: product of shop %d: %d %s", idx, st, body)
 	}
 	var p struct {
 		ID       string `json:"id"`

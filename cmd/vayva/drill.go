@@ -33,7 +33,7 @@ func drillCommand(args []string, cfg node.Config, stdout, stderr io.Writer) int 
 	// Ctrl-C ends the drill, which stops every member it started.
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	var progress io.Writer = stderr
+	progress := stderr
 	if *quiet {
 		progress = io.Discard
 	}
@@ -51,4 +51,3 @@ func drillCommand(args []string, cfg node.Config, stdout, stderr io.Writer) int 
 	}
 	return 0
 }
-
