@@ -165,7 +165,10 @@ type drill struct {
 	cfg    Config
 	runID  string
 	client *http.Client
-	rec    recorder
+	// payClient presses Pay on the sandbox, whose answer waits for the
+	// webhook's first delivery.
+	payClient *http.Client
+	rec       recorder
 
 	lb             *balancer
 	sb             *sandbox.Sandbox
@@ -219,12 +222,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	d := &drill{
 		cfg: cfg, runID: id,
 		client:         &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		payClient:      &http.Client{Timeout: 30 * time.Second},
 		redisPrefix:    "vayva-drill-" + id + ":",
 		opsToken:       "drill-ops-" + randomHex(12),
 		clusterName:    "drill-" + id,
 		paystackSecret: "sk_test_drill_" + randomHex(12),
 	}
 	defer d.client.CloseIdleConnections()
+	defer d.payClient.CloseIdleConnections()
 	d.logDir, err = os.MkdirTemp("", "vayva-drill-"+id+"-")
 	if err != nil {
 		return nil, err

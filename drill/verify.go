@@ -46,7 +46,7 @@ func (d *drill) settle(ctx context.Context) {
 			d.note("queues not empty %s after the rest settled: %s", d.cfg.queueGrace(), queues)
 			return
 		case state != "" && (time.Now().After(deadline) || ctx.Err() != nil):
-			d.note("not settled after %s: %s", d.cfg.settle(), strings.Join([]string{state, queues}, "; "))
+			d.note("not settled after %s: %s", d.cfg.settle(), strings.TrimSuffix(state+"; "+queues, "; "))
 			return
 		}
 		select {
