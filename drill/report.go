@@ -31,9 +31,9 @@ type Row struct {
 	// Failover is, over the shops whose requests failed or took longer
 	// than a second after the fault, the longest time from the fault
 	// until that shop's requests answered promptly again; zero when none
-	// were disturbed. Unrecovered: some shop never answered promptly
-	// again before the load stopped (Failover is then the window's
-	// length).
+	// were disturbed. Only what happened before the next fault counts.
+	// Unrecovered: some shop had not answered promptly again when the
+	// next fault began (Failover is then the window's length).
 	Failover    time.Duration
 	Disturbed   bool
 	Unrecovered bool
@@ -110,6 +110,7 @@ func (d *drill) measure(res *Result, attempts []attempt) {
 		}
 		row := &res.Rows[i]
 		lastBad := map[int]time.Time{}
+		slow := 0
 		for _, a := range attempts {
 			if a.start.Before(ws) || !a.start.Before(we) {
 				continue
@@ -121,11 +122,17 @@ func (d *drill) measure(res *Result, attempts []attempt) {
 			if a.status >= 500 {
 				row.Status5xx++
 			}
-			if a.failed || a.end.Sub(a.start) > slowAttempt {
-				if a.end.After(lastBad[a.shop]) {
-					lastBad[a.shop] = a.end
-				}
+			if a.end.Sub(a.start) > slowAttempt {
+				slow++
 			}
+			// A disturbance still under way when the next fault began
+			// is that fault's as much as this one's: left out.
+			if (a.failed || a.end.Sub(a.start) > slowAttempt) && a.end.Before(we) && a.end.After(lastBad[a.shop]) {
+				lastBad[a.shop] = a.end
+			}
+		}
+		if slow > 0 {
+			res.Notes = append(res.Notes, fmt.Sprintf("%s: %d answers took longer than %s", d.windows[i].name, slow, slowAttempt))
 		}
 		if i == 0 {
 			continue
@@ -134,7 +141,7 @@ func (d *drill) measure(res *Result, attempts []attempt) {
 			recovered := time.Time{}
 			for _, a := range attempts {
 				if a.shop == shop && !a.failed && a.end.Sub(a.start) <= slowAttempt && !a.start.Before(bad) &&
-					(recovered.IsZero() || a.end.Before(recovered)) {
+					a.end.Before(we) && (recovered.IsZero() || a.end.Before(recovered)) {
 					recovered = a.end
 				}
 			}

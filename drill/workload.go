@@ -37,6 +37,9 @@ type op struct {
 	qty, delta, amount          int64
 	payoutID                    string
 	paid                        bool // the sandbox took the payment of this checkout
+	// failures describes each failed attempt ("502 at 13:04:05.123",
+	// "no answer (...) at ..."), for the report of a duplicate.
+	failures []string
 }
 
 // attempt is one HTTP exchange of an op.
@@ -133,6 +136,13 @@ func (d *drill) call(ctx context.Context, o *op, method, url, token string, body
 			o.end, o.status, o.acked = time.Now(), st, st >= 200 && st < 300
 			return rb
 		}
+		what := fmt.Sprint(st)
+		if err != nil {
+			what = "no answer (" + err.Error() + ")"
+		} else if st == http.StatusConflict {
+			what = "409 still in progress"
+		}
+		o.failures = append(o.failures, what+" at "+start.Format("15:04:05.000"))
 		if ctx.Err() != nil || d.pastResolveBy() {
 			o.end = time.Now()
 			return nil
