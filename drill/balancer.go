@@ -139,6 +139,10 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Header = r.Header.Clone()
 		req.Host = r.Host
+		// net/http would send a request with an Idempotency-Key again
+		// by itself when a reused connection breaks, possibly after the
+		// member read it: only a refused connection moves a request on.
+		req.GetBody = nil
 		resp, err := b.transport.RoundTrip(req)
 		if err != nil {
 			if errors.Is(err, syscall.ECONNREFUSED) {

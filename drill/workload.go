@@ -111,6 +111,9 @@ func (d *drill) send(ctx context.Context, method, url, token, key string, body a
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
+	// Every attempt is the drill's own and recorded: net/http must not
+	// send one again by itself on a broken connection.
+	req.GetBody = nil
 	return d.roundTrip(req)
 }
 

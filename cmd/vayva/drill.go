@@ -30,9 +30,14 @@ func drillCommand(args []string, cfg node.Config, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "usage: vayva drill [-short] [-stop 10s] [-keep] [-q]")
 		return 2
 	}
-	// Ctrl-C ends the drill, which stops every member it started.
+	// Ctrl-C ends the drill, which stops every member it started; a second
+	// one kills the drill at once, and the kernel its members.
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
+	go func() {
+		<-ctx.Done()
+		cancel()
+	}()
 	progress := stderr
 	if *quiet {
 		progress = io.Discard
