@@ -23,6 +23,10 @@ type Result struct {
 	Ops   OpCounts
 	// Table is the report as printed.
 	Table string
+	// LogDir holds the members' logs; it is removed after a run that
+	// found nothing wrong, unless kept.
+	LogDir   string
+	keepLogs bool
 }
 
 // Row is one window of the run.
@@ -227,6 +231,9 @@ func (r *Result) finish() {
 		for _, p := range r.Problems {
 			fmt.Fprintf(&out, "  %s\n", p)
 		}
+	}
+	if !r.OK() || r.keepLogs {
+		fmt.Fprintf(&out, "\nmember logs: %s\n", r.LogDir)
 	}
 	if r.OK() {
 		out.WriteString("\nOK: nothing lost, nothing duplicated, every check holds\n")

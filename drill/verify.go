@@ -45,7 +45,9 @@ func (d *drill) settle(ctx context.Context) {
 		case state == "" && time.Since(settled) > d.cfg.queueGrace():
 			d.note("queues not empty %s after the rest settled: %s", d.cfg.queueGrace(), queues)
 			return
-		case state != "" && (time.Now().After(deadline) || ctx.Err() != nil):
+		case ctx.Err() != nil:
+			return
+		case state != "" && time.Now().After(deadline):
 			d.note("not settled after %s: %s", d.cfg.settle(), strings.TrimSuffix(state+"; "+queues, "; "))
 			return
 		}
@@ -161,6 +163,7 @@ func (d *drill) verify(ctx context.Context) (*Result, error) {
 	res.Checks = append(res.Checks, d.raceCheck())
 
 	d.measure(res, attempts)
+	res.LogDir, res.keepLogs = d.logDir, d.cfg.Keep
 	d.mu.Lock()
 	res.Notes = append(res.Notes, d.notes...)
 	d.mu.Unlock()
