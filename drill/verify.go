@@ -148,6 +148,11 @@ func (d *drill) verify(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res.Checks = append(res.Checks, stock)
+	holds, err := orderHolds(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	res.Checks = append(res.Checks, holds)
 	report, err := db.CheckLedger(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("drill: ledger check: %w", err)
@@ -277,7 +282,10 @@ func (d *drill) verifyAdjustments(ctx context.Context, pool *pgxpool.Pool, ops [
 			adjOps = append(adjOps, o)
 		}
 	}
-	sort.Slice(adjOps, func(i, j int) bool { return adjOps[i].start.Before(adjOps[j].start) })
+	// Each op takes the earliest fitting row, ops that ended first
+	// choosing first: the greedy that matches the most intervals to
+	// points, so a row is never taken from the op it belongs to.
+	sort.Slice(adjOps, func(i, j int) bool { return adjOps[i].end.Before(adjOps[j].end) })
 	const skew = time.Second
 	for _, o := range adjOps {
 		found := false
@@ -509,4 +517,27 @@ func retriedAs(ctx context.Context, pool *pgxpool.Pool, orderID string, shop int
 		return ""
 	}
 	return "; a first try of " + strings.Join(out, " or ")
+}
+
+// orderHolds checks that every order's reservation is in the state its
+// status implies: active while it awaits payment, committed once paid.
+func orderHolds(ctx context.Context, pool *pgxpool.Pool) (Check, error) {
+	rows, err := pool.Query(ctx, `SELECT o.id, o.status, o.payment_status, coalesce(r.status, 'missing')
+		FROM orders.orders o LEFT JOIN catalog.reservations r ON r.store_id = o.store_id AND r.id = o.id
+		WHERE (o.status = 'awaiting_payment' AND r.status IS DISTINCT FROM 'active')
+		   OR (o.paid_at IS NOT NULL AND r.status IS DISTINCT FROM 'committed')`)
+	if err != nil {
+		return Check{}, fmt.Errorf("drill: order reservations: %w", err)
+	}
+	defer rows.Close()
+	var bad []string
+	for rows.Next() {
+		var id, status, payment, res string
+		if err := rows.Scan(&id, &status, &payment, &res); err != nil {
+			return Check{}, err
+		}
+		bad = append(bad, fmt.Sprintf("order %s is %s/%s, its reservation %s", id, status, payment, res))
+	}
+	return Check{Name: "orders hold their stock (awaiting payment: reservation active; paid: committed)",
+		OK: len(bad) == 0 && rows.Err() == nil, Detail: orNone(bad)}, rows.Err()
 }
