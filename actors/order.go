@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -253,7 +254,7 @@ func (o *OrderActor) orderPageURL(ord *Order, token bool) string {
 
 func (o *OrderActor) create(ctx actor.Context, m *messages.CreateOrder) {
 	if o.order != nil {
-		ctx.Respond(o.order.proto())
+		o.recreate(ctx, m)
 		return
 	}
 	ord, err := planOrder(o.id, m, o.now())
@@ -288,6 +289,30 @@ func (o *OrderActor) create(ctx actor.Context, m *messages.CreateOrder) {
 			{Name: orderReconcileReminder, DueAt: minTime(ord.CreatedAt.Add(o.cfg.ReconcileAfter), ord.ExpiresAt)},
 		},
 	}, ord.proto(), func() { o.order = ord })
+}
+
+// recreate answers a CreateOrder for an order that exists: the checkout's
+// retry after its first answer was lost (order ids derive from the
+// Idempotency-Key). The retry's token replaces the first one, which nobody
+// received; a create from another customer is refused.
+func (o *OrderActor) recreate(ctx actor.Context, m *messages.CreateOrder) {
+	cur := o.order
+	if !strings.EqualFold(m.GetCustomer().GetEmail(), cur.Customer.Email) || m.GetReservation().GetReservationId() != cur.ID {
+		o.Refuse(ctx, m.GetCommandId(), &messages.Order{}, vayva.Errorf(vayva.ECONFLICT, "Order %q exists with another customer.", cur.ID))
+		return
+	}
+	if len(m.GetTokenHash()) != 32 || bytes.Equal(m.GetTokenHash(), cur.TokenHash) {
+		ctx.Respond(cur.proto())
+		return
+	}
+	next := *cur
+	next.TokenHash = m.GetTokenHash()
+	next.UpdatedAt = o.now()
+	o.Apply(ctx, Commit{
+		CommandID: m.GetCommandId(),
+		Domain:    vayva.DomainOrders,
+		Changes:   []Change{OrderChange{Order: next}},
+	}, next.proto(), func() { o.order = &next })
 }
 
 // planOrder validates a CreateOrder and builds the order from its

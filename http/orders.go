@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,7 +187,7 @@ func (a *OrdersArea) checkout(ctx context.Context, rc *fasthttp.RequestCtx) erro
 		return err
 	}
 
-	orderID := vayva.NewID("ord")
+	key := string(rc.Request.Header.Peek("Idempotency-Key"))
 	token := vayva.NewSecret("otok_")
 	hash := sha256.Sum256([]byte(token))
 	now := time.Now()
@@ -195,16 +196,15 @@ func (a *OrdersArea) checkout(ctx context.Context, rc *fasthttp.RequestCtx) erro
 	for i, it := range req.Items {
 		items[i] = &messages.ReservationItem{VariantId: it.VariantID, Quantity: it.Quantity}
 	}
-	reservation, err := cluster.Request[*messages.Reservation](ctx, a.member, actors.StoreKind, storeID, &messages.ReserveItems{
-		CommandId: "checkout:" + orderID, ReservationId: orderID, Items: items,
-		ExpiresAtUnixMs: expires.Add(reservationGrace).UnixMilli(),
-	})
+	orderID, reservation, err := a.reserveCheckout(ctx, storeID, key, items, expires)
 	if err != nil {
 		return err
 	}
 	address := req.ShippingAddress
 	order, err := cluster.Request[*messages.Order](ctx, a.member, actors.OrderKind, orderID, &messages.CreateOrder{
-		CommandId: "create:" + orderID, StoreId: storeID, MerchantId: reservation.GetMerchantId(), StoreSlug: reservation.GetStoreSlug(),
+		// A retry whose first answer was lost reaches the same order; its
+		// own token replaces the one nobody received.
+		CommandId: "create:" + orderID + ":" + hex.EncodeToString(hash[:8]), StoreId: storeID, MerchantId: reservation.GetMerchantId(), StoreSlug: reservation.GetStoreSlug(),
 		StoreName: reservation.GetStoreName(), Reservation: reservation,
 		Customer: &messages.Customer{Email: req.Email, Phone: req.Phone, Name: firstNonEmpty(req.Name, address.Name)},
 		ShippingAddress: &messages.Address{Name: address.Name, Line1: address.Line1, City: address.City,
@@ -212,14 +212,7 @@ func (a *OrdersArea) checkout(ctx context.Context, rc *fasthttp.RequestCtx) erro
 		TokenHash: hash[:], ExpiresAtUnixMs: expires.UnixMilli(),
 	})
 	if err != nil {
-		// No order holds the stock: give it back now rather than at the
-		// reservation's expiry.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, rerr := cluster.Request[*messages.Reservation](rctx, a.member, actors.StoreKind, storeID,
-			&messages.ReleaseReservation{CommandId: "checkout-release:" + orderID, ReservationId: orderID}); rerr != nil {
-			a.log.Warn().Err(rerr).Str("order_id", orderID).Msg("releasing a failed checkout's stock; it expires with its reservation")
-		}
+		a.releaseFailedCheckout(ctx, storeID, orderID)
 		return err
 	}
 	return writeJSON(rc, fasthttp.StatusCreated, checkoutJSON{
@@ -227,6 +220,54 @@ func (a *OrdersArea) checkout(ctx context.Context, rc *fasthttp.RequestCtx) erro
 		OrderToken: token,
 		Payment:    paymentJSON{Provider: "paystack", Reference: order.GetPaymentReference(), AuthorizationURL: order.GetAuthorizationUrl()},
 	})
+}
+
+// maxCheckoutAttempts bounds how many reservations one Idempotency-Key
+// may take: each attempt whose order was definitely not created gave its
+// stock back, and the next retry reserves under the next id.
+const maxCheckoutAttempts = 8
+
+// reserveCheckout reserves the items under an order id derived from the
+// store and the Idempotency-Key, so a retry whose first answer was lost
+// (the member died, the connection dropped) finds the same reservation and
+// order instead of creating a second one. An id whose reservation was given
+// back without an order is skipped for the next one.
+func (a *OrdersArea) reserveCheckout(ctx context.Context, storeID, key string, items []*messages.ReservationItem, expires time.Time) (string, *messages.Reservation, error) {
+	for n := range maxCheckoutAttempts {
+		orderID := vayva.DerivedID("ord", storeID+"\x00"+key+"\x00"+strconv.Itoa(n))
+		reservation, err := cluster.Request[*messages.Reservation](ctx, a.member, actors.StoreKind, storeID, &messages.ReserveItems{
+			CommandId: "checkout:" + orderID, ReservationId: orderID, Items: items,
+			ExpiresAtUnixMs: expires.Add(reservationGrace).UnixMilli(),
+		})
+		if err != nil {
+			return "", nil, err
+		}
+		if reservation.GetStatus() == actors.ReservationReleased {
+			if _, err := cluster.Request[*messages.Order](ctx, a.member, actors.OrderKind, orderID, &messages.GetOrder{}); vayva.ErrorCode(err) == vayva.ENOTFOUND {
+				continue
+			}
+		}
+		return orderID, reservation, nil
+	}
+	return "", nil, vayva.Errorf(vayva.ECONFLICT, "This Idempotency-Key was retried too often; use a new one.")
+}
+
+// releaseFailedCheckout gives a failed checkout's stock back now rather
+// than at the reservation's expiry, but only once the order's owner says
+// there is no order: a failure may be a lost answer to a create that
+// committed, and that order holds the stock.
+func (a *OrdersArea) releaseFailedCheckout(ctx context.Context, storeID, orderID string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := cluster.Request[*messages.Order](rctx, a.member, actors.OrderKind, orderID, &messages.GetOrder{})
+	if vayva.ErrorCode(err) != vayva.ENOTFOUND {
+		a.log.Warn().Err(err).Str("order_id", orderID).Msg("a failed checkout's order may exist; its stock stays reserved until the reservation expires")
+		return
+	}
+	if _, err := cluster.Request[*messages.Reservation](rctx, a.member, actors.StoreKind, storeID,
+		&messages.ReleaseReservation{CommandId: "checkout-release:" + orderID, ReservationId: orderID}); err != nil {
+		a.log.Warn().Err(err).Str("order_id", orderID).Msg("releasing a failed checkout's stock; it expires with its reservation")
+	}
 }
 
 func firstNonEmpty(s ...string) string {
