@@ -73,11 +73,17 @@ func (sf *Storefront) StoreView(build func(*Storefront) any) any {
 	return sf.store.get(func() any { return build(sf) })
 }
 
-// FirstPageView returns what build derives from the first page of limit
-// products, built once per snapshot and limit.
-func (sf *Storefront) FirstPageView(limit int, build func() any) any {
-	m, _ := sf.pages.LoadOrStore(limit, &memo{})
-	return m.(*memo).get(build)
+// FirstPageView returns what build derives from the snapshot's first page
+// of limit products, built once per snapshot and limit.
+func (sf *Storefront) FirstPageView(limit int, build func(sf *Storefront, limit int) any) any {
+	m, ok := sf.pages.Load(limit)
+	if !ok {
+		m, _ = sf.pages.LoadOrStore(limit, &memo{})
+	}
+	if v := m.(*memo).v.Load(); v != nil {
+		return *v
+	}
+	return m.(*memo).get(func() any { return build(sf, limit) })
 }
 
 // After reports whether sf is of a newer state of the store than the fence

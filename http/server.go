@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +27,9 @@ import (
 const MaxBodySize = 1 << 20
 
 const requestIDHeader = "X-Request-Id"
+
+// requestIDHeaderKey is requestIDHeader in fasthttp's canonical form.
+var requestIDHeaderKey = []byte(requestIDHeader)
 
 // Config configures the HTTP edge.
 type Config struct {
@@ -107,6 +109,7 @@ type Server struct {
 	routes  []RouteInfo
 	srv     *fasthttp.Server
 	metrics *httpMetrics
+	ids     *requestIDs
 
 	mu       sync.Mutex // guards ln, which Addr reads
 	ln       net.Listener
@@ -134,6 +137,7 @@ func NewServer(cfg Config, deps Deps, areas ...Area) *Server {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "http").Logger()}
 	s.metrics = newHTTPMetrics(deps.Registry)
+	s.ids = newRequestIDs()
 	s.router = router.New()
 	s.router.SaveMatchedRoutePath = true
 	s.router.RedirectTrailingSlash = false
@@ -269,11 +273,13 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // serve runs before routing: request id and body limits.
 func (s *Server) serve(rc *fasthttp.RequestCtx) {
-	id := string(rc.Request.Header.Peek(requestIDHeader))
-	if !validRequestID.MatchString(id) {
-		id = vayva.NewID("req")
+	var buf [64]byte
+	idb := rc.Request.Header.Peek(requestIDHeader)
+	if len(idb) == 0 || !validRequestID.Match(idb) {
+		idb = s.ids.next(buf[:0])
 	}
-	rc.Response.Header.Set(requestIDHeader, id)
+	id := string(idb)
+	rc.Response.Header.SetCanonical(requestIDHeaderKey, idb)
 	rc.SetUserValue(requestIDKey, id)
 	s.router.Handler(rc)
 }
@@ -336,7 +342,7 @@ func (r *Routes) Handle(method, path string, access Access, h Handler, opts ...R
 	s.routes = append(s.routes, RouteInfo{Method: method, Path: path, Access: access})
 	s.router.Handle(method, path, func(rc *fasthttp.RequestCtx) {
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		ctx, cancel := withLazyDeadline(context.Background(), start.Add(s.cfg.RequestTimeout))
 		defer cancel()
 		ctx = vayva.WithRequestID(ctx, requestID(rc))
 		ctx, err := s.authorize(ctx, rc, access)
@@ -350,7 +356,7 @@ func (r *Routes) Handle(method, path string, access Access, h Handler, opts ...R
 				err = h(ctx, rc)
 			}
 		}
-		s.finish(rc, path, start, err)
+		s.finishMethod(rc, method, path, start, err)
 	})
 }
 
@@ -395,6 +401,10 @@ func bearer(rc *fasthttp.RequestCtx) (string, bool) {
 
 // finish writes err (if any) as a problem, logs and records metrics.
 func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, err error) {
+	s.finishMethod(rc, string(rc.Method()), route, start, err)
+}
+
+func (s *Server) finishMethod(rc *fasthttp.RequestCtx, method, route string, start time.Time, err error) {
 	if err != nil {
 		err = coded(err)
 		status := statusOf(err)
@@ -410,7 +420,7 @@ func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, 
 	if status == fasthttp.StatusServiceUnavailable {
 		setRetryAfter(rc)
 	}
-	s.metrics.observe(string(rc.Method()), route, status, time.Since(start))
+	s.metrics.observe(method, route, status, time.Since(start))
 	if e := s.log.Debug(); e.Enabled() {
 		e.Str("request_id", requestID(rc)).Str("method", string(rc.Method())).Str("route", route).
 			Int("status", status).Dur("took", time.Since(start)).Msg("request")
@@ -478,7 +488,8 @@ func connErrorClass(err error) string {
 }
 
 type httpMetrics struct {
-	latency *prometheus.HistogramVec
+	latency   *prometheus.HistogramVec
+	observers observers
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -490,9 +501,10 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		}, []string{"method", "route", "status"}),
 	}
 	reg.MustRegister(m.latency)
+	m.observers.vec = m.latency
 	return m
 }
 
 func (m *httpMetrics) observe(method, route string, status int, d time.Duration) {
-	m.latency.WithLabelValues(method, route, strconv.Itoa(status)).Observe(d.Seconds())
+	m.observers.get(method, route, status).Observe(d.Seconds())
 }

@@ -30,7 +30,9 @@ import (
 type rendered struct {
 	body []byte
 	tag  string
-	err  error
+	// tagBytes is tag, for fasthttp's header calls.
+	tagBytes []byte
+	err      error
 }
 
 func render(v any) rendered {
@@ -42,7 +44,8 @@ func render(v any) rendered {
 }
 
 func tagged(body []byte) rendered {
-	return rendered{body: body, tag: fmt.Sprintf(`"%016x"`, xxhash.Sum64(body))}
+	tag := fmt.Sprintf(`"%016x"`, xxhash.Sum64(body))
+	return rendered{body: body, tag: tag, tagBytes: []byte(tag)}
 }
 
 func productRendered(p *actors.StorefrontProduct) rendered {
@@ -81,14 +84,28 @@ func pageRendered(page []*actors.StorefrontProduct, next string) rendered {
 	return tagged(append(body, '}'))
 }
 
+var (
+	etagHeader         = []byte("ETag")
+	cacheControlHeader = []byte("Cache-Control")
+)
+
+func firstPageRendered(sf *actors.Storefront, limit int) any {
+	page, next, err := sf.Page(int32(limit), "")
+	if err != nil {
+		return rendered{err: err}
+	}
+	return pageRendered(page, next)
+}
+
 // writeRendered answers r with its ETag and Cache-Control, or 304 when the
 // request's If-None-Match matches it.
 func (a *CatalogArea) writeRendered(rc *fasthttp.RequestCtx, r rendered) error {
 	if r.err != nil {
 		return r.err
 	}
-	rc.Response.Header.Set("ETag", r.tag)
-	rc.Response.Header.Set("Cache-Control", a.storefronts.CacheControl())
+	// Canonical names, so fasthttp need not normalise them per request.
+	rc.Response.Header.SetCanonical(etagHeader, r.tagBytes)
+	rc.Response.Header.SetCanonical(cacheControlHeader, a.storefronts.cacheControlBytes)
 	if inm := rc.Request.Header.Peek("If-None-Match"); len(inm) > 0 && noneMatch(inm, r.tag) {
 		rc.Response.SetStatusCode(fasthttp.StatusNotModified)
 		rc.Response.SkipBody = true
@@ -179,13 +196,7 @@ func (a *CatalogArea) storefrontProducts(ctx context.Context, rc *fasthttp.Reque
 		if !sf.Open {
 			return vayva.Errorf(vayva.ENOTFOUND, "No store %q.", sf.Slug)
 		}
-		r = sf.FirstPageView(int(limit), func() any {
-			page, next, err := sf.Page(limit, "")
-			if err != nil {
-				return rendered{err: err}
-			}
-			return pageRendered(page, next)
-		}).(rendered)
+		r = sf.FirstPageView(int(limit), firstPageRendered).(rendered)
 	} else {
 		page, next, err := sf.Page(limit, cursor)
 		if err != nil {

@@ -61,9 +61,10 @@ type StorefrontsConfig struct {
 // superseded activation cannot answer. Requests for the same store meanwhile
 // wait for that one refresh. It implements actors.StorefrontPublisher.
 type Storefronts struct {
-	cfg          StorefrontsConfig
-	cacheControl string
-	refreshes    *prometheus.CounterVec
+	cfg               StorefrontsConfig
+	cacheControl      string
+	cacheControlBytes []byte
+	refreshes         *prometheus.CounterVec
 
 	mu      sync.RWMutex
 	entries map[string]*storefrontEntry
@@ -99,6 +100,7 @@ func NewStorefronts(cfg StorefrontsConfig) *Storefronts {
 	if cfg.MaxAge > 0 {
 		s.cacheControl = "public, max-age=" + strconv.Itoa(int(cfg.MaxAge/time.Second))
 	}
+	s.cacheControlBytes = []byte(s.cacheControl)
 	s.refreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vayva_storefront_refreshes_total",
 		Help: "Storefront snapshots past their staleness bound, by outcome: current (the fence had not moved), fetched (a newer snapshot came from the store actor), error.",
