@@ -56,7 +56,7 @@ func BenchmarkStorefrontProducts(b *testing.B) {
 	hammer(b, bareURL, 200, workers, len(first.Raw)) // warm both paths
 	hammer(b, url, 200, workers, len(first.Raw))
 
-	const rounds = 20
+	const rounds = 50
 	var full, baseline time.Duration
 	var fullLat []time.Duration
 	b.ResetTimer()
