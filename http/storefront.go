@@ -121,11 +121,11 @@ func (a *CatalogArea) writeRendered(rc *fasthttp.RequestCtx, r rendered) error {
 // any W/ prefix ignored. Malformed members of the list match nothing.
 func noneMatch(header []byte, tag string) bool {
 	for i := 0; i < len(header); {
-		switch c := header[i]; {
-		case c == ' ' || c == '\t' || c == ',':
+		switch header[i] {
+		case ' ', '\t', ',':
 			i++
 			continue
-		case c == '*':
+		case '*':
 			return true
 		}
 		if header[i] == 'W' && i+1 < len(header) && header[i+1] == '/' {
