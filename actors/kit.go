@@ -358,8 +358,18 @@ func (p *Processor) finish(ctx actor.Context, pd Pending, o Outcome) {
 	}
 	if pd.Apply != nil {
 		pd.Apply()
+		if h, ok := p.kind.(AfterApplier); ok {
+			h.AfterApply()
+		}
 	}
 	p.answer(ctx, pd.Sender, pd.Reply)
+}
+
+// AfterApplier is implemented by a kind that derives something from its
+// state after each committed change (the store publishes its storefront).
+// AfterApply runs after a command's apply and before its reply goes out.
+type AfterApplier interface {
+	AfterApply()
 }
 
 func (p *Processor) answerAll(ctx actor.Context, batch []Pending, err error) {

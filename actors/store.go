@@ -30,6 +30,11 @@ type Store struct {
 	id    string
 	state *storeState
 	now   func() time.Time
+	// publisher receives the storefront snapshots (nil: none); storefront
+	// is the newest one, turn when the current turn began.
+	publisher  StorefrontPublisher
+	storefront *Storefront
+	turn       time.Time
 }
 
 // StoreChanges are the change types the store kind commits.
@@ -41,8 +46,14 @@ var StoreChanges = []Change{
 // NewStoreProducer returns a producer of store actors that commit through j
 // and load their state from repo.
 func NewStoreProducer(j Journal, repo StoreRepository, log zerolog.Logger) actor.Producer {
+	return NewPublishingStoreProducer(j, repo, nil, log)
+}
+
+// NewPublishingStoreProducer is NewStoreProducer whose actors publish their
+// storefront snapshots to pub after loading and after every change.
+func NewPublishingStoreProducer(j Journal, repo StoreRepository, pub StorefrontPublisher, log zerolog.Logger) actor.Producer {
 	return Producer(j, log, func(p *Processor) Behavior {
-		return &Store{Processor: p, repo: repo, now: storeNow}
+		return &Store{Processor: p, repo: repo, now: storeNow, publisher: pub}
 	})
 }
 
@@ -52,6 +63,7 @@ func storeNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // Load reads the store's profile, catalog and active reservations.
 func (s *Store) Load(ctx context.Context, a *Activation) error {
+	s.turn = time.Now()
 	s.id = a.Identity
 	st, err := s.repo.LoadStore(ctx, s.id)
 	if err != nil {
@@ -61,12 +73,16 @@ func (s *Store) Load(ctx context.Context, a *Activation) error {
 		return err
 	}
 	s.state = newStoreState(st)
+	s.publishStorefront(s.turn)
 	return nil
 }
 
 // Receive handles one command.
 func (s *Store) Receive(ctx actor.Context, msg any) {
+	s.turn = time.Now()
 	switch msg := msg.(type) {
+	case *messages.GetStorefront:
+		s.getStorefront(ctx, msg)
 	case *messages.GetStore:
 		ctx.Respond(s.state.profileProto(s.state.profile))
 	case *messages.UpdateStore:

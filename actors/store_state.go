@@ -30,6 +30,8 @@ type storeState struct {
 	// storefront caches the storefront's first product page, the hottest
 	// read; any catalog or stock change drops it.
 	storefront map[int]*messages.ProductPage
+	// sf is what changed since the last storefront snapshot.
+	sf storefrontChanges
 }
 
 func newStoreState(st *StoreState) *storeState {
@@ -63,7 +65,9 @@ func newStoreState(st *StoreState) *storeState {
 
 // putProduct installs p, new or replacing the product with its id.
 func (s *storeState) putProduct(p *Product) {
-	if old, ok := s.products[p.ID]; ok {
+	old, ok := s.products[p.ID]
+	s.sf.touch(p.ID, !ok || (old.Status == ProductActive) != (p.Status == ProductActive))
+	if ok {
 		i := sort.Search(len(s.productOrder), func(i int) bool { return s.productOrder[i].Seq >= old.Seq })
 		s.productOrder[i] = p
 	} else {
@@ -90,7 +94,10 @@ const StoreOpen = "active"
 func (s *storeState) open() bool { return s.profile.Status == StoreOpen }
 
 // changed drops what is derived from the catalog and its stock.
-func (s *storeState) changed() { s.storefront = nil }
+func (s *storeState) changed() {
+	s.storefront = nil
+	s.sf.any = true
+}
 
 func (s *storeState) nextProductSeq() int64 {
 	if n := len(s.productOrder); n > 0 {
@@ -111,6 +118,7 @@ func (s *storeState) setStock(levels []StockLevel) {
 	for _, l := range levels {
 		if v, ok := s.variants[l.VariantID]; ok {
 			v.OnHand, v.Reserved = l.OnHand, l.Reserved
+			s.sf.touch(s.variantProduct[v.ID].ID, false)
 		}
 	}
 	s.changed()

@@ -30,14 +30,20 @@ type StoreDirectory interface {
 // store's ids are simply not found; storefront routes find the store by
 // slug. Every read and write is a command to the store actor.
 type CatalogArea struct {
-	member *cluster.Member
-	stores StoreDirectory
+	member      *cluster.Member
+	stores      StoreDirectory
+	storefronts *Storefronts
 }
 
-// NewCatalogArea returns the area, calling store actors through member
-// and resolving storefront slugs through stores.
-func NewCatalogArea(member *cluster.Member, stores StoreDirectory) *CatalogArea {
-	return &CatalogArea{member: member, stores: stores}
+// NewCatalogArea returns the area, calling store actors through member,
+// resolving storefront slugs through stores and serving storefront reads
+// from storefronts (nil: a cache of its own with the defaults, which
+// trusts the store actors' answers).
+func NewCatalogArea(member *cluster.Member, stores StoreDirectory, storefronts *Storefronts) *CatalogArea {
+	if storefronts == nil {
+		storefronts = NewStorefronts(StorefrontsConfig{})
+	}
+	return &CatalogArea{member: member, stores: stores, storefronts: storefronts}
 }
 
 // Register adds the area's routes.

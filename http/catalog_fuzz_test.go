@@ -108,7 +108,7 @@ func TestStoreUpdatesNeedOwnerOrAdmin(t *testing.T) {
 	t.Parallel()
 	for role, want := range map[vayva.Role]int{vayva.RoleStaff: 403, vayva.RoleAdmin: 503, vayva.RoleOwner: 503} {
 		s := NewServer(Config{Addr: "127.0.0.1:0"}, Deps{Log: zerolog.Nop(), Registry: prometheus.NewRegistry(), Auth: roleAuth{role}},
-			NewCatalogArea(nil, nil))
+			NewCatalogArea(nil, nil, nil))
 		require.NoError(t, s.Start(context.Background()))
 		t.Cleanup(func() { _ = s.Stop(context.Background()) })
 		req, err := nethttp.NewRequest("PATCH", "http://"+s.Addr()+"/v1/store", strings.NewReader(`{"name":"x"}`))

@@ -24,7 +24,9 @@ import (
 // the same rows (idempotency key, reservation with its line and stock,
 // order with its item, timeline entry, inbox, outbox and reminders, fences)
 // written by plain pgx transactions, one per step that ours commits.
-// ratio-to-raw is the share of the raw throughput checkout keeps.
+// ratio-to-raw is the share of the raw throughput checkout keeps: those
+// rows in those transactions are what checkout must make durable, so they
+// are its limit; the rest is the edge, the actors and the provider call.
 func BenchmarkCheckout(b *testing.B) {
 	// Retries at their real pace: reconciliation would otherwise verify
 	// every order while the benchmark runs.

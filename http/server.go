@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +27,9 @@ import (
 const MaxBodySize = 1 << 20
 
 const requestIDHeader = "X-Request-Id"
+
+// requestIDHeaderKey is requestIDHeader in fasthttp's canonical form.
+var requestIDHeaderKey = []byte(requestIDHeader)
 
 // Config configures the HTTP edge.
 type Config struct {
@@ -108,6 +110,7 @@ type Server struct {
 	routes  []RouteInfo
 	srv     *fasthttp.Server
 	metrics *httpMetrics
+	ids     *requestIDs
 	traffic *recentTraffic   // the last seconds' figures, GET /ops/metrics
 	peers   *fasthttp.Client // calls other members' GET /ops/metrics
 
@@ -137,6 +140,7 @@ func NewServer(cfg Config, deps Deps, areas ...Area) *Server {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "http").Logger()}
 	s.metrics = newHTTPMetrics(deps.Registry)
+	s.ids = newRequestIDs()
 	s.traffic = newRecentTraffic()
 	s.peers = &fasthttp.Client{
 		Name: "vayva-ops", MaxResponseBodySize: peerMetricsMaxBody, MaxConnsPerHost: 4,
@@ -278,11 +282,13 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // serve runs before routing: request id and body limits.
 func (s *Server) serve(rc *fasthttp.RequestCtx) {
-	id := string(rc.Request.Header.Peek(requestIDHeader))
-	if !validRequestID.MatchString(id) {
-		id = vayva.NewID("req")
+	var buf [64]byte
+	idb := rc.Request.Header.Peek(requestIDHeader)
+	if len(idb) == 0 || !validRequestID.Match(idb) {
+		idb = s.ids.next(buf[:0])
 	}
-	rc.Response.Header.Set(requestIDHeader, id)
+	id := string(idb)
+	rc.Response.Header.SetCanonical(requestIDHeaderKey, idb)
 	rc.SetUserValue(requestIDKey, id)
 	s.router.Handler(rc)
 }
@@ -345,7 +351,7 @@ func (r *Routes) Handle(method, path string, access Access, h Handler, opts ...R
 	s.routes = append(s.routes, RouteInfo{Method: method, Path: path, Access: access})
 	s.router.Handle(method, path, func(rc *fasthttp.RequestCtx) {
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		ctx, cancel := withLazyDeadline(context.Background(), start.Add(s.cfg.RequestTimeout))
 		defer cancel()
 		ctx = vayva.WithRequestID(ctx, requestID(rc))
 		ctx, err := s.authorize(ctx, rc, access)
@@ -359,7 +365,7 @@ func (r *Routes) Handle(method, path string, access Access, h Handler, opts ...R
 				err = h(ctx, rc)
 			}
 		}
-		s.finish(rc, path, start, err)
+		s.finishMethod(rc, method, path, start, err)
 	})
 }
 
@@ -404,6 +410,10 @@ func bearer(rc *fasthttp.RequestCtx) (string, bool) {
 
 // finish writes err (if any) as a problem, logs and records metrics.
 func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, err error) {
+	s.finishMethod(rc, string(rc.Method()), route, start, err)
+}
+
+func (s *Server) finishMethod(rc *fasthttp.RequestCtx, method, route string, start time.Time, err error) {
 	if err != nil {
 		err = coded(err)
 		status := statusOf(err)
@@ -420,7 +430,7 @@ func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, 
 		setRetryAfter(rc)
 	}
 	took := time.Since(start)
-	s.metrics.observe(string(rc.Method()), route, status, took)
+	s.metrics.observe(method, route, status, took)
 	if counted(route) {
 		s.traffic.observe(status, took)
 	}
@@ -491,7 +501,8 @@ func connErrorClass(err error) string {
 }
 
 type httpMetrics struct {
-	latency *prometheus.HistogramVec
+	latency   *prometheus.HistogramVec
+	observers observers
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -503,9 +514,10 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		}, []string{"method", "route", "status"}),
 	}
 	reg.MustRegister(m.latency)
+	m.observers.vec = m.latency
 	return m
 }
 
 func (m *httpMetrics) observe(method, route string, status int, d time.Duration) {
-	m.latency.WithLabelValues(method, route, strconv.Itoa(status)).Observe(d.Seconds())
+	m.observers.get(method, route, status).Observe(d.Seconds())
 }

@@ -59,6 +59,13 @@ type Config struct {
 	// CheckoutTTL is how long checkout reserves stock before an unpaid
 	// order expires (VAYVA_CHECKOUT_TTL, default 30m, at most 24h).
 	CheckoutTTL time.Duration
+	// StorefrontStaleness bounds how old a storefront answer may be on a
+	// member that does not host the store (VAYVA_STOREFRONT_STALENESS,
+	// default 1s; 0 reads the store's fence on every request).
+	StorefrontStaleness time.Duration
+	// StorefrontMaxAge is the Cache-Control max-age of storefront answers
+	// (VAYVA_STOREFRONT_MAX_AGE, default 5s; 0 sends no-cache).
+	StorefrontMaxAge time.Duration
 	// Providers is sandbox or live (VAYVA_PROVIDERS, default "sandbox").
 	Providers string
 	// Roles are the parts this node runs (VAYVA_ROLES, default all of
@@ -109,6 +116,8 @@ var Settings = [][2]string{
 	{"VAYVA_SIGNUP_RATE_LIMIT", `sign-ups per client address and window, as "<count>/<duration>", or off (default 20/1m)`},
 	{"VAYVA_RETRY_SCALE", "factor on every retry and backoff delay (queues, webhooks, payment reconciliation; default 1)"},
 	{"VAYVA_CHECKOUT_TTL", "how long checkout reserves stock before an unpaid order expires (default 30m, at most 24h)"},
+	{"VAYVA_STOREFRONT_STALENESS", "how old a storefront answer may be on a member that does not host the store; 0: the store's fence is read on every request (default 1s, at most 1m)"},
+	{"VAYVA_STOREFRONT_MAX_AGE", "Cache-Control max-age of storefront answers, whole seconds; 0: no-cache, revalidate every time (default 5s, at most 1h)"},
 	{"VAYVA_PROVIDERS", "sandbox (fake providers mounted on this node) or live (default sandbox)"},
 	{"VAYVA_ROLES", "comma-separated parts to run: edge,actors,ingestors,relay,workers (default all)"},
 	{"VAYVA_MIGRATE_ON_START", "apply migrations when serve starts (default true)"},
@@ -195,6 +204,25 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	ttl := get("VAYVA_CHECKOUT_TTL", "30m")
 	if c.CheckoutTTL, err = time.ParseDuration(ttl); err != nil || c.CheckoutTTL < time.Second || c.CheckoutTTL > 24*time.Hour {
 		return c, fmt.Errorf("VAYVA_CHECKOUT_TTL: %q must be a duration from 1s to 24h, e.g. 30m", ttl)
+	}
+	for _, d := range []struct {
+		name     string
+		def      string
+		max, min time.Duration
+		into     *time.Duration
+	}{
+		{"VAYVA_STOREFRONT_STALENESS", "1s", time.Minute, time.Millisecond, &c.StorefrontStaleness},
+		{"VAYVA_STOREFRONT_MAX_AGE", "5s", time.Hour, time.Second, &c.StorefrontMaxAge},
+	} {
+		v := get(d.name, d.def)
+		if v == "0" {
+			v = "0s"
+		}
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur < 0 || dur > d.max || (dur > 0 && dur < d.min) || dur%d.min != 0 {
+			return c, fmt.Errorf("%s: %q must be 0 or a duration in whole %s up to %s, e.g. %s", d.name, v, d.min, d.max, d.def)
+		}
+		*d.into = dur
 	}
 	for _, d := range []struct {
 		name string

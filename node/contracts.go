@@ -17,6 +17,7 @@ var (
 	_ vhttp.OutboxMonitor        = (*postgres.DB)(nil)
 	_ vhttp.OrderReader          = (*postgres.Orders)(nil)
 	_ vhttp.StoreDirectory       = (*postgres.StoreDirectory)(nil)
+	_ vhttp.StoreFences          = (*postgres.DB)(nil)
 	_ vhttp.WebhookEndpointStore = (*postgres.Webhooks)(nil)
 	_ worker.WebhookStore        = (*postgres.Webhooks)(nil)
 	_ worker.EmailLogStore       = (*postgres.EmailLogs)(nil)

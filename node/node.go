@@ -98,6 +98,9 @@ type Node struct {
 	listener  net.Listener
 	listenURL string
 
+	// storefrontCache holds the storefront snapshots (storefronts).
+	storefrontCache *vhttp.Storefronts
+
 	// parts are what Start brought up, in order. Appended only by Start;
 	// read by Stop and Kill, which run once Start has returned.
 	parts []part
@@ -497,7 +500,7 @@ func (n *Node) productKinds() ([]cluster.Kind, error) {
 	return []cluster.Kind{
 		{
 			Name:        actors.StoreKind,
-			Producer:    actors.NewStoreProducer(n.Journal, postgres.NewCatalog(n.DB), n.log),
+			Producer:    actors.NewPublishingStoreProducer(n.Journal, postgres.NewCatalog(n.DB), n.storefronts(), n.log),
 			IdleTimeout: actors.StoreIdleTimeout,
 			Changes:     actors.StoreChanges,
 		},
@@ -526,6 +529,24 @@ func (n *Node) productKinds() ([]cluster.Kind, error) {
 	}, nil
 }
 
+// storefronts is the member's cache of storefront snapshots: the store
+// actors publish to it, the edge serves from it.
+func (n *Node) storefronts() *vhttp.Storefronts {
+	if n.storefrontCache == nil {
+		cfg := vhttp.StorefrontsConfig{Staleness: n.cfg.StorefrontStaleness, MaxAge: n.cfg.StorefrontMaxAge, Fences: n.DB, Registerer: n.Registry}
+		// 0 in the settings means "none": a fence read on every request,
+		// no-cache; negative values say so to the cache.
+		if cfg.Staleness == 0 {
+			cfg.Staleness = -1
+		}
+		if cfg.MaxAge == 0 {
+			cfg.MaxAge = -1
+		}
+		n.storefrontCache = vhttp.NewStorefronts(cfg)
+	}
+	return n.storefrontCache
+}
+
 // member is the node's cluster member, for collaborators built before it.
 func (n *Node) member() *cluster.Member { return n.Member }
 
@@ -536,7 +557,7 @@ func (n *Node) areas() []vhttp.Area {
 		areas = append(areas, vhttp.NewAuthArea(n.Auth))
 	}
 	stores := postgres.NewStoreDirectory(n.DB, postgres.StoreDirectoryConfig{})
-	areas = append(areas, vhttp.NewCatalogArea(n.Member, stores),
+	areas = append(areas, vhttp.NewCatalogArea(n.Member, stores, n.storefronts()),
 		vhttp.NewOrdersArea(vhttp.OrdersConfig{CheckoutTTL: n.cfg.CheckoutTTL}, n.Member, stores, postgres.NewOrders(n.DB), n.log))
 	// Webhooks verify with the configured secrets; in sandbox mode with the
 	// sandbox's, which are the configured ones or its defaults.

@@ -166,6 +166,8 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		"VAYVA_WEBHOOK_SECRET_KEY":                   "c2hvcnQ=",
 		"VAYVA_SIGNUP_RATE_LIMIT":                    "lots",
 		"VAYVA_CHECKOUT_TTL":                         "forever",
+		"VAYVA_STOREFRONT_STALENESS":                 "2m",
+		"VAYVA_STOREFRONT_MAX_AGE":                   "1500ms",
 		"VAYVA_DATABASE_LOCK_TIMEOUT":                "-1s",
 		"VAYVA_DATABASE_STATEMENT_TIMEOUT":           "ten",
 		"VAYVA_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT": "10",
