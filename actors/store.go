@@ -35,7 +35,7 @@ type Store struct {
 // StoreChanges are the change types the store kind commits.
 var StoreChanges = []Change{
 	ProfileChange{}, ProductChange{}, StockChange{}, AdjustmentRecord{}, CollectionChange{}, ReservationChange{},
-	AuditRecord{},
+	AuditRecord{}, DeliverySettingsChange{},
 }
 
 // NewStoreProducer returns a producer of store actors that commit through j
@@ -97,6 +97,10 @@ func (s *Store) Receive(ctx actor.Context, msg any) {
 		s.restockReservation(ctx, msg)
 	case *messages.ReminderFired:
 		s.reminderFired(ctx, msg)
+	case *messages.SetDeliverySettings:
+		s.setDeliverySettings(ctx, msg)
+	case *messages.GetDeliverySettings:
+		ctx.Respond(s.deliverySettingsProto(s.state.profile))
 	default:
 		s.Unhandled(ctx, msg)
 	}
