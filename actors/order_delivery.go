@@ -17,12 +17,6 @@ import (
 // booked delivery: "delivery:<delivery id>".
 const deliveryReminderPrefix = "delivery:"
 
-// Email templates of deliveries (see vayva.Email*).
-const (
-	EmailDeliveryInTransit = "delivery_in_transit"
-	EmailDeliveryDelivered = "delivery_delivered"
-)
-
 // DeliveryGateway is the order actor's view of the delivery providers.
 // Implemented in node/ over integrations/kwik.
 type DeliveryGateway interface {
@@ -263,16 +257,20 @@ func (o *OrderActor) applyDelivery(ctx actor.Context, commandID, id string, upd 
 	d := next.delivery(id)
 	now := o.now()
 	pollAgain := vayva.Reminder{Name: deliveryReminderPrefix + id, DueAt: now.Add(o.cfg.DeliveryPollEvery)}
-	booking := upd.Status != DeliveryFailed && upd.Status != DeliveryCanceled && upd.Status != DeliveryPending
-	if booking && upd.ProviderReference != "" && d.ProviderReference == "" &&
-		(d.Status == DeliveryCanceled || next.Status == OrderCanceled) {
+	booking := upd.Status != DeliveryFailed && upd.Status != DeliveryCanceled && upd.Status != DeliveryPending &&
+		upd.ProviderReference != "" && d.ProviderReference == ""
+	current := d == next.currentDelivery()
+	// A booking recorded failed for good that a replayed job then made
+	// anyway revives its delivery if it is still the order's current one.
+	revived := booking && d.Status == DeliveryFailed && current && next.Status != OrderCanceled
+	if booking && !revived && (d.Status == DeliveryCanceled || d.Status == DeliveryFailed || next.Status == OrderCanceled) {
 		d.ProviderReference, d.ProviderStatus, d.TrackingURL, d.UpdatedAt = upd.ProviderReference, upd.ProviderStatus, upd.TrackingURL, now
 		return o.save(ctx, commandID, next, Commit{
 			Changes: []Change{DeliveryChange{Delivery: *d}},
 			Events:  []vayva.Event{deliveryJob(next, d, EventDeliveryCancel)},
 		})
 	}
-	if !deliveryMoves(d.Status, upd.Status) {
+	if !revived && !deliveryMoves(d.Status, upd.Status) {
 		if upd.Status != d.Status && !poll {
 			return vayva.Errorf(vayva.ECONFLICT, "Delivery %s is %s and cannot move to %s.", id, d.Status, upd.Status)
 		}
@@ -282,7 +280,7 @@ func (o *OrderActor) applyDelivery(ctx actor.Context, commandID, id string, upd 
 		_, err := o.Commit(ctx, Commit{CommandID: commandID, Domain: vayva.DomainOrders, SetReminders: []vayva.Reminder{pollAgain}})
 		return err
 	}
-	if d == next.currentDelivery() && next.Status != OrderCanceled {
+	if current && next.Status != OrderCanceled {
 		if f := fulfillmentOf(upd.Status); f != "" && f != next.FulfillmentStatus {
 			if err := advanceFulfillment(next.FulfillmentStatus, f); err != nil {
 				return err
@@ -302,6 +300,8 @@ func (o *OrderActor) applyDelivery(ctx actor.Context, commandID, id string, upd 
 	}
 	if upd.Status == DeliveryFailed {
 		d.FailureReason = firstOf(upd.FailureReason, "The delivery provider reported the delivery failed.")
+	} else {
+		d.FailureReason = ""
 	}
 	c := Commit{
 		Changes: []Change{DeliveryChange{Delivery: *d}, appendEvent(next, "delivery."+d.Status, now, map[string]string{"delivery_id": d.ID})},
@@ -316,10 +316,10 @@ func (o *OrderActor) applyDelivery(ctx actor.Context, commandID, id string, upd 
 	vars["tracking_url"] = d.TrackingURL
 	switch d.Status {
 	case DeliveryInTransit:
-		c.Events = append(c.Events, emailEvent(next, next.Customer.Email, EmailDeliveryInTransit, vars))
+		c.Events = append(c.Events, emailEvent(next, next.Customer.Email, vayva.EmailDeliveryInTransit, vars))
 	case DeliveryDelivered:
-		c.Events = append(c.Events, emailEvent(next, next.Customer.Email, EmailDeliveryDelivered, vars))
-		if status, err := nextStatus(next.Status, stepFulfill); err == nil && d == next.currentDelivery() {
+		c.Events = append(c.Events, emailEvent(next, next.Customer.Email, vayva.EmailDeliveryDelivered, vars))
+		if status, err := nextStatus(next.Status, stepFulfill); err == nil && current {
 			next.Status = status
 			c.Changes = append(c.Changes, appendEvent(next, EventOrderFulfilled, now, nil))
 			c.Events = append(c.Events, next.event(EventOrderFulfilled, vayva.QueueWebhookDelivery, next.data(next.Total)))

@@ -5,6 +5,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,6 +86,9 @@ type Node struct {
 	// EmailWorker and WebhookWorker run on nodes with the workers role.
 	EmailWorker   *worker.Email
 	WebhookWorker *worker.Webhooks
+	// DeliveryWorker books and cancels deliveries (workers role, when a
+	// delivery provider is configured).
+	DeliveryWorker *worker.Delivery
 	// Ledger holds the ledger's client and background components.
 	Ledger LedgerParts
 	// WhatsAppInbound (ingestors role) and WhatsAppOutbound (workers role)
@@ -427,7 +431,7 @@ func (n *Node) startBackground(ctx context.Context) error {
 		return err
 	}
 	n.onStop("webhook worker", n.WebhookWorker.Stop, nil)
-	return nil
+	return n.startDeliveryWorker(ctx)
 }
 
 // startEdge starts the accounts service and the HTTP edge on nodes with the
@@ -492,6 +496,10 @@ func (n *Node) productKinds() ([]cluster.Kind, error) {
 	if err != nil {
 		return nil, err
 	}
+	deliveries, err := n.deliveryGateway()
+	if err != nil {
+		return nil, err
+	}
 	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * n.cfg.RetryScale) }
 	return []cluster.Kind{
 		{
@@ -507,10 +515,12 @@ func (n *Node) productKinds() ([]cluster.Kind, error) {
 				Payments: paymentGateway{ps},
 				Stores:   storeClient{n.member},
 				Ledger:   orderLedger{n.member},
+				Delivery: deliveries,
 			}, actors.OrderConfig{
-				PublicURL:      n.cfg.PublicURL,
-				ReconcileAfter: scale(3 * time.Minute),
-				RetryAfter:     scale(30 * time.Second),
+				PublicURL:         n.cfg.PublicURL,
+				ReconcileAfter:    scale(3 * time.Minute),
+				RetryAfter:        scale(30 * time.Second),
+				DeliveryPollEvery: scale(cmp.Or(n.cfg.DeliveryPollInterval, time.Minute)),
 			}, n.log),
 			IdleTimeout: actors.OrderIdleTimeout,
 			Changes:     actors.OrderChanges,
