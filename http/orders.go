@@ -74,6 +74,8 @@ func (a *OrdersArea) Register(r *Routes) {
 	r.Handle("POST", "/v1/orders/{id}/cancel", Merchant, a.cancelOrder)
 	r.Handle("POST", "/v1/orders/{id}/refund", Merchant, a.refundOrder)
 	r.Handle("POST", "/v1/orders/{id}/fulfill", Merchant, a.fulfillOrder)
+	r.Handle("GET", "/v1/orders/{id}/deliveries", Merchant, a.listDeliveries)
+	r.Handle("POST", "/v1/orders/{id}/deliveries", Merchant, a.requestDelivery)
 }
 
 // Checkout bodies.
@@ -310,6 +312,10 @@ type orderJSON struct {
 	CanceledAt      *string          `json:"canceled_at,omitempty"`
 	CancelReason    string           `json:"cancel_reason,omitempty"`
 	UpdatedAt       string           `json:"updated_at,omitempty"`
+	// Shipping is what checkout chose; Delivery the current booking
+	// (detail views).
+	Shipping *shippingJSON      `json:"shipping,omitempty"`
+	Delivery *orderDeliveryJSON `json:"delivery,omitempty"`
 }
 
 // checkoutOrderView is the order in the checkout answer.
@@ -337,6 +343,7 @@ func orderView(o *actors.Order, detail bool) orderJSON {
 		AmountPaid: &o.AmountPaid, AmountRefunded: &o.AmountRefunded,
 		Customer:     &customerJSON{Email: o.Customer.Email, Phone: o.Customer.Phone, Name: o.Customer.Name},
 		CancelReason: o.CancelReason,
+		Shipping:     shippingView(o.Shipping),
 	}
 	for _, l := range o.Lines {
 		out.Items = append(out.Items, orderLineJSON{VariantID: l.VariantID, ProductID: l.ProductID, SKU: l.SKU, Title: l.Title,
@@ -370,6 +377,7 @@ func orderView(o *actors.Order, detail bool) orderJSON {
 		p.AuthorizationURL = o.AuthorizationURL
 	}
 	out.Payment = p
+	out.Delivery = currentDeliveryView(o)
 	return out
 }
 

@@ -557,6 +557,7 @@ func (n *Node) areas() []vhttp.Area {
 	}
 	areas = append(areas, vhttp.NewWebhookArea(hooks, n.Queues), vhttp.NewQueueOpsArea(n.Queues))
 	areas = append(areas, vhttp.NewWebhookEndpointsArea(n.Webhooks))
+	areas = append(areas, vhttp.NewDeliveryArea(n.Member))
 	areas = append(areas, vhttp.NewLedgerArea(n.Member, postgres.NewLedger(n.DB)))
 	areas = append(areas, vhttp.NewConversationsArea(n.Member, postgres.NewConversations(n.DB)))
 	return areas
