@@ -326,6 +326,9 @@ func checkoutOrderView(o *messages.Order) orderJSON {
 		Total: o.GetTotal(), Currency: o.GetCurrency(), Items: []orderLineJSON{},
 		ExpiresAt: timeJSON(time.UnixMilli(o.GetExpiresAtUnixMs())), CreatedAt: timeJSON(time.UnixMilli(o.GetCreatedAtUnixMs())),
 	}
+	if s := o.GetShipping(); s != nil {
+		out.Shipping = &shippingJSON{Method: s.GetMethod(), Provider: s.GetProvider(), Fee: s.GetFee(), Quoted: s.GetQuoted(), AutoBook: s.GetAutoBook()}
+	}
 	for _, l := range o.GetLines() {
 		out.Items = append(out.Items, orderLineJSON{VariantID: l.GetVariantId(), ProductID: l.GetProductId(), SKU: l.GetSku(),
 			Title: l.GetTitle(), VariantTitle: l.GetVariantTitle(), Quantity: l.GetQuantity(), UnitPrice: l.GetUnitPrice(), Total: l.GetTotal()})
