@@ -50,12 +50,7 @@ const (
 // Longitude are optional: the provider needs coordinates, and without them
 // the state capital's are used.
 type PickupAddress struct {
-	Name      string   `json:"name"`
-	Line1     string   `json:"line1"`
-	City      string   `json:"city"`
-	State     string   `json:"state"`
-	Country   string   `json:"country"`
-	Phone     string   `json:"phone"`
+	Address   `json:",inline"`
 	Latitude  *float64 `json:"latitude,omitempty"`
 	Longitude *float64 `json:"longitude,omitempty"`
 }

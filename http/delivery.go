@@ -64,20 +64,13 @@ func settingsRole(ctx context.Context) (vayva.Tenant, error) {
 	return t, nil
 }
 
-// settingsCall sends m to the caller's store actor.
-func settingsCall(ctx context.Context, a *DeliveryArea, storeID string, m proto.Message) (*messages.DeliverySettings, error) {
+// answerSettings sends m to the caller's store actor and answers with the
+// settings it replies, or its error.
+func answerSettings(ctx context.Context, rc *fasthttp.RequestCtx, a *DeliveryArea, storeID string, m proto.Message) error {
 	if a.member == nil {
-		return nil, vayva.Errorf(vayva.EUNAVAILABLE, "This node runs no cluster member.")
+		return vayva.Errorf(vayva.EUNAVAILABLE, "This node runs no cluster member.")
 	}
-	return cluster.Request[*messages.DeliverySettings](ctx, a.member, actors.StoreKind, storeID, m)
-}
-
-func (a *DeliveryArea) getSettings(ctx context.Context, rc *fasthttp.RequestCtx) error {
-	t, err := settingsRole(ctx)
-	if err != nil {
-		return err
-	}
-	s, err := settingsCall(ctx, a, t.StoreID, &messages.GetDeliverySettings{})
+	s, err := cluster.Request[*messages.DeliverySettings](ctx, a.member, actors.StoreKind, storeID, m)
 	if err != nil {
 		return err
 	}
@@ -86,6 +79,14 @@ func (a *DeliveryArea) getSettings(ctx context.Context, rc *fasthttp.RequestCtx)
 		return err
 	}
 	return writeJSON(rc, fasthttp.StatusOK, out)
+}
+
+func (a *DeliveryArea) getSettings(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	t, err := settingsRole(ctx)
+	if err != nil {
+		return err
+	}
+	return answerSettings(ctx, rc, a, t.StoreID, &messages.GetDeliverySettings{})
 }
 
 // putSettings serves PUT /v1/store/delivery-settings: the whole settings
@@ -104,16 +105,10 @@ func (a *DeliveryArea) putSettings(ctx context.Context, rc *fasthttp.RequestCtx)
 	if err != nil {
 		return err
 	}
-	s, err := settingsCall(ctx, a, t.StoreID, &messages.SetDeliverySettings{CommandId: commandID(rc, "store.delivery-settings"), SettingsJson: b})
-	if err != nil {
-		return err
-	}
-	out, err := deliverySettingsView(s)
-	if err != nil {
-		return err
-	}
-	return writeJSON(rc, fasthttp.StatusOK, out)
+	return answerSettings(ctx, rc, a, t.StoreID,
+		&messages.SetDeliverySettings{CommandId: commandID(rc, "store.delivery-settings"), SettingsJson: b})
 }
+
 
 // shippingJSON is how an order reaches its customer.
 type shippingJSON struct {
