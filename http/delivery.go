@@ -109,7 +109,6 @@ func (a *DeliveryArea) putSettings(ctx context.Context, rc *fasthttp.RequestCtx)
 		&messages.SetDeliverySettings{CommandId: commandID(rc, "store.delivery-settings"), SettingsJson: b})
 }
 
-
 // shippingJSON is how an order reaches its customer.
 type shippingJSON struct {
 	Method   string `json:"method"`

@@ -97,7 +97,7 @@ type KwikTask struct {
 
 // kwikFake is the fake Kwik vendor API.
 type kwikFake struct {
-	cfg   Config
+	cfg    Config
 	runner *webhookLog // owns the goroutines that advance tasks
 
 	mu     sync.Mutex // guards everything below
