@@ -115,11 +115,19 @@ func planShipping(settingsJSON []byte, addr *Address) *Shipping {
 	return sh
 }
 
-// quoteShipping asks the provider for the fee of a rule without one, and
-// adds it to the order's total.
+// quoteShipping checks a delivered order has a phone for the rider, asks
+// the provider for the fee of a rule without one, and adds it to the
+// order's total.
 func (o *OrderActor) quoteShipping(ord *Order) error {
 	sh := ord.Shipping
-	if sh == nil || sh.Method != ShippingDelivery || !sh.Quoted {
+	if sh == nil || sh.Method != ShippingDelivery {
+		return nil
+	}
+	if DropoffStop(*ord.ShippingAddress, ord.Customer).Phone == "" {
+		return &vayva.Error{Code: vayva.EINVALID, Message: "A delivery needs a phone number for the rider.",
+			Fields: []vayva.FieldError{{Field: "shipping_address.phone", Message: "is required: a rule of the store delivers to this state"}}}
+	}
+	if !sh.Quoted {
 		return nil
 	}
 	if o.delivery == nil {

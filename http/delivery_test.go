@@ -224,6 +224,11 @@ func TestPickupManualBookingAndCancel(t *testing.T) {
 	kano := s.checkoutTo(t, n, 1, "Kano", "+2348030000000", "k-kano")
 	order := kano.Body["order"].(map[string]any)
 	require.Equal(t, "pickup", order["shipping"].(map[string]any)["method"])
+	noPhone := checkoutBody(s.variantID, 1)
+	noPhone["phone"] = ""
+	noPhone["shipping_address"].(map[string]any)["state"], noPhone["shipping_address"].(map[string]any)["phone"] = "FCT", ""
+	require.Contains(t, apiCall(t, n.BaseURL, "POST", "/v1/storefront/"+s.slug+"/checkout", "", noPhone, "Idempotency-Key", "k-nophone").
+		requireProblem(t, 422, "validation_failed").fieldNames(), "shipping_address.phone", "the rider needs a phone")
 	require.EqualValues(t, 0, order["shipping_total"])
 	require.EqualValues(t, s.price, order["total"])
 	pay(t, n, reference(kano))
