@@ -76,7 +76,7 @@ func TestWorkerKilledMidBookingBooksOnce(t *testing.T) {
 	}).must(t, 200)
 	co := a.do("POST", first.BaseURL+"/v1/storefront/"+s.slug+"/checkout", "", map[string]any{
 		"email": "fan@example.com", "phone": "+2348030000000",
-		"items": []map[string]any{{"variant_id": s.variant, "quantity": 1}},
+		"items":            []map[string]any{{"variant_id": s.variant, "quantity": 1}},
 		"shipping_address": map[string]any{"name": "Fan", "line1": "1 Allen Avenue", "city": "Ikeja", "state": "Lagos", "country": "NG"},
 	}, "Idempotency-Key", "kill-mid-booking").must(t, 201)
 	orderID := co.body["order"].(map[string]any)["id"].(string)
