@@ -93,6 +93,7 @@ type Deps struct {
 	Readiness   []ReadinessCheck
 	Cluster     ClusterOps
 	Ledger      LedgerChecker
+	Outbox      OutboxMonitor
 }
 
 // Server is the HTTP edge: a long-lived component with the semantics of
@@ -107,6 +108,8 @@ type Server struct {
 	routes  []RouteInfo
 	srv     *fasthttp.Server
 	metrics *httpMetrics
+	traffic *recentTraffic   // the last seconds' figures, GET /ops/metrics
+	peers   *fasthttp.Client // calls other members' GET /ops/metrics
 
 	mu       sync.Mutex // guards ln, which Addr reads
 	ln       net.Listener
@@ -134,6 +137,11 @@ func NewServer(cfg Config, deps Deps, areas ...Area) *Server {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "http").Logger()}
 	s.metrics = newHTTPMetrics(deps.Registry)
+	s.traffic = newRecentTraffic()
+	s.peers = &fasthttp.Client{
+		Name: "vayva-ops", MaxResponseBodySize: peerMetricsMaxBody, MaxConnsPerHost: 4,
+		ReadTimeout: peerMetricsTimeout, WriteTimeout: peerMetricsTimeout, MaxIdleConnDuration: 30 * time.Second,
+	}
 	s.router = router.New()
 	s.router.SaveMatchedRoutePath = true
 	s.router.RedirectTrailingSlash = false
@@ -252,6 +260,7 @@ func (s *Server) Addr() string {
 func (s *Server) Stop(ctx context.Context) error {
 	return s.StopWith(ctx, func(ctx context.Context) error {
 		shutdownErr := s.srv.ShutdownWithContext(ctx)
+		s.peers.CloseIdleConnections()
 		// Serve registers the listener with fasthttp only once its goroutine
 		// runs; close it here too so a Stop right after Start cannot miss it.
 		_ = s.ln.Close()
@@ -410,10 +419,14 @@ func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, 
 	if status == fasthttp.StatusServiceUnavailable {
 		setRetryAfter(rc)
 	}
-	s.metrics.observe(string(rc.Method()), route, status, time.Since(start))
+	took := time.Since(start)
+	s.metrics.observe(string(rc.Method()), route, status, took)
+	if counted(route) {
+		s.traffic.observe(status, took)
+	}
 	if e := s.log.Debug(); e.Enabled() {
 		e.Str("request_id", requestID(rc)).Str("method", string(rc.Method())).Str("route", route).
-			Int("status", status).Dur("took", time.Since(start)).Msg("request")
+			Int("status", status).Dur("took", took).Msg("request")
 	}
 }
 

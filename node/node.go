@@ -462,6 +462,7 @@ func (n *Node) startEdge(ctx context.Context) error {
 		Idempotency: n.DB,
 		Cluster:     n.Member,
 		Ledger:      n.DB,
+		Outbox:      n.DB,
 		Readiness:   n.readiness(),
 	}, n.areas()...)
 	if err := n.HTTP.Start(ctx); err != nil {
