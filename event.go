@@ -65,6 +65,10 @@ const (
 	// EmailOrderRefunded tells the customer a refund was processed.
 	EmailOrderRefunded = "order_refunded"
 	EmailInvitation    = "invitation"
+	// EmailDeliveryInTransit and EmailDeliveryDelivered tell the customer
+	// their parcel is on its way, and that it arrived.
+	EmailDeliveryInTransit = "delivery_in_transit"
+	EmailDeliveryDelivered = "delivery_delivered"
 )
 
 // SendEmail is the data of an EventSendEmail event.

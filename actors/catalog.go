@@ -81,8 +81,11 @@ type StoreProfile struct {
 	// WhatsAppPhoneNumberID routes that Meta phone number's messages to the
 	// store; empty when none is set.
 	WhatsAppPhoneNumberID string
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
+	// Delivery is the store's delivery settings (a DeliverySettings as
+	// JSON); empty when none were set.
+	Delivery  json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Product is a product of a store's catalog. Seq orders a store's products

@@ -130,6 +130,9 @@ type OrderConfig struct {
 	// RetryAfter is how soon a reminder whose work failed tries again.
 	// Defaults to 30 seconds.
 	RetryAfter time.Duration
+	// DeliveryPollEvery is how often a booked delivery asks its provider
+	// for news. Defaults to 1 minute.
+	DeliveryPollEvery time.Duration
 }
 
 func (c *OrderConfig) setDefaults() {
@@ -138,6 +141,9 @@ func (c *OrderConfig) setDefaults() {
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = 30 * time.Second
+	}
+	if c.DeliveryPollEvery <= 0 {
+		c.DeliveryPollEvery = time.Minute
 	}
 }
 
@@ -151,6 +157,7 @@ type OrderActor struct {
 	payments PaymentGateway
 	stores   StoreClient
 	ledger   LedgerClient
+	delivery DeliveryGateway
 	id       string
 	order    *Order // nil until created
 	now      func() time.Time
@@ -163,6 +170,10 @@ type OrderDeps struct {
 	Payments PaymentGateway
 	Stores   StoreClient
 	Ledger   LedgerClient
+	// Delivery quotes and tracks deliveries; nil on a node without a
+	// delivery provider (quoted rules then refuse checkout as unavailable,
+	// and bookings are not tracked).
+	Delivery DeliveryGateway
 }
 
 // NewOrderProducer returns a producer of order actors.
@@ -170,7 +181,7 @@ func NewOrderProducer(j Journal, deps OrderDeps, cfg OrderConfig, log zerolog.Lo
 	cfg.setDefaults()
 	return Producer(j, log, func(p *Processor) Behavior {
 		return &OrderActor{Processor: p, cfg: cfg, repo: deps.Repo, payments: deps.Payments, stores: deps.Stores,
-			ledger: deps.Ledger, now: storeNow}
+			ledger: deps.Ledger, delivery: deps.Delivery, now: storeNow}
 	})
 }
 
@@ -221,6 +232,10 @@ func (o *OrderActor) Receive(ctx actor.Context, msg any) {
 		o.fulfill(ctx, msg)
 	case *messages.ReminderFired:
 		o.reminderFired(ctx, msg)
+	case *messages.RequestDelivery:
+		o.requestDelivery(ctx, msg)
+	case *messages.RecordDelivery:
+		o.recordDelivery(ctx, msg)
 	default:
 		o.Unhandled(ctx, msg)
 	}
@@ -259,6 +274,10 @@ func (o *OrderActor) create(ctx actor.Context, m *messages.CreateOrder) {
 	}
 	ord, err := planOrder(o.id, m, o.now())
 	if err != nil {
+		o.Refuse(ctx, m.GetCommandId(), &messages.Order{}, err)
+		return
+	}
+	if err := o.quoteShipping(ord); err != nil {
 		o.Refuse(ctx, m.GetCommandId(), &messages.Order{}, err)
 		return
 	}
@@ -360,6 +379,8 @@ func planOrder(id string, m *messages.CreateOrder, now time.Time) (*Order, error
 		ord.Lines = append(ord.Lines, line)
 		ord.Subtotal += line.Total()
 	}
+	ord.Shipping = planShipping(r.GetDeliverySettingsJson(), ord.ShippingAddress)
+	ord.ShippingTotal = ord.Shipping.Fee
 	ord.Total = ord.Subtotal + ord.ShippingTotal
 	if ord.Total <= 0 {
 		return nil, vayva.Errorf(vayva.EINVALID, "An order must cost something: Paystack cannot charge %d.", ord.Total)

@@ -150,9 +150,12 @@ func (o *OrderActor) cancelOrder(ctx actor.Context, commandID, reason string) er
 	}
 	d := next.data(next.Total)
 	d.Reason = reason
+	changes := []Change{appendEvent(next, EventOrderCanceled, next.CanceledAt, map[string]string{"reason": reason})}
+	events := []vayva.Event{next.event(EventOrderCanceled, vayva.QueueWebhookDelivery, d)}
+	dc, de := o.cancelDelivery(next)
 	return o.save(ctx, commandID, next, Commit{
-		Changes:         []Change{appendEvent(next, EventOrderCanceled, next.CanceledAt, map[string]string{"reason": reason})},
-		Events:          []vayva.Event{next.event(EventOrderCanceled, vayva.QueueWebhookDelivery, d)},
+		Changes:         append(changes, dc...),
+		Events:          append(events, de...),
 		CancelReminders: []string{orderExpireReminder, orderReconcileReminder},
 	})
 }
@@ -193,6 +196,8 @@ func (o *OrderActor) reminderFired(ctx actor.Context, m *messages.ReminderFired)
 		err = o.reconcile(ctx, commandID)
 	case strings.HasPrefix(name, refundReminderPrefix):
 		err = o.retryRefund(ctx, commandID, strings.TrimPrefix(name, refundReminderPrefix))
+	case strings.HasPrefix(name, deliveryReminderPrefix):
+		err = o.pollDelivery(ctx, commandID, strings.TrimPrefix(name, deliveryReminderPrefix))
 	default:
 		err = o.dropReminder(ctx, commandID, name)
 	}

@@ -129,9 +129,11 @@ func (o *OrderActor) checkPayment(ctx actor.Context, commandID, reference string
 	if next.MerchantEmail != "" {
 		events = append(events, emailEvent(next, next.MerchantEmail, vayva.EmailOrderReceived, vars))
 	}
+	changes := []Change{PaymentChange{Payment: payment}, appendEvent(next, EventOrderPaid, res.PaidAt, nil)}
+	bookChanges, bookEvents := o.autoBook(next)
 	return o.save(ctx, "pay:"+ord.PaymentReference, next, Commit{
-		Changes:         []Change{PaymentChange{Payment: payment}, appendEvent(next, EventOrderPaid, res.PaidAt, nil)},
-		Events:          events,
+		Changes:         append(changes, bookChanges...),
+		Events:          append(events, bookEvents...),
 		CancelReminders: []string{orderExpireReminder, orderReconcileReminder},
 	})
 }

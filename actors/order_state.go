@@ -103,13 +103,14 @@ func nextStatus(status string, step orderStep) (string, error) {
 
 // fulfillmentMachine is every allowed transition of an order's fulfilment
 // status: from each status, the statuses it may move to. A delivery moves
-// through booked, picked_up, in_transit and delivered; failed may be booked
-// again; fulfilled and delivered are final.
+// through booked, picked_up, in_transit and delivered, and may fail or be
+// canceled by its provider on the way; failed may be booked again;
+// fulfilled, delivered and canceled are final.
 var fulfillmentMachine = map[string][]string{
 	FulfillmentUnfulfilled: {FulfillmentFulfilled, FulfillmentBooked, FulfillmentFailed, FulfillmentCanceled},
 	FulfillmentBooked:      {FulfillmentPickedUp, FulfillmentInTransit, FulfillmentDelivered, FulfillmentFailed, FulfillmentCanceled},
-	FulfillmentPickedUp:    {FulfillmentInTransit, FulfillmentDelivered, FulfillmentFailed},
-	FulfillmentInTransit:   {FulfillmentDelivered, FulfillmentFailed},
+	FulfillmentPickedUp:    {FulfillmentInTransit, FulfillmentDelivered, FulfillmentFailed, FulfillmentCanceled},
+	FulfillmentInTransit:   {FulfillmentDelivered, FulfillmentFailed, FulfillmentCanceled},
 	FulfillmentFailed:      {FulfillmentBooked, FulfillmentFulfilled, FulfillmentCanceled},
 	FulfillmentDelivered:   nil,
 	FulfillmentFulfilled:   nil,
@@ -244,6 +245,10 @@ type Order struct {
 	Events            []OrderEvent
 	Refunds           []*Refund
 	Payments          []*Payment
+	// Shipping is what checkout chose (nil on orders from before delivery
+	// scheduling); Deliveries its bookings, oldest first.
+	Shipping   *Shipping
+	Deliveries []*Delivery
 
 	// Read from the store and the merchant, not stored with the order;
 	// MerchantEmail is looked up when the first notice goes out.
@@ -287,6 +292,11 @@ func (o *Order) clone() *Order {
 		c.Refunds[i] = &rc
 	}
 	c.Payments = slices.Clone(o.Payments)
+	c.Deliveries = make([]*Delivery, len(o.Deliveries))
+	for i, d := range o.Deliveries {
+		dc := *d
+		c.Deliveries[i] = &dc
+	}
 	return &c
 }
 
@@ -303,7 +313,7 @@ type OrderRepository interface {
 }
 
 // OrderChanges are the change types the order kind commits.
-var OrderChanges = []Change{OrderChange{}, OrderEventChange{}, PaymentChange{}, RefundChange{}}
+var OrderChanges = []Change{OrderChange{}, OrderEventChange{}, PaymentChange{}, RefundChange{}, DeliveryChange{}}
 
 // OrderChange writes the order's row (inserting it with its lines when
 // Created).
@@ -351,6 +361,12 @@ func (o *Order) proto() *messages.Order {
 		ExpiresAtUnixMs: o.ExpiresAt.UnixMilli(), PaidAtUnixMs: unixMs(o.PaidAt),
 		CreatedAtUnixMs: o.CreatedAt.UnixMilli(), UpdatedAtUnixMs: o.UpdatedAt.UnixMilli(),
 		CancelReason: o.CancelReason,
+	}
+	if s := o.Shipping; s != nil {
+		out.Shipping = &messages.Shipping{Method: s.Method, Provider: s.Provider, Fee: s.Fee, Quoted: s.Quoted, AutoBook: s.AutoBook}
+	}
+	for _, d := range o.Deliveries {
+		out.Deliveries = append(out.Deliveries, d.proto())
 	}
 	if a := o.ShippingAddress; a != nil {
 		out.ShippingAddress = &messages.Address{Name: a.Name, Line1: a.Line1, City: a.City, State: a.State, Country: a.Country, Phone: a.Phone}

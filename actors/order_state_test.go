@@ -48,8 +48,8 @@ func TestFulfillmentMachine(t *testing.T) {
 	allowed := map[string][]string{
 		FulfillmentUnfulfilled: {FulfillmentFulfilled, FulfillmentBooked, FulfillmentFailed, FulfillmentCanceled},
 		FulfillmentBooked:      {FulfillmentPickedUp, FulfillmentInTransit, FulfillmentDelivered, FulfillmentFailed, FulfillmentCanceled},
-		FulfillmentPickedUp:    {FulfillmentInTransit, FulfillmentDelivered, FulfillmentFailed},
-		FulfillmentInTransit:   {FulfillmentDelivered, FulfillmentFailed},
+		FulfillmentPickedUp:    {FulfillmentInTransit, FulfillmentDelivered, FulfillmentFailed, FulfillmentCanceled},
+		FulfillmentInTransit:   {FulfillmentDelivered, FulfillmentFailed, FulfillmentCanceled},
 		FulfillmentFailed:      {FulfillmentBooked, FulfillmentFulfilled, FulfillmentCanceled},
 	}
 	for _, from := range allFulfillmentStatuses {

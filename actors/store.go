@@ -40,7 +40,7 @@ type Store struct {
 // StoreChanges are the change types the store kind commits.
 var StoreChanges = []Change{
 	ProfileChange{}, ProductChange{}, StockChange{}, AdjustmentRecord{}, CollectionChange{}, ReservationChange{},
-	AuditRecord{},
+	AuditRecord{}, DeliverySettingsChange{},
 }
 
 // NewStoreProducer returns a producer of store actors that commit through j
@@ -113,6 +113,10 @@ func (s *Store) Receive(ctx actor.Context, msg any) {
 		s.restockReservation(ctx, msg)
 	case *messages.ReminderFired:
 		s.reminderFired(ctx, msg)
+	case *messages.SetDeliverySettings:
+		s.setDeliverySettings(ctx, msg)
+	case *messages.GetDeliverySettings:
+		ctx.Respond(s.deliverySettingsProto(s.state.profile))
 	default:
 		s.Unhandled(ctx, msg)
 	}

@@ -180,16 +180,17 @@ func collectionProto(c *Collection) *messages.Collection {
 
 func (s *storeState) reservationProto(r *Reservation) *messages.Reservation {
 	out := &messages.Reservation{
-		ReservationId:   r.ID,
-		Status:          r.Status,
-		ExpiresAtUnixMs: r.ExpiresAt.UnixMilli(),
-		Currency:        s.profile.Currency,
-		OrderNumber:     r.OrderNumber,
-		FeeBps:          s.profile.FeeBps,
-		MerchantId:      s.profile.MerchantID,
-		StoreSlug:       s.profile.Slug,
-		StoreName:       s.profile.Name,
-		Lines:           make([]*messages.ReservationLine, len(r.Lines)),
+		ReservationId:        r.ID,
+		Status:               r.Status,
+		ExpiresAtUnixMs:      r.ExpiresAt.UnixMilli(),
+		Currency:             s.profile.Currency,
+		OrderNumber:          r.OrderNumber,
+		FeeBps:               s.profile.FeeBps,
+		MerchantId:           s.profile.MerchantID,
+		StoreSlug:            s.profile.Slug,
+		StoreName:            s.profile.Name,
+		DeliverySettingsJson: s.profile.Delivery,
+		Lines:                make([]*messages.ReservationLine, len(r.Lines)),
 	}
 	for i, l := range r.Lines {
 		line := &messages.ReservationLine{VariantId: l.VariantID, Quantity: l.Quantity, UnitPrice: l.UnitPrice}

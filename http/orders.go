@@ -75,6 +75,8 @@ func (a *OrdersArea) Register(r *Routes) {
 	r.Handle("POST", "/v1/orders/{id}/cancel", Merchant, a.cancelOrder)
 	r.Handle("POST", "/v1/orders/{id}/refund", Merchant, a.refundOrder)
 	r.Handle("POST", "/v1/orders/{id}/fulfill", Merchant, a.fulfillOrder)
+	r.Handle("GET", "/v1/orders/{id}/deliveries", Merchant, a.listDeliveries)
+	r.Handle("POST", "/v1/orders/{id}/deliveries", Merchant, a.requestDelivery)
 }
 
 // Checkout bodies.
@@ -351,6 +353,10 @@ type orderJSON struct {
 	CanceledAt      *string          `json:"canceled_at,omitempty"`
 	CancelReason    string           `json:"cancel_reason,omitempty"`
 	UpdatedAt       string           `json:"updated_at,omitempty"`
+	// Shipping is what checkout chose; Delivery the current booking
+	// (detail views).
+	Shipping *shippingJSON      `json:"shipping,omitempty"`
+	Delivery *orderDeliveryJSON `json:"delivery,omitempty"`
 }
 
 // checkoutOrderView is the order in the checkout answer.
@@ -360,6 +366,9 @@ func checkoutOrderView(o *messages.Order) orderJSON {
 		FulfillmentStatus: o.GetFulfillmentStatus(), Subtotal: o.GetSubtotal(), ShippingTotal: o.GetShippingTotal(),
 		Total: o.GetTotal(), Currency: o.GetCurrency(), Items: []orderLineJSON{},
 		ExpiresAt: timeJSON(time.UnixMilli(o.GetExpiresAtUnixMs())), CreatedAt: timeJSON(time.UnixMilli(o.GetCreatedAtUnixMs())),
+	}
+	if s := o.GetShipping(); s != nil {
+		out.Shipping = &shippingJSON{Method: s.GetMethod(), Provider: s.GetProvider(), Fee: s.GetFee(), Quoted: s.GetQuoted(), AutoBook: s.GetAutoBook()}
 	}
 	for _, l := range o.GetLines() {
 		out.Items = append(out.Items, orderLineJSON{VariantID: l.GetVariantId(), ProductID: l.GetProductId(), SKU: l.GetSku(),
@@ -378,6 +387,7 @@ func orderView(o *actors.Order, detail bool) orderJSON {
 		AmountPaid: &o.AmountPaid, AmountRefunded: &o.AmountRefunded,
 		Customer:     &customerJSON{Email: o.Customer.Email, Phone: o.Customer.Phone, Name: o.Customer.Name},
 		CancelReason: o.CancelReason,
+		Shipping:     shippingView(o.Shipping),
 	}
 	for _, l := range o.Lines {
 		out.Items = append(out.Items, orderLineJSON{VariantID: l.VariantID, ProductID: l.ProductID, SKU: l.SKU, Title: l.Title,
@@ -411,6 +421,7 @@ func orderView(o *actors.Order, detail bool) orderJSON {
 		p.AuthorizationURL = o.AuthorizationURL
 	}
 	out.Payment = p
+	out.Delivery = currentDeliveryView(o)
 	return out
 }
 

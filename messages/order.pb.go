@@ -445,8 +445,13 @@ type Order struct {
 	CreatedAtUnixMs   int64                  `protobuf:"varint,24,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
 	UpdatedAtUnixMs   int64                  `protobuf:"varint,25,opt,name=updated_at_unix_ms,json=updatedAtUnixMs,proto3" json:"updated_at_unix_ms,omitempty"`
 	CancelReason      string                 `protobuf:"bytes,26,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// shipping is how the order reaches its customer, chosen at checkout.
+	Shipping *Shipping `protobuf:"bytes,27,opt,name=shipping,proto3" json:"shipping,omitempty"`
+	// deliveries are the order's bookings with a delivery provider, oldest
+	// first; the last one is the current delivery.
+	Deliveries    []*Delivery `protobuf:"bytes,28,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Order) Reset() {
@@ -661,6 +666,221 @@ func (x *Order) GetCancelReason() string {
 	return ""
 }
 
+func (x *Order) GetShipping() *Shipping {
+	if x != nil {
+		return x.Shipping
+	}
+	return nil
+}
+
+func (x *Order) GetDeliveries() []*Delivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+// Shipping is how an order reaches its customer: delivered by a provider
+// whose rule covers the shipping address's state, at fee, or picked up
+// from the store (method pickup, no fee).
+type Shipping struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// method is delivery or pickup.
+	Method   string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	Provider string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	Fee      int64  `protobuf:"varint,3,opt,name=fee,proto3" json:"fee,omitempty"`
+	// quoted is true when fee is the provider's quote, not the rule's.
+	Quoted bool `protobuf:"varint,4,opt,name=quoted,proto3" json:"quoted,omitempty"`
+	// auto_book is whether the order is booked by itself once paid.
+	AutoBook      bool `protobuf:"varint,5,opt,name=auto_book,json=autoBook,proto3" json:"auto_book,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Shipping) Reset() {
+	*x = Shipping{}
+	mi := &file_order_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Shipping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Shipping) ProtoMessage() {}
+
+func (x *Shipping) ProtoReflect() protoreflect.Message {
+	mi := &file_order_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Shipping.ProtoReflect.Descriptor instead.
+func (*Shipping) Descriptor() ([]byte, []int) {
+	return file_order_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Shipping) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Shipping) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *Shipping) GetFee() int64 {
+	if x != nil {
+		return x.Fee
+	}
+	return 0
+}
+
+func (x *Shipping) GetQuoted() bool {
+	if x != nil {
+		return x.Quoted
+	}
+	return false
+}
+
+func (x *Shipping) GetAutoBook() bool {
+	if x != nil {
+		return x.AutoBook
+	}
+	return false
+}
+
+// Delivery is one booking of an order with a delivery provider.
+type Delivery struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Id                string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Provider          string                 `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	ProviderReference string                 `protobuf:"bytes,3,opt,name=provider_reference,json=providerReference,proto3" json:"provider_reference,omitempty"`
+	// status is pending, booked, picked_up, in_transit, delivered, failed or
+	// canceled.
+	Status          string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	Fee             int64  `protobuf:"varint,5,opt,name=fee,proto3" json:"fee,omitempty"`
+	Currency        string `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
+	TrackingUrl     string `protobuf:"bytes,7,opt,name=tracking_url,json=trackingUrl,proto3" json:"tracking_url,omitempty"`
+	FailureReason   string `protobuf:"bytes,8,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	CreatedAtUnixMs int64  `protobuf:"varint,9,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
+	UpdatedAtUnixMs int64  `protobuf:"varint,10,opt,name=updated_at_unix_ms,json=updatedAtUnixMs,proto3" json:"updated_at_unix_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Delivery) Reset() {
+	*x = Delivery{}
+	mi := &file_order_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delivery) ProtoMessage() {}
+
+func (x *Delivery) ProtoReflect() protoreflect.Message {
+	mi := &file_order_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
+func (*Delivery) Descriptor() ([]byte, []int) {
+	return file_order_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Delivery) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Delivery) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *Delivery) GetProviderReference() string {
+	if x != nil {
+		return x.ProviderReference
+	}
+	return ""
+}
+
+func (x *Delivery) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Delivery) GetFee() int64 {
+	if x != nil {
+		return x.Fee
+	}
+	return 0
+}
+
+func (x *Delivery) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *Delivery) GetTrackingUrl() string {
+	if x != nil {
+		return x.TrackingUrl
+	}
+	return ""
+}
+
+func (x *Delivery) GetFailureReason() string {
+	if x != nil {
+		return x.FailureReason
+	}
+	return ""
+}
+
+func (x *Delivery) GetCreatedAtUnixMs() int64 {
+	if x != nil {
+		return x.CreatedAtUnixMs
+	}
+	return 0
+}
+
+func (x *Delivery) GetUpdatedAtUnixMs() int64 {
+	if x != nil {
+		return x.UpdatedAtUnixMs
+	}
+	return 0
+}
+
 // CreateOrder creates the order for a reservation the store made: the
 // lines and their prices come from the store's Reservation, never from the
 // customer. The order initialises its Paystack payment before it answers;
@@ -688,7 +908,7 @@ type CreateOrder struct {
 
 func (x *CreateOrder) Reset() {
 	*x = CreateOrder{}
-	mi := &file_order_proto_msgTypes[6]
+	mi := &file_order_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +920,7 @@ func (x *CreateOrder) String() string {
 func (*CreateOrder) ProtoMessage() {}
 
 func (x *CreateOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_order_proto_msgTypes[6]
+	mi := &file_order_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +933,7 @@ func (x *CreateOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrder.ProtoReflect.Descriptor instead.
 func (*CreateOrder) Descriptor() ([]byte, []int) {
-	return file_order_proto_rawDescGZIP(), []int{6}
+	return file_order_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateOrder) GetCommandId() string {
@@ -795,7 +1015,7 @@ type GetOrder struct {
 
 func (x *GetOrder) Reset() {
 	*x = GetOrder{}
-	mi := &file_order_proto_msgTypes[7]
+	mi := &file_order_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +1027,7 @@ func (x *GetOrder) String() string {
 func (*GetOrder) ProtoMessage() {}
 
 func (x *GetOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_order_proto_msgTypes[7]
+	mi := &file_order_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +1040,7 @@ func (x *GetOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrder.ProtoReflect.Descriptor instead.
 func (*GetOrder) Descriptor() ([]byte, []int) {
-	return file_order_proto_rawDescGZIP(), []int{7}
+	return file_order_proto_rawDescGZIP(), []int{9}
 }
 
 // ConfirmPayment tells the order its payment may have succeeded (a
@@ -839,7 +1059,7 @@ type ConfirmPayment struct {
 
 func (x *ConfirmPayment) Reset() {
 	*x = ConfirmPayment{}
-	mi := &file_order_proto_msgTypes[8]
+	mi := &file_order_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +1071,7 @@ func (x *ConfirmPayment) String() string {
 func (*ConfirmPayment) ProtoMessage() {}
 
 func (x *ConfirmPayment) ProtoReflect() protoreflect.Message {
-	mi := &file_order_proto_msgTypes[8]
+	mi := &file_order_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +1084,7 @@ func (x *ConfirmPayment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmPayment.ProtoReflect.Descriptor instead.
 func (*ConfirmPayment) Descriptor() ([]byte, []int) {
-	return file_order_proto_rawDescGZIP(), []int{8}
+	return file_order_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConfirmPayment) GetCommandId() string {
@@ -893,7 +1113,7 @@ type CancelOrder struct {
 
 func (x *CancelOrder) Reset() {
 	*x = CancelOrder{}
-	mi := &file_order_proto_msgTypes[9]
+	mi := &file_order_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1125,7 @@ func (x *CancelOrder) String() string {
 func (*CancelOrder) ProtoMessage() {}
 
 func (x *CancelOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_order_proto_msgTypes[9]
+	mi := &file_order_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1138,7 @@ func (x *CancelOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOrder.ProtoReflect.Descriptor instead.
 func (*CancelOrder) Descriptor() ([]byte, []int) {
-	return file_order_proto_rawDescGZIP(), []int{9}
+	return file_order_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CancelOrder) GetCommandId() string {
@@ -948,7 +1168,7 @@ type RefundOrder struct {
 
 func (x *RefundOrder) Reset() {
 	*x = RefundOrder{}
-	mi := &file_order_proto_msgTypes[10]
+	mi := &file_order_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1180,7 @@ func (x *RefundOrder) String() string {
 func (*RefundOrder) ProtoMessage() {}
 
 func (x *RefundOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_order_proto_msgTypes[10]
+	mi := &file_order_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1193,7 @@ func (x *RefundOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundOrder.ProtoReflect.Descriptor instead.
 func (*RefundOrder) Descriptor() ([]byte, []int) {
-	return file_order_proto_rawDescGZIP(), []int{10}
+	return file_order_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RefundOrder) GetCommandId() string {
@@ -1012,7 +1232,7 @@ type RefundUpdate struct {
 
 func (x *RefundUpdate) Reset() {
 	*x = RefundUpdate{}
-	mi := &file_order_proto_msgTypes[11]
+	mi := &file_order_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1244,7 @@ func (x *RefundUpdate) String() string {
 func (*RefundUpdate) ProtoMessage() {}
 
 func (x *RefundUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_order_proto_msgTypes[11]
+	mi := &file_order_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1257,7 @@ func (x *RefundUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundUpdate.ProtoReflect.Descriptor instead.
 func (*RefundUpdate) Descriptor() ([]byte, []int) {
-	return file_order_proto_rawDescGZIP(), []int{11}
+	return file_order_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RefundUpdate) GetCommandId() string {
@@ -1078,7 +1298,7 @@ type FulfillOrder struct {
 
 func (x *FulfillOrder) Reset() {
 	*x = FulfillOrder{}
-	mi := &file_order_proto_msgTypes[12]
+	mi := &file_order_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1310,7 @@ func (x *FulfillOrder) String() string {
 func (*FulfillOrder) ProtoMessage() {}
 
 func (x *FulfillOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_order_proto_msgTypes[12]
+	mi := &file_order_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,12 +1323,155 @@ func (x *FulfillOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FulfillOrder.ProtoReflect.Descriptor instead.
 func (*FulfillOrder) Descriptor() ([]byte, []int) {
-	return file_order_proto_rawDescGZIP(), []int{12}
+	return file_order_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FulfillOrder) GetCommandId() string {
 	if x != nil {
 		return x.CommandId
+	}
+	return ""
+}
+
+// RequestDelivery books the paid order's delivery by hand (when its store
+// does not book by itself, or after a booking failed): the order records a
+// pending delivery and queues its booking. The reply is the Order.
+type RequestDelivery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CommandId     string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestDelivery) Reset() {
+	*x = RequestDelivery{}
+	mi := &file_order_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestDelivery) ProtoMessage() {}
+
+func (x *RequestDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_order_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestDelivery.ProtoReflect.Descriptor instead.
+func (*RequestDelivery) Descriptor() ([]byte, []int) {
+	return file_order_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RequestDelivery) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+// RecordDelivery reports what the provider said of one of the order's
+// deliveries: booked (with the provider's reference), a status change,
+// failed (with a reason) or canceled. Moves the fulfilment status through
+// its state machine. The reply is the Order.
+type RecordDelivery struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	CommandId         string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	DeliveryId        string                 `protobuf:"bytes,2,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	Status            string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	ProviderReference string                 `protobuf:"bytes,4,opt,name=provider_reference,json=providerReference,proto3" json:"provider_reference,omitempty"`
+	ProviderStatus    string                 `protobuf:"bytes,5,opt,name=provider_status,json=providerStatus,proto3" json:"provider_status,omitempty"`
+	TrackingUrl       string                 `protobuf:"bytes,6,opt,name=tracking_url,json=trackingUrl,proto3" json:"tracking_url,omitempty"`
+	FailureReason     string                 `protobuf:"bytes,7,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RecordDelivery) Reset() {
+	*x = RecordDelivery{}
+	mi := &file_order_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordDelivery) ProtoMessage() {}
+
+func (x *RecordDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_order_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordDelivery.ProtoReflect.Descriptor instead.
+func (*RecordDelivery) Descriptor() ([]byte, []int) {
+	return file_order_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RecordDelivery) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *RecordDelivery) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+func (x *RecordDelivery) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *RecordDelivery) GetProviderReference() string {
+	if x != nil {
+		return x.ProviderReference
+	}
+	return ""
+}
+
+func (x *RecordDelivery) GetProviderStatus() string {
+	if x != nil {
+		return x.ProviderStatus
+	}
+	return ""
+}
+
+func (x *RecordDelivery) GetTrackingUrl() string {
+	if x != nil {
+		return x.TrackingUrl
+	}
+	return ""
+}
+
+func (x *RecordDelivery) GetFailureReason() string {
+	if x != nil {
+		return x.FailureReason
 	}
 	return ""
 }
@@ -1153,7 +1516,7 @@ const file_order_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06status\x18\x05 \x01(\tR\x06status\x12\x1c\n" +
 	"\tautomatic\x18\x06 \x01(\bR\tautomatic\x12+\n" +
-	"\x12created_at_unix_ms\x18\a \x01(\x03R\x0fcreatedAtUnixMs\"\xef\a\n" +
+	"\x12created_at_unix_ms\x18\a \x01(\x03R\x0fcreatedAtUnixMs\"\xdf\b\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06number\x18\x02 \x01(\x03R\x06number\x12\x19\n" +
@@ -1183,7 +1546,29 @@ const file_order_proto_rawDesc = "" +
 	"\x0fpaid_at_unix_ms\x18\x17 \x01(\x03R\fpaidAtUnixMs\x12+\n" +
 	"\x12created_at_unix_ms\x18\x18 \x01(\x03R\x0fcreatedAtUnixMs\x12+\n" +
 	"\x12updated_at_unix_ms\x18\x19 \x01(\x03R\x0fupdatedAtUnixMs\x12#\n" +
-	"\rcancel_reason\x18\x1a \x01(\tR\fcancelReason\"\xb1\x03\n" +
+	"\rcancel_reason\x18\x1a \x01(\tR\fcancelReason\x124\n" +
+	"\bshipping\x18\x1b \x01(\v2\x18.vayva.messages.ShippingR\bshipping\x128\n" +
+	"\n" +
+	"deliveries\x18\x1c \x03(\v2\x18.vayva.messages.DeliveryR\n" +
+	"deliveries\"\x85\x01\n" +
+	"\bShipping\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x10\n" +
+	"\x03fee\x18\x03 \x01(\x03R\x03fee\x12\x16\n" +
+	"\x06quoted\x18\x04 \x01(\bR\x06quoted\x12\x1b\n" +
+	"\tauto_book\x18\x05 \x01(\bR\bautoBook\"\xcf\x02\n" +
+	"\bDelivery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x12-\n" +
+	"\x12provider_reference\x18\x03 \x01(\tR\x11providerReference\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x10\n" +
+	"\x03fee\x18\x05 \x01(\x03R\x03fee\x12\x1a\n" +
+	"\bcurrency\x18\x06 \x01(\tR\bcurrency\x12!\n" +
+	"\ftracking_url\x18\a \x01(\tR\vtrackingUrl\x12%\n" +
+	"\x0efailure_reason\x18\b \x01(\tR\rfailureReason\x12+\n" +
+	"\x12created_at_unix_ms\x18\t \x01(\x03R\x0fcreatedAtUnixMs\x12+\n" +
+	"\x12updated_at_unix_ms\x18\n" +
+	" \x01(\x03R\x0fupdatedAtUnixMs\"\xb1\x03\n" +
 	"\vCreateOrder\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x19\n" +
@@ -1225,7 +1610,20 @@ const file_order_proto_rawDesc = "" +
 	"\x06amount\x18\x04 \x01(\x03R\x06amount\"-\n" +
 	"\fFulfillOrder\x12\x1d\n" +
 	"\n" +
-	"command_id\x18\x01 \x01(\tR\tcommandIdB#Z!github.com/vayvahq/vayva/messagesb\x06proto3"
+	"command_id\x18\x01 \x01(\tR\tcommandId\"0\n" +
+	"\x0fRequestDelivery\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\"\x8a\x02\n" +
+	"\x0eRecordDelivery\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x1f\n" +
+	"\vdelivery_id\x18\x02 \x01(\tR\n" +
+	"deliveryId\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12-\n" +
+	"\x12provider_reference\x18\x04 \x01(\tR\x11providerReference\x12'\n" +
+	"\x0fprovider_status\x18\x05 \x01(\tR\x0eproviderStatus\x12!\n" +
+	"\ftracking_url\x18\x06 \x01(\tR\vtrackingUrl\x12%\n" +
+	"\x0efailure_reason\x18\a \x01(\tR\rfailureReasonB#Z!github.com/vayvahq/vayva/messagesb\x06proto3"
 
 var (
 	file_order_proto_rawDescOnce sync.Once
@@ -1239,22 +1637,26 @@ func file_order_proto_rawDescGZIP() []byte {
 	return file_order_proto_rawDescData
 }
 
-var file_order_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_order_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_order_proto_goTypes = []any{
-	(*OrderLine)(nil),      // 0: vayva.messages.OrderLine
-	(*Customer)(nil),       // 1: vayva.messages.Customer
-	(*Address)(nil),        // 2: vayva.messages.Address
-	(*OrderEvent)(nil),     // 3: vayva.messages.OrderEvent
-	(*Refund)(nil),         // 4: vayva.messages.Refund
-	(*Order)(nil),          // 5: vayva.messages.Order
-	(*CreateOrder)(nil),    // 6: vayva.messages.CreateOrder
-	(*GetOrder)(nil),       // 7: vayva.messages.GetOrder
-	(*ConfirmPayment)(nil), // 8: vayva.messages.ConfirmPayment
-	(*CancelOrder)(nil),    // 9: vayva.messages.CancelOrder
-	(*RefundOrder)(nil),    // 10: vayva.messages.RefundOrder
-	(*RefundUpdate)(nil),   // 11: vayva.messages.RefundUpdate
-	(*FulfillOrder)(nil),   // 12: vayva.messages.FulfillOrder
-	(*Reservation)(nil),    // 13: vayva.messages.Reservation
+	(*OrderLine)(nil),       // 0: vayva.messages.OrderLine
+	(*Customer)(nil),        // 1: vayva.messages.Customer
+	(*Address)(nil),         // 2: vayva.messages.Address
+	(*OrderEvent)(nil),      // 3: vayva.messages.OrderEvent
+	(*Refund)(nil),          // 4: vayva.messages.Refund
+	(*Order)(nil),           // 5: vayva.messages.Order
+	(*Shipping)(nil),        // 6: vayva.messages.Shipping
+	(*Delivery)(nil),        // 7: vayva.messages.Delivery
+	(*CreateOrder)(nil),     // 8: vayva.messages.CreateOrder
+	(*GetOrder)(nil),        // 9: vayva.messages.GetOrder
+	(*ConfirmPayment)(nil),  // 10: vayva.messages.ConfirmPayment
+	(*CancelOrder)(nil),     // 11: vayva.messages.CancelOrder
+	(*RefundOrder)(nil),     // 12: vayva.messages.RefundOrder
+	(*RefundUpdate)(nil),    // 13: vayva.messages.RefundUpdate
+	(*FulfillOrder)(nil),    // 14: vayva.messages.FulfillOrder
+	(*RequestDelivery)(nil), // 15: vayva.messages.RequestDelivery
+	(*RecordDelivery)(nil),  // 16: vayva.messages.RecordDelivery
+	(*Reservation)(nil),     // 17: vayva.messages.Reservation
 }
 var file_order_proto_depIdxs = []int32{
 	1,  // 0: vayva.messages.Order.customer:type_name -> vayva.messages.Customer
@@ -1262,14 +1664,16 @@ var file_order_proto_depIdxs = []int32{
 	0,  // 2: vayva.messages.Order.lines:type_name -> vayva.messages.OrderLine
 	3,  // 3: vayva.messages.Order.events:type_name -> vayva.messages.OrderEvent
 	4,  // 4: vayva.messages.Order.refunds:type_name -> vayva.messages.Refund
-	13, // 5: vayva.messages.CreateOrder.reservation:type_name -> vayva.messages.Reservation
-	1,  // 6: vayva.messages.CreateOrder.customer:type_name -> vayva.messages.Customer
-	2,  // 7: vayva.messages.CreateOrder.shipping_address:type_name -> vayva.messages.Address
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	6,  // 5: vayva.messages.Order.shipping:type_name -> vayva.messages.Shipping
+	7,  // 6: vayva.messages.Order.deliveries:type_name -> vayva.messages.Delivery
+	17, // 7: vayva.messages.CreateOrder.reservation:type_name -> vayva.messages.Reservation
+	1,  // 8: vayva.messages.CreateOrder.customer:type_name -> vayva.messages.Customer
+	2,  // 9: vayva.messages.CreateOrder.shipping_address:type_name -> vayva.messages.Address
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_order_proto_init() }
@@ -1284,7 +1688,7 @@ func file_order_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_order_proto_rawDesc), len(file_order_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

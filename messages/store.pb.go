@@ -1632,11 +1632,15 @@ type Reservation struct {
 	// fee_bps is the store's platform fee when the reservation was made.
 	FeeBps int32 `protobuf:"varint,7,opt,name=fee_bps,json=feeBps,proto3" json:"fee_bps,omitempty"`
 	// The store the reservation holds stock of, for the order it becomes.
-	MerchantId    string `protobuf:"bytes,8,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
-	StoreSlug     string `protobuf:"bytes,9,opt,name=store_slug,json=storeSlug,proto3" json:"store_slug,omitempty"`
-	StoreName     string `protobuf:"bytes,10,opt,name=store_name,json=storeName,proto3" json:"store_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MerchantId string `protobuf:"bytes,8,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	StoreSlug  string `protobuf:"bytes,9,opt,name=store_slug,json=storeSlug,proto3" json:"store_slug,omitempty"`
+	StoreName  string `protobuf:"bytes,10,opt,name=store_name,json=storeName,proto3" json:"store_name,omitempty"`
+	// delivery_settings_json is the store's delivery settings when the
+	// reservation was made (a JSON DeliverySettings, empty when none are
+	// set): the order plans its shipping from them.
+	DeliverySettingsJson []byte `protobuf:"bytes,11,opt,name=delivery_settings_json,json=deliverySettingsJson,proto3" json:"delivery_settings_json,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Reservation) Reset() {
@@ -1737,6 +1741,13 @@ func (x *Reservation) GetStoreName() string {
 		return x.StoreName
 	}
 	return ""
+}
+
+func (x *Reservation) GetDeliverySettingsJson() []byte {
+	if x != nil {
+		return x.DeliverySettingsJson
+	}
+	return nil
 }
 
 // ReleaseReservation gives a reservation's stock back. Releasing a released
@@ -1906,6 +1917,155 @@ func (x *RestockReservation) GetReservationId() string {
 	return ""
 }
 
+// SetDeliverySettings replaces the store's delivery settings: the pickup
+// address, whether paid orders are booked by themselves, and the rules of
+// which states a provider delivers to at what fee. settings_json is the
+// JSON of the API's body; the store validates it. The reply is the
+// DeliverySettings.
+type SetDeliverySettings struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CommandId     string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	SettingsJson  []byte                 `protobuf:"bytes,2,opt,name=settings_json,json=settingsJson,proto3" json:"settings_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDeliverySettings) Reset() {
+	*x = SetDeliverySettings{}
+	mi := &file_store_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDeliverySettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDeliverySettings) ProtoMessage() {}
+
+func (x *SetDeliverySettings) ProtoReflect() protoreflect.Message {
+	mi := &file_store_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDeliverySettings.ProtoReflect.Descriptor instead.
+func (*SetDeliverySettings) Descriptor() ([]byte, []int) {
+	return file_store_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetDeliverySettings) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *SetDeliverySettings) GetSettingsJson() []byte {
+	if x != nil {
+		return x.SettingsJson
+	}
+	return nil
+}
+
+// GetDeliverySettings asks for the store's delivery settings; the reply is
+// the DeliverySettings.
+type GetDeliverySettings struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeliverySettings) Reset() {
+	*x = GetDeliverySettings{}
+	mi := &file_store_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeliverySettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeliverySettings) ProtoMessage() {}
+
+func (x *GetDeliverySettings) ProtoReflect() protoreflect.Message {
+	mi := &file_store_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeliverySettings.ProtoReflect.Descriptor instead.
+func (*GetDeliverySettings) Descriptor() ([]byte, []int) {
+	return file_store_proto_rawDescGZIP(), []int{27}
+}
+
+// DeliverySettings are a store's delivery settings as JSON; empty when
+// none were set.
+type DeliverySettings struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	SettingsJson    []byte                 `protobuf:"bytes,1,opt,name=settings_json,json=settingsJson,proto3" json:"settings_json,omitempty"`
+	UpdatedAtUnixMs int64                  `protobuf:"varint,2,opt,name=updated_at_unix_ms,json=updatedAtUnixMs,proto3" json:"updated_at_unix_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeliverySettings) Reset() {
+	*x = DeliverySettings{}
+	mi := &file_store_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverySettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverySettings) ProtoMessage() {}
+
+func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
+	mi := &file_store_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverySettings.ProtoReflect.Descriptor instead.
+func (*DeliverySettings) Descriptor() ([]byte, []int) {
+	return file_store_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *DeliverySettings) GetSettingsJson() []byte {
+	if x != nil {
+		return x.SettingsJson
+	}
+	return nil
+}
+
+func (x *DeliverySettings) GetUpdatedAtUnixMs() int64 {
+	if x != nil {
+		return x.UpdatedAtUnixMs
+	}
+	return 0
+}
+
 var File_store_proto protoreflect.FileDescriptor
 
 const file_store_proto_rawDesc = "" +
@@ -2073,7 +2233,7 @@ const file_store_proto_rawDesc = "" +
 	"\rvariant_title\x18\x05 \x01(\tR\fvariantTitle\x12\x1a\n" +
 	"\bquantity\x18\x06 \x01(\x03R\bquantity\x12\x1d\n" +
 	"\n" +
-	"unit_price\x18\a \x01(\x03R\tunitPrice\"\xe7\x02\n" +
+	"unit_price\x18\a \x01(\x03R\tunitPrice\"\x9d\x03\n" +
 	"\vReservation\x12%\n" +
 	"\x0ereservation_id\x18\x01 \x01(\tR\rreservationId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x125\n" +
@@ -2088,7 +2248,8 @@ const file_store_proto_rawDesc = "" +
 	"store_slug\x18\t \x01(\tR\tstoreSlug\x12\x1d\n" +
 	"\n" +
 	"store_name\x18\n" +
-	" \x01(\tR\tstoreName\"Z\n" +
+	" \x01(\tR\tstoreName\x124\n" +
+	"\x16delivery_settings_json\x18\v \x01(\fR\x14deliverySettingsJson\"Z\n" +
 	"\x12ReleaseReservation\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12%\n" +
@@ -2100,7 +2261,15 @@ const file_store_proto_rawDesc = "" +
 	"\x12RestockReservation\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12%\n" +
-	"\x0ereservation_id\x18\x02 \x01(\tR\rreservationIdB#Z!github.com/vayvahq/vayva/messagesb\x06proto3"
+	"\x0ereservation_id\x18\x02 \x01(\tR\rreservationId\"Y\n" +
+	"\x13SetDeliverySettings\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x12#\n" +
+	"\rsettings_json\x18\x02 \x01(\fR\fsettingsJson\"\x15\n" +
+	"\x13GetDeliverySettings\"d\n" +
+	"\x10DeliverySettings\x12#\n" +
+	"\rsettings_json\x18\x01 \x01(\fR\fsettingsJson\x12+\n" +
+	"\x12updated_at_unix_ms\x18\x02 \x01(\x03R\x0fupdatedAtUnixMsB#Z!github.com/vayvahq/vayva/messagesb\x06proto3"
 
 var (
 	file_store_proto_rawDescOnce sync.Once
@@ -2114,38 +2283,41 @@ func file_store_proto_rawDescGZIP() []byte {
 	return file_store_proto_rawDescData
 }
 
-var file_store_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_store_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_store_proto_goTypes = []any{
-	(*StoreProfile)(nil),       // 0: vayva.messages.StoreProfile
-	(*GetStore)(nil),           // 1: vayva.messages.GetStore
-	(*UpdateStore)(nil),        // 2: vayva.messages.UpdateStore
-	(*Variant)(nil),            // 3: vayva.messages.Variant
-	(*Product)(nil),            // 4: vayva.messages.Product
-	(*NewVariant)(nil),         // 5: vayva.messages.NewVariant
-	(*CreateProduct)(nil),      // 6: vayva.messages.CreateProduct
-	(*VariantPatch)(nil),       // 7: vayva.messages.VariantPatch
-	(*UpdateProduct)(nil),      // 8: vayva.messages.UpdateProduct
-	(*ArchiveProduct)(nil),     // 9: vayva.messages.ArchiveProduct
-	(*GetProduct)(nil),         // 10: vayva.messages.GetProduct
-	(*ListProducts)(nil),       // 11: vayva.messages.ListProducts
-	(*ProductPage)(nil),        // 12: vayva.messages.ProductPage
-	(*AdjustInventory)(nil),    // 13: vayva.messages.AdjustInventory
-	(*InventoryLevel)(nil),     // 14: vayva.messages.InventoryLevel
-	(*CreateCollection)(nil),   // 15: vayva.messages.CreateCollection
-	(*Collection)(nil),         // 16: vayva.messages.Collection
-	(*ListCollections)(nil),    // 17: vayva.messages.ListCollections
-	(*CollectionPage)(nil),     // 18: vayva.messages.CollectionPage
-	(*ReservationItem)(nil),    // 19: vayva.messages.ReservationItem
-	(*ReserveItems)(nil),       // 20: vayva.messages.ReserveItems
-	(*ReservationLine)(nil),    // 21: vayva.messages.ReservationLine
-	(*Reservation)(nil),        // 22: vayva.messages.Reservation
-	(*ReleaseReservation)(nil), // 23: vayva.messages.ReleaseReservation
-	(*CommitReservation)(nil),  // 24: vayva.messages.CommitReservation
-	(*RestockReservation)(nil), // 25: vayva.messages.RestockReservation
-	(*AuditActor)(nil),         // 26: vayva.messages.AuditActor
+	(*StoreProfile)(nil),        // 0: vayva.messages.StoreProfile
+	(*GetStore)(nil),            // 1: vayva.messages.GetStore
+	(*UpdateStore)(nil),         // 2: vayva.messages.UpdateStore
+	(*Variant)(nil),             // 3: vayva.messages.Variant
+	(*Product)(nil),             // 4: vayva.messages.Product
+	(*NewVariant)(nil),          // 5: vayva.messages.NewVariant
+	(*CreateProduct)(nil),       // 6: vayva.messages.CreateProduct
+	(*VariantPatch)(nil),        // 7: vayva.messages.VariantPatch
+	(*UpdateProduct)(nil),       // 8: vayva.messages.UpdateProduct
+	(*ArchiveProduct)(nil),      // 9: vayva.messages.ArchiveProduct
+	(*GetProduct)(nil),          // 10: vayva.messages.GetProduct
+	(*ListProducts)(nil),        // 11: vayva.messages.ListProducts
+	(*ProductPage)(nil),         // 12: vayva.messages.ProductPage
+	(*AdjustInventory)(nil),     // 13: vayva.messages.AdjustInventory
+	(*InventoryLevel)(nil),      // 14: vayva.messages.InventoryLevel
+	(*CreateCollection)(nil),    // 15: vayva.messages.CreateCollection
+	(*Collection)(nil),          // 16: vayva.messages.Collection
+	(*ListCollections)(nil),     // 17: vayva.messages.ListCollections
+	(*CollectionPage)(nil),      // 18: vayva.messages.CollectionPage
+	(*ReservationItem)(nil),     // 19: vayva.messages.ReservationItem
+	(*ReserveItems)(nil),        // 20: vayva.messages.ReserveItems
+	(*ReservationLine)(nil),     // 21: vayva.messages.ReservationLine
+	(*Reservation)(nil),         // 22: vayva.messages.Reservation
+	(*ReleaseReservation)(nil),  // 23: vayva.messages.ReleaseReservation
+	(*CommitReservation)(nil),   // 24: vayva.messages.CommitReservation
+	(*RestockReservation)(nil),  // 25: vayva.messages.RestockReservation
+	(*SetDeliverySettings)(nil), // 26: vayva.messages.SetDeliverySettings
+	(*GetDeliverySettings)(nil), // 27: vayva.messages.GetDeliverySettings
+	(*DeliverySettings)(nil),    // 28: vayva.messages.DeliverySettings
+	(*AuditActor)(nil),          // 29: vayva.messages.AuditActor
 }
 var file_store_proto_depIdxs = []int32{
-	26, // 0: vayva.messages.UpdateStore.audit:type_name -> vayva.messages.AuditActor
+	29, // 0: vayva.messages.UpdateStore.audit:type_name -> vayva.messages.AuditActor
 	3,  // 1: vayva.messages.Product.variants:type_name -> vayva.messages.Variant
 	5,  // 2: vayva.messages.CreateProduct.variants:type_name -> vayva.messages.NewVariant
 	7,  // 3: vayva.messages.UpdateProduct.variants:type_name -> vayva.messages.VariantPatch
@@ -2178,7 +2350,7 @@ func file_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_store_proto_rawDesc), len(file_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

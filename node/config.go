@@ -66,6 +66,10 @@ type Config struct {
 	// StorefrontMaxAge is the Cache-Control max-age of storefront answers
 	// (VAYVA_STOREFRONT_MAX_AGE, default 5s; 0 sends no-cache).
 	StorefrontMaxAge time.Duration
+	// DeliveryPollInterval is how often a booked delivery asks its
+	// provider for news, before RetryScale (VAYVA_DELIVERY_POLL_INTERVAL,
+	// default 1m).
+	DeliveryPollInterval time.Duration
 	// Providers is sandbox or live (VAYVA_PROVIDERS, default "sandbox").
 	Providers string
 	// Roles are the parts this node runs (VAYVA_ROLES, default all of
@@ -118,6 +122,7 @@ var Settings = [][2]string{
 	{"VAYVA_CHECKOUT_TTL", "how long checkout reserves stock before an unpaid order expires (default 30m, at most 24h)"},
 	{"VAYVA_STOREFRONT_STALENESS", "how old a storefront answer may be on a member that does not host the store; 0: the store's fence is read on every request (default 1s, at most 1m)"},
 	{"VAYVA_STOREFRONT_MAX_AGE", "Cache-Control max-age of storefront answers, whole seconds; 0: no-cache, revalidate every time (default 5s, at most 1h)"},
+	{"VAYVA_DELIVERY_POLL_INTERVAL", "how often a booked delivery asks its provider for its status, times VAYVA_RETRY_SCALE (default 1m, from 1s to 1h)"},
 	{"VAYVA_PROVIDERS", "sandbox (fake providers mounted on this node) or live (default sandbox)"},
 	{"VAYVA_ROLES", "comma-separated parts to run: edge,actors,ingestors,relay,workers (default all)"},
 	{"VAYVA_MIGRATE_ON_START", "apply migrations when serve starts (default true)"},
@@ -201,6 +206,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("VAYVA_RETRY_SCALE: %q must be a number greater than 0 and at most 1000", getenv("VAYVA_RETRY_SCALE"))
 	}
 	c.RetryScale = scale
+	poll := get("VAYVA_DELIVERY_POLL_INTERVAL", "1m")
+	if c.DeliveryPollInterval, err = time.ParseDuration(poll); err != nil || c.DeliveryPollInterval < time.Second || c.DeliveryPollInterval > time.Hour {
+		return c, fmt.Errorf("VAYVA_DELIVERY_POLL_INTERVAL: %q must be a duration from 1s to 1h, e.g. 1m", poll)
+	}
 	ttl := get("VAYVA_CHECKOUT_TTL", "30m")
 	if c.CheckoutTTL, err = time.ParseDuration(ttl); err != nil || c.CheckoutTTL < time.Second || c.CheckoutTTL > 24*time.Hour {
 		return c, fmt.Errorf("VAYVA_CHECKOUT_TTL: %q must be a duration from 1s to 24h, e.g. 30m", ttl)

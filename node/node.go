@@ -5,6 +5,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,6 +86,9 @@ type Node struct {
 	// EmailWorker and WebhookWorker run on nodes with the workers role.
 	EmailWorker   *worker.Email
 	WebhookWorker *worker.Webhooks
+	// DeliveryWorker books and cancels deliveries (workers role, when a
+	// delivery provider is configured).
+	DeliveryWorker *worker.Delivery
 	// Ledger holds the ledger's client and background components.
 	Ledger LedgerParts
 	// WhatsAppInbound (ingestors role) and WhatsAppOutbound (workers role)
@@ -430,7 +434,7 @@ func (n *Node) startBackground(ctx context.Context) error {
 		return err
 	}
 	n.onStop("webhook worker", n.WebhookWorker.Stop, nil)
-	return nil
+	return n.startDeliveryWorker(ctx)
 }
 
 // startEdge starts the accounts service and the HTTP edge on nodes with the
@@ -496,6 +500,10 @@ func (n *Node) productKinds() ([]cluster.Kind, error) {
 	if err != nil {
 		return nil, err
 	}
+	deliveries, err := n.deliveryGateway()
+	if err != nil {
+		return nil, err
+	}
 	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * n.cfg.RetryScale) }
 	return []cluster.Kind{
 		{
@@ -511,10 +519,12 @@ func (n *Node) productKinds() ([]cluster.Kind, error) {
 				Payments: paymentGateway{ps},
 				Stores:   storeClient{n.member},
 				Ledger:   orderLedger{n.member},
+				Delivery: deliveries,
 			}, actors.OrderConfig{
-				PublicURL:      n.cfg.PublicURL,
-				ReconcileAfter: scale(3 * time.Minute),
-				RetryAfter:     scale(30 * time.Second),
+				PublicURL:         n.cfg.PublicURL,
+				ReconcileAfter:    scale(3 * time.Minute),
+				RetryAfter:        scale(30 * time.Second),
+				DeliveryPollEvery: scale(cmp.Or(n.cfg.DeliveryPollInterval, time.Minute)),
 			}, n.log),
 			IdleTimeout: actors.OrderIdleTimeout,
 			Changes:     actors.OrderChanges,
@@ -569,6 +579,7 @@ func (n *Node) areas() []vhttp.Area {
 	}
 	areas = append(areas, vhttp.NewWebhookArea(hooks, n.Queues), vhttp.NewQueueOpsArea(n.Queues))
 	areas = append(areas, vhttp.NewWebhookEndpointsArea(n.Webhooks))
+	areas = append(areas, vhttp.NewDeliveryArea(n.Member))
 	areas = append(areas, vhttp.NewLedgerArea(n.Member, postgres.NewLedger(n.DB)))
 	areas = append(areas, vhttp.NewConversationsArea(n.Member, postgres.NewConversations(n.DB)))
 	return areas

@@ -168,6 +168,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		"VAYVA_CHECKOUT_TTL":                         "forever",
 		"VAYVA_STOREFRONT_STALENESS":                 "2m",
 		"VAYVA_STOREFRONT_MAX_AGE":                   "1500ms",
+		"VAYVA_DELIVERY_POLL_INTERVAL":               "2h",
 		"VAYVA_DATABASE_LOCK_TIMEOUT":                "-1s",
 		"VAYVA_DATABASE_STATEMENT_TIMEOUT":           "ten",
 		"VAYVA_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT": "10",
@@ -185,6 +186,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 	require.Equal(t, ":8080", cfg.HTTPAddr)
 	require.Equal(t, "http://127.0.0.1:8080", cfg.PublicURL)
 	require.Equal(t, auth.Rate{Max: 20, Window: time.Minute}, cfg.SignupLimit)
+	require.Equal(t, time.Minute, cfg.DeliveryPollInterval)
 	require.Equal(t, "local", cfg.ClusterProvider)
 	require.Equal(t, "sandbox", cfg.Providers)
 	require.Len(t, cfg.Roles, 5)

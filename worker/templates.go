@@ -23,6 +23,8 @@ var requiredVars = map[string][]string{
 	vayva.EmailOrderConfirmation:   {"order_number"},
 	vayva.EmailOrderReceived:       {"order_number"},
 	vayva.EmailOrderRefunded:       {"order_number"},
+	vayva.EmailDeliveryInTransit:   {"order_number"},
+	vayva.EmailDeliveryDelivered:   {"order_number"},
 	vayva.EmailInvitation:          {"accept_url"},
 	vayva.EmailConversationHandoff: {"conversation_id"},
 }

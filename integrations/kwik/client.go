@@ -225,24 +225,30 @@ func (c *Client) once(ctx context.Context, method, path string, query, body map[
 	if f != nil {
 		return &Error{StatusCode: f.StatusCode, Message: f.Message, Err: f.Err}
 	}
+	return decodeAnswer(resp.StatusCode, resp.OK(), resp.Body, out)
+}
+
+// decodeAnswer reads one of Kwik's answers: its envelope, and the data
+// into out when the envelope says success.
+func decodeAnswer(statusCode int, ok bool, body []byte, out any) error {
 	var env envelope
-	decodeErr := json.Unmarshal(resp.Body, &env)
-	if !resp.OK() {
+	decodeErr := json.Unmarshal(body, &env)
+	if !ok {
 		msg := env.Message
 		if msg == "" {
-			msg = http.StatusText(resp.StatusCode)
+			msg = http.StatusText(statusCode)
 		}
-		return &Error{StatusCode: resp.StatusCode, Status: env.Status, Message: msg}
+		return &Error{StatusCode: statusCode, Status: env.Status, Message: msg}
 	}
 	if decodeErr != nil {
-		return &Error{StatusCode: resp.StatusCode, Message: "undecodable response", Err: decodeErr}
+		return &Error{StatusCode: statusCode, Message: "undecodable response", Err: decodeErr}
 	}
 	if env.Status != codeOK {
-		return &Error{StatusCode: resp.StatusCode, Status: env.Status, Message: env.Message}
+		return &Error{StatusCode: statusCode, Status: env.Status, Message: env.Message}
 	}
 	if out != nil && len(env.Data) > 0 && string(env.Data) != "null" {
 		if err := json.Unmarshal(env.Data, out); err != nil {
-			return &Error{StatusCode: resp.StatusCode, Status: env.Status, Message: "undecodable response data", Err: err}
+			return &Error{StatusCode: statusCode, Status: env.Status, Message: "undecodable response data", Err: err}
 		}
 	}
 	return nil

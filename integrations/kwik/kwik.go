@@ -277,6 +277,13 @@ func (c *Client) TaskByDeliveryID(ctx context.Context, deliveryID string) (Task,
 	if err != nil {
 		return Task{}, fmt.Errorf("kwik: view task: %w", err)
 	}
+	return parseTasks(deliveryID, raw)
+}
+
+// parseTasks reads the data of a view_task_by_relationship_id answer: the
+// delivery's jobs (its pickup job and its delivery job), as a list or a
+// single object.
+func parseTasks(deliveryID string, raw json.RawMessage) (Task, error) {
 	var jobs []jobWire
 	if raw = bytes.TrimSpace(raw); len(raw) > 0 && raw[0] == '{' {
 		var one jobWire

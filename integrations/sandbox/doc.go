@@ -15,8 +15,10 @@
 // settles the transaction and sends a signed charge.success to
 // /webhooks/paystack, a mailbox of sent emails, an outbox of WhatsApp
 // messages and a way to simulate a customer writing in (a signed Meta
-// webhook to /webhooks/whatsapp), a way to advance a Kwik delivery, and a
-// log of every webhook the sandbox sent. These control routes answer every
+// webhook to /webhooks/whatsapp), a way to advance a Kwik delivery by hand
+// (a started sandbox also advances every booked task by itself to
+// delivered, each status lasting at least Config.KwikStepDelay and until a
+// client read it), and a log of every webhook the sandbox sent. These control routes answer every
 // failure as the node's own routes do, with an RFC 9457 problem document
 // (application/problem+json and the node's error codes), and take JSON
 // bodies labelled application/json (the pay route also takes the checkout
@@ -24,7 +26,7 @@
 //
 // State lives in memory, bounded per list (Config.MaxRecords), and is safe
 // for concurrent use. Webhooks that cannot be sent at once (transfer and
-// refund outcomes, WhatsApp statuses, redeliveries after a failure) are sent
-// by goroutines the Sandbox owns between Start and Stop; until Start they
-// wait.
+// refund outcomes, WhatsApp statuses, redeliveries after a failure) are sent,
+// and Kwik tasks advanced, by goroutines the Sandbox owns between Start and
+// Stop; until Start they wait.
 package sandbox

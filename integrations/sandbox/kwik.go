@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"encoding/json"
 	"fmt"
@@ -46,6 +47,11 @@ const (
 	sandboxRiderPhone = "+2348000000000"
 )
 
+// FailingKwikPhone is the drop-off phone number the fake Kwik refuses to
+// book ("no rider for this route"), so flows can exercise booking
+// failures.
+const FailingKwikPhone = "+2340000000000"
+
 // Normalized statuses a fake task moves through.
 const (
 	kwikStepRequested = "requested"
@@ -84,11 +90,15 @@ type KwikTask struct {
 	TrackingLink  string    `json:"tracking_link"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+
+	// seen is set when a client read the task in its current status.
+	seen bool
 }
 
 // kwikFake is the fake Kwik vendor API.
 type kwikFake struct {
-	cfg Config
+	cfg    Config
+	runner *webhookLog // owns the goroutines that advance tasks
 
 	mu     sync.Mutex // guards everything below
 	nextID int64
@@ -96,8 +106,8 @@ type kwikFake struct {
 	tasks  *store[*KwikTask] // by delivery job id
 }
 
-func newKwikFake(cfg Config) *kwikFake {
-	return &kwikFake{cfg: cfg, nextID: 41000, tokens: newStore[time.Time](cfg.MaxRecords), tasks: newStore[*KwikTask](cfg.MaxRecords)}
+func newKwikFake(cfg Config, runner *webhookLog) *kwikFake {
+	return &kwikFake{cfg: cfg, runner: runner, nextID: 41000, tokens: newStore[time.Time](cfg.MaxRecords), tasks: newStore[*KwikTask](cfg.MaxRecords)}
 }
 
 func (k *kwikFake) routes(mux *routeMux) {
@@ -300,6 +310,10 @@ func (k *kwikFake) handleCreate(w http.ResponseWriter, r *http.Request) {
 		kwikReply(w, kwikRefused, "unique_order_id is too long", nil)
 		return
 	}
+	if in.Deliveries[0].Phone == FailingKwikPhone {
+		kwikReply(w, kwikRefused, "No rider is available for this route", nil)
+		return
+	}
 	now := k.cfg.Now().UTC()
 	k.mu.Lock()
 	k.nextID += 2
@@ -312,7 +326,9 @@ func (k *kwikFake) handleCreate(w http.ResponseWriter, r *http.Request) {
 		t.UniqueOrderID = "KWK" + randomHex(5)
 	}
 	t.TrackingLink = k.cfg.PublicURL + KwikAPIPrefix + "/tasks?unique_order_id=" + t.UniqueOrderID
+	t.seen = true // the answer shows it
 	k.tasks.put(strconv.FormatInt(t.JobID, 10), t)
+	k.advanceByItself(t)
 	data := map[string]any{
 		"unique_order_id": t.UniqueOrderID, "job_id": t.JobID, "pickup_job_id": t.PickupJobID,
 		"job_status": t.DeliveryCode, "pickup_job_status": t.PickupCode, "tracking_link": t.TrackingLink,
@@ -360,7 +376,42 @@ func (k *kwikFake) handleView(w http.ResponseWriter, r *http.Request) {
 		kwikReply(w, kwikNotFound, "No task found", []any{})
 		return
 	}
+	found[0].seen = true
 	kwikReply(w, kwikOK, "Successful", found[0].jobs())
+}
+
+// advanceByItself moves t through its statuses to delivered, as riders
+// would: each status lasts at least KwikStepDelay (times RetryScale) and
+// until a client has read it once, so a client that polls sees every
+// status. A task canceled, failed or advanced by hand meanwhile is left
+// where it is. k.mu is held.
+func (k *kwikFake) advanceByItself(t *KwikTask) {
+	delay := time.Duration(float64(k.cfg.KwikStepDelay) * k.cfg.RetryScale)
+	k.runner.spawn(func(ctx context.Context) {
+		tick := time.NewTicker(max(delay, time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			k.mu.Lock()
+			next := ""
+			for i, s := range kwikSteps {
+				if s.name == t.Status && i+1 < len(kwikSteps) {
+					next = kwikSteps[i+1].name
+				}
+			}
+			if next != "" && t.seen {
+				k.setLocked(t, next)
+			}
+			k.mu.Unlock()
+			if next == "" {
+				return
+			}
+		}
+	})
 }
 
 func (k *kwikFake) handleCancel(w http.ResponseWriter, r *http.Request) {
@@ -416,7 +467,7 @@ func (k *kwikFake) setLocked(t *KwikTask, step string) {
 			}
 		}
 	}
-	t.Status = step
+	t.Status, t.seen = step, false
 	t.UpdatedAt = k.cfg.Now().UTC()
 }
 

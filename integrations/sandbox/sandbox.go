@@ -105,6 +105,10 @@ type Config struct {
 	// completes and its webhook goes out, before RetryScale. Defaults to
 	// 2s.
 	TransferDelay time.Duration
+	// KwikStepDelay is how long a fake Kwik task stays in each of its
+	// statuses (requested, assigned, picked up, in transit) at least,
+	// before RetryScale, on its way to delivered. Defaults to 20s.
+	KwikStepDelay time.Duration
 	// HTTPClient sends webhooks. Defaults to a client with a 10s timeout.
 	HTTPClient *http.Client
 	// Now is the sandbox's clock. Defaults to time.Now.
@@ -142,6 +146,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TransferDelay <= 0 {
 		c.TransferDelay = 2 * time.Second
+	}
+	if c.KwikStepDelay <= 0 {
+		c.KwikStepDelay = 20 * time.Second
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
@@ -188,7 +195,7 @@ func New(cfg Config) *Sandbox {
 	s.paystack = newPaystackFake(cfg, s.webhooks)
 	s.resend = newResendFake(cfg)
 	s.whatsapp = newWhatsAppFake(cfg, s.webhooks)
-	s.kwik = newKwikFake(cfg)
+	s.kwik = newKwikFake(cfg, s.webhooks)
 	s.paystack.routes(s.mux)
 	s.resend.routes(s.mux)
 	s.whatsapp.routes(s.mux)

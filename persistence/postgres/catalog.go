@@ -23,6 +23,7 @@ func init() {
 	registerQueuedChange(applyAdjustmentRecord)
 	registerChange(applyCollectionChange)
 	registerChange(applyReservationChange)
+	registerChange(applyDeliverySettingsChange)
 }
 
 var _ actors.StoreRepository = (*Catalog)(nil)
@@ -52,6 +53,18 @@ func applyProfileChange(ctx context.Context, tx pgx.Tx, c actors.ProfileChange) 
 		return &vayva.Error{Code: vayva.ECONFLICT, Message: "Another store already uses this WhatsApp phone number id.",
 			Fields: []vayva.FieldError{{Field: "whatsapp_phone_number_id", Message: "is used by another store"}}}
 	}
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("store %s: no such store", c.StoreID)
+	}
+	return nil
+}
+
+func applyDeliverySettingsChange(ctx context.Context, tx pgx.Tx, c actors.DeliverySettingsChange) error {
+	tag, err := tx.Exec(ctx, `UPDATE merchant.stores SET delivery_settings = $2::jsonb, updated_at = $3 WHERE id = $1`,
+		c.StoreID, string(c.Settings), c.UpdatedAt)
 	if err != nil {
 		return err
 	}
@@ -183,16 +196,20 @@ func (c *Catalog) LoadStore(ctx context.Context, storeID string) (*actors.StoreS
 		*st = actors.StoreState{}
 		p := &st.Profile
 		var settings []byte
+		var delivery string
 		err := tx.QueryRow(ctx, `
 			SELECT id, merchant_id, slug, name, currency, COALESCE(status, ''), COALESCE(settings, '{}'::jsonb)::text,
-				fee_bps, COALESCE(whatsapp_phone_number_id, ''), created_at, updated_at
+				fee_bps, COALESCE(whatsapp_phone_number_id, ''), COALESCE(delivery_settings::text, ''), created_at, updated_at
 			FROM merchant.stores WHERE id = $1`, storeID,
 		).Scan(&p.ID, &p.MerchantID, &p.Slug, &p.Name, &p.Currency, &p.Status, &settings,
-			&p.FeeBps, &p.WhatsAppPhoneNumberID, &p.CreatedAt, &p.UpdatedAt)
+			&p.FeeBps, &p.WhatsAppPhoneNumberID, &delivery, &p.CreatedAt, &p.UpdatedAt)
 		if err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
 		p.Settings = json.RawMessage(settings)
+		if delivery != "" {
+			p.Delivery = json.RawMessage(delivery)
+		}
 		p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
 
 		products := map[string]*actors.Product{}

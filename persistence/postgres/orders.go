@@ -21,6 +21,7 @@ func init() {
 	registerChange(applyOrderEventChange)
 	registerChange(applyPaymentChange)
 	registerChange(applyRefundChange)
+	registerChange(applyDeliveryChange)
 }
 
 var _ actors.OrderRepository = (*Orders)(nil)
@@ -41,6 +42,13 @@ func applyOrderChange(ctx context.Context, tx pgx.Tx, c actors.OrderChange) erro
 	if o.ShippingAddress != nil {
 		var err error
 		if address, err = json.Marshal(o.ShippingAddress); err != nil {
+			return err
+		}
+	}
+	var shipping []byte
+	if o.Shipping != nil {
+		var err error
+		if shipping, err = json.Marshal(o.Shipping); err != nil {
 			return err
 		}
 	}
@@ -66,13 +74,13 @@ func applyOrderChange(ctx context.Context, tx pgx.Tx, c actors.OrderChange) erro
 		INSERT INTO orders.orders (id, store_id, merchant_id, number, status, payment_status, fulfillment_status, currency,
 			subtotal, shipping_total, total, amount_paid, amount_refunded, fee_bps, customer_email, customer_phone,
 			customer_name, shipping_address, token_hash, payment_reference, authorization_url, expires_at, paid_at,
-			canceled_at, cancel_reason, created_at, updated_at)
+			canceled_at, cancel_reason, created_at, updated_at, shipping)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-			$24, $25, $26, $27)`,
+			$24, $25, $26, $27, $28)`,
 		o.ID, o.StoreID, o.MerchantID, o.Number, o.Status, o.PaymentStatus, o.FulfillmentStatus, o.Currency,
 		o.Subtotal, o.ShippingTotal, o.Total, o.AmountPaid, o.AmountRefunded, o.FeeBps, o.Customer.Email, o.Customer.Phone,
 		o.Customer.Name, address, o.TokenHash, o.PaymentReference, o.AuthorizationURL, o.ExpiresAt, paidAt,
-		canceledAt, o.CancelReason, o.CreatedAt, o.UpdatedAt)
+		canceledAt, o.CancelReason, o.CreatedAt, o.UpdatedAt, shipping)
 	for i, l := range o.Lines {
 		b.Queue(`
 			INSERT INTO orders.order_items (order_id, position, variant_id, product_id, sku, title, variant_title, quantity, unit_price, total)
@@ -115,6 +123,21 @@ func applyRefundChange(ctx context.Context, tx pgx.Tx, c actors.RefundChange) er
 	return err
 }
 
+func applyDeliveryChange(ctx context.Context, tx pgx.Tx, c actors.DeliveryChange) error {
+	d := c.Delivery
+	_, err := tx.Exec(ctx, `
+		INSERT INTO orders.deliveries (id, order_id, seq, provider, provider_reference, status, provider_status, fee, currency,
+			tracking_url, failure_reason, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (id) DO UPDATE SET provider_reference = excluded.provider_reference, status = excluded.status,
+			provider_status = excluded.provider_status, tracking_url = excluded.tracking_url,
+			failure_reason = excluded.failure_reason, updated_at = excluded.updated_at
+		WHERE orders.deliveries.order_id = excluded.order_id`,
+		d.ID, d.OrderID, d.Seq, d.Provider, d.ProviderReference, d.Status, d.ProviderStatus, d.Fee, d.Currency,
+		d.TrackingURL, d.FailureReason, d.CreatedAt, d.UpdatedAt)
+	return err
+}
+
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -128,7 +151,7 @@ const orderColumns = `o.id, o.store_id, o.merchant_id, o.number, o.status, o.pay
 	o.currency, o.subtotal, o.shipping_total, o.total, o.amount_paid, o.amount_refunded, o.fee_bps, o.customer_email,
 	o.customer_phone, o.customer_name, o.shipping_address, o.token_hash, o.payment_reference, o.authorization_url,
 	o.expires_at, o.paid_at, o.canceled_at, o.cancel_reason, o.created_at, o.updated_at,
-	s.slug, s.name, coalesce(u.email, '')`
+	s.slug, s.name, coalesce(u.email, ''), o.shipping`
 
 const orderFrom = ` FROM orders.orders o
 	JOIN merchant.stores s ON s.id = o.store_id
@@ -137,13 +160,13 @@ const orderFrom = ` FROM orders.orders o
 
 func scanOrder(row pgx.Row) (*actors.Order, error) {
 	o := &actors.Order{}
-	var address []byte
+	var address, shipping []byte
 	var paidAt, canceledAt *time.Time
 	err := row.Scan(&o.ID, &o.StoreID, &o.MerchantID, &o.Number, &o.Status, &o.PaymentStatus, &o.FulfillmentStatus,
 		&o.Currency, &o.Subtotal, &o.ShippingTotal, &o.Total, &o.AmountPaid, &o.AmountRefunded, &o.FeeBps, &o.Customer.Email,
 		&o.Customer.Phone, &o.Customer.Name, &address, &o.TokenHash, &o.PaymentReference, &o.AuthorizationURL,
 		&o.ExpiresAt, &paidAt, &canceledAt, &o.CancelReason, &o.CreatedAt, &o.UpdatedAt,
-		&o.StoreSlug, &o.StoreName, &o.MerchantEmail)
+		&o.StoreSlug, &o.StoreName, &o.MerchantEmail, &shipping)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +174,12 @@ func scanOrder(row pgx.Row) (*actors.Order, error) {
 		o.ShippingAddress = &actors.Address{}
 		if err := json.Unmarshal(address, o.ShippingAddress); err != nil {
 			return nil, fmt.Errorf("shipping address: %w", err)
+		}
+	}
+	if len(shipping) > 0 {
+		o.Shipping = &actors.Shipping{}
+		if err := json.Unmarshal(shipping, o.Shipping); err != nil {
+			return nil, fmt.Errorf("shipping: %w", err)
 		}
 	}
 	if paidAt != nil {
@@ -226,6 +255,19 @@ func loadOrderDetails(ctx context.Context, tx pgx.Tx, o *actors.Order) error {
 				&r.FailureReason, &r.CreatedAt, &r.UpdatedAt)
 			r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 			return r, err
+		})
+		return err
+	})
+	b.Queue(`SELECT id, seq, provider, provider_reference, status, provider_status, fee, currency, tracking_url, failure_reason,
+			created_at, updated_at
+		FROM orders.deliveries WHERE order_id = $1 ORDER BY seq`, o.ID).Query(func(rows pgx.Rows) error {
+		var err error
+		o.Deliveries, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*actors.Delivery, error) {
+			d := &actors.Delivery{OrderID: o.ID}
+			err := row.Scan(&d.ID, &d.Seq, &d.Provider, &d.ProviderReference, &d.Status, &d.ProviderStatus, &d.Fee, &d.Currency,
+				&d.TrackingURL, &d.FailureReason, &d.CreatedAt, &d.UpdatedAt)
+			d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
+			return d, err
 		})
 		return err
 	})
