@@ -326,6 +326,9 @@ func (n *Node) joinCluster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// No activation or commit once the member's lease lapsed or it was
+	// evicted: its identities may already run elsewhere.
+	n.Journal.SetLease(n.Member.CheckLease)
 	if err := n.Member.Start(ctx); err != nil {
 		return err
 	}
@@ -457,6 +460,7 @@ func (n *Node) startEdge(ctx context.Context) error {
 		Auth:        n.Auth,
 		Idempotency: n.DB,
 		Cluster:     n.Member,
+		Lease:       n.Member,
 		Ledger:      n.DB,
 		Readiness:   n.readiness(),
 	}, n.areas()...)
@@ -567,7 +571,7 @@ func (n *Node) readiness() []vhttp.ReadinessCheck {
 			return nil
 		}},
 		{Name: "cluster", Check: func(context.Context) error {
-			if !n.Member.Ready() {
+			if !n.Member.Ready() || !n.Member.LeaseValid() {
 				return fmt.Errorf("membership not stable: %w", vhttp.ErrNotReady)
 			}
 			return nil
