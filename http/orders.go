@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,8 +187,7 @@ func (a *OrdersArea) checkout(ctx context.Context, rc *fasthttp.RequestCtx) erro
 		return err
 	}
 
-	orderID := vayva.NewID("ord")
-	token := vayva.NewSecret("otok_")
+	orderID, token := checkoutIDs(rc)
 	hash := sha256.Sum256([]byte(token))
 	now := time.Now()
 	expires := now.Add(a.cfg.CheckoutTTL)
@@ -227,6 +227,22 @@ func (a *OrdersArea) checkout(ctx context.Context, rc *fasthttp.RequestCtx) erro
 		OrderToken: token,
 		Payment:    paymentJSON{Provider: "paystack", Reference: order.GetPaymentReference(), AuthorizationURL: order.GetAuthorizationUrl()},
 	})
+}
+
+// checkoutIDs are the order id and order token of a checkout. With an
+// Idempotency-Key (checkout requires one) both derive from the request
+// (principal, path, body and key, as commandID), so a retry that runs
+// again, after the member that ran the first attempt died and its claim was
+// released, reaches the same order and stock reservation and answers with
+// the same token: the checkout happens once. The token so depends on what
+// the idempotent replay of the stored answer already requires.
+func checkoutIDs(rc *fasthttp.RequestCtx) (orderID, token string) {
+	if len(rc.Request.Header.Peek("Idempotency-Key")) == 0 {
+		return vayva.NewID("ord"), vayva.NewSecret("otok_")
+	}
+	seed := commandID(rc, "checkout")
+	sum := sha256.Sum256([]byte("order-token\x00" + seed))
+	return vayva.DerivedID("ord", seed), "otok_" + hex.EncodeToString(sum[:])
 }
 
 func firstNonEmpty(s ...string) string {
