@@ -324,6 +324,9 @@ func (n *Node) joinCluster(ctx context.Context) error {
 		Addr:     cfg.ClusterAddr,
 		HTTPAddr: cfg.HTTPAddr,
 		Kinds:    kinds,
+
+		HeartbeatInterval: cfg.ClusterHeartbeatInterval,
+		MemberTTL:         cfg.ClusterMemberTTL,
 	}, n.DB, n.log, n.Registry)
 	if err != nil {
 		return err
