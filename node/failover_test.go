@@ -313,6 +313,13 @@ func newGatedProxy(t *testing.T) (*gatedProxy, string) {
 	g := &gatedProxy{open: make(chan struct{}), seen: make(chan struct{}, 100)}
 	close(g.open)
 	srv := nethttp.Server{Handler: nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		// Read the body first: only then does the server notice, and
+		// cancel the request's context, when the caller goes away.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		g.seen <- struct{}{}
 		g.mu.Lock()
 		open := g.open
