@@ -75,7 +75,7 @@ func TestMemberStopsWhileMessagesFlow(t *testing.T) {
 // goroutines. Here one actor system keeps sending to another while the
 // other shuts its remote down gracefully, so messages arrive after the
 // suspension: under -race this fails unless the flag is synchronised
-// (third_party/protoactor-go/PATCHES.md, item 8).
+// (third_party/protoactor-go/PATCHES.md, item 9).
 func TestRemoteShutdownWhileMessagesArrive(t *testing.T) {
 	t.Parallel()
 	start := func() (*actor.ActorSystem, *remote.Remote) {

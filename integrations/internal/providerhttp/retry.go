@@ -27,7 +27,12 @@ const (
 func (c *Client) Retry(ctx context.Context, mayRetry func(error) bool, attempt func(context.Context) (time.Duration, error)) error {
 	for n := 0; ; n++ {
 		retryAfter, err := attempt(ctx)
-		if err == nil || n >= c.MaxRetries || !mayRetry(err) || ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
+			// The answer may have arrived before the cancellation was seen:
+			// the caller still learns that its context ended.
+			return errors.Join(err, ctx.Err())
+		}
+		if err == nil || n >= c.MaxRetries || !mayRetry(err) {
 			return err
 		}
 		wait := c.Backoff(n)

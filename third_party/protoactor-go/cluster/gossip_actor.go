@@ -8,7 +8,6 @@ import (
 
 	"github.com/asynkron/gofun/set"
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/proto"
 )
 
 // convenience customary type to represent an empty value
@@ -185,12 +184,9 @@ func (ga *GossipActor) sendGossipForMember(member *Member, memberStateDelta *Mem
 	// a short timeout is massively important, we cannot afford hanging around waiting
 	// for timeout, blocking other gossips from getting through
 
-	// The delta shares its entries with the informer's state, which this
-	// actor mutates in place (setKey) while the remote's endpoint writer
-	// serialises the request on its own goroutine: send a copy.
 	msg := GossipRequest{
 		FromMemberId: member.Id,
-		State:        proto.Clone(memberStateDelta.State).(*GossipState),
+		State:        memberStateDelta.State,
 	}
 	future := ctx.RequestFuture(pid, &msg, ga.gossipRequestTimeout)
 

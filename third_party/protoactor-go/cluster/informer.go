@@ -209,7 +209,10 @@ func (inf *Informer) GetMemberStateDelta(targetMemberID string) *MemberStateDelt
 				newWatermark = value.SequenceNumber
 			}
 
-			newMemberState.Values[key] = value
+			// A copy: the request is serialised by the endpoint writer's
+			// goroutine while this actor's SetState updates the entry in
+			// place (vayva patch 8).
+			newMemberState.Values[key] = proto.Clone(value).(*GossipKeyValue)
 		}
 
 		// do not send memberStates that we have no new data for
