@@ -19,7 +19,9 @@ import (
 // explicit per-attempt timeout and retry policy (never the package-level
 // defaults of protoactor-go's RequestFuture), and it retries attempts that
 // timed out, hit a dead letter or reached a stale activation, until ctx's
-// deadline (or the member's request timeout when ctx has none). Commands
+// deadline (or the member's request timeout when ctx has none). An attempt
+// whose target member leaves this member's view is abandoned and retried at
+// once on the identity's new owner. An evicted member calls nothing. Commands
 // carry idempotency ids, so a retried command is applied once.
 //
 // A *messages.Error reply comes back as a *vayva.Error with its code.
