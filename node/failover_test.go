@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vayvahq/vayva"
+	"github.com/vayvahq/vayva/node"
 	"github.com/vayvahq/vayva/node/nodetest"
 	"github.com/vayvahq/vayva/persistence/redis"
 	"github.com/vayvahq/vayva/persistence/redis/redistest"
@@ -421,4 +422,25 @@ func listen(t *testing.T) net.Listener {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	return ln
+}
+
+// The membership timing settings default to the cluster's defaults and are
+// refused, naming the setting, when the TTL cannot cover two heartbeats.
+func TestClusterTimingSettings(t *testing.T) {
+	t.Parallel()
+	load := func(env map[string]string) (node.Config, error) {
+		return node.LoadConfig(func(k string) string { return env[k] })
+	}
+	cfg, err := load(nil)
+	require.NoError(t, err)
+	require.Equal(t, 250*time.Millisecond, cfg.ClusterHeartbeatInterval)
+	require.Equal(t, 1500*time.Millisecond, cfg.ClusterMemberTTL)
+	cfg, err = load(map[string]string{"VAYVA_CLUSTER_HEARTBEAT_INTERVAL": "1s", "VAYVA_CLUSTER_MEMBER_TTL": "5s"})
+	require.NoError(t, err)
+	require.Equal(t, time.Second, cfg.ClusterHeartbeatInterval)
+	require.Equal(t, 5*time.Second, cfg.ClusterMemberTTL)
+	_, err = load(map[string]string{"VAYVA_CLUSTER_MEMBER_TTL": "400ms"})
+	require.ErrorContains(t, err, "VAYVA_CLUSTER_MEMBER_TTL")
+	_, err = load(map[string]string{"VAYVA_CLUSTER_HEARTBEAT_INTERVAL": "soon"})
+	require.ErrorContains(t, err, "VAYVA_CLUSTER_HEARTBEAT_INTERVAL")
 }
