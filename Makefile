@@ -34,8 +34,19 @@ migrate: services build ## apply migrations to VAYVA_DATABASE_URL
 	@scripts/create-database.sh "$(VAYVA_DATABASE_URL)"
 	$(BIN)/vayva migrate
 
+.PHONY: chromium
+chromium: ## make sure Chromium is installed (the ops console's browser test drives it headless)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (apt-get)"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+.PHONY: drill
+DRILLFLAGS ?=
+drill: services build ## three loopback members under load through join, drain, SIGKILL and SIGSTOP; prints the table (DRILLFLAGS=-short)
+	$(BIN)/vayva drill $(DRILLFLAGS)
+
 .PHONY: test
-test: services lint ## lint, then run every test with the race detector (real Postgres and Redis)
+test: services chromium lint ## lint, then run every test with the race detector (real Postgres and Redis, headless Chromium)
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 .PHONY: bench

@@ -26,3 +26,11 @@ type OutboxEvent struct {
 	Payload   []byte
 	CreatedAt time.Time
 }
+
+// OutboxBacklog is how far the outbox relay trails: the events not yet
+// published to their queues and the age of the oldest of them (zero when
+// none waits), measured by the database's clock.
+type OutboxBacklog struct {
+	Unpublished int64
+	OldestAge   time.Duration
+}

@@ -83,6 +83,7 @@ type Member struct {
 
 	leaving  atomic.Bool
 	joined   atomic.Bool
+	joinedAt atomic.Int64 // unix nanoseconds of the join, for ops
 	evicted  chan struct{}
 	evictOne sync.Once
 	drain    chan struct{}
@@ -253,6 +254,7 @@ func (m *Member) waitJoined(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if m.cluster.MemberList.ContainsMemberID(m.system.ID) {
+			m.joinedAt.CompareAndSwap(0, time.Now().UnixNano())
 			m.joined.Store(true)
 			return nil
 		}
@@ -471,6 +473,9 @@ type MemberInfo struct {
 	Actors   map[string]int64 `json:"actors"`
 	Self     bool             `json:"self"`
 	LastSeen *time.Time       `json:"last_seen,omitempty"`
+	// JoinedAt is when the member joined; unknown (nil) for other members
+	// of the local provider.
+	JoinedAt *time.Time `json:"joined_at,omitempty"`
 }
 
 // Members lists the cluster's members as this member knows them, with their
@@ -483,10 +488,11 @@ func (m *Member) Members(ctx context.Context) ([]MemberInfo, error) {
 		}
 		out := make([]MemberInfo, 0, len(rows))
 		for _, r := range rows {
-			seen := r.HeartbeatAt
+			seen, joined := r.HeartbeatAt, r.JoinedAt
 			info := MemberInfo{
 				ID: r.ID, Address: net.JoinHostPort(r.Host, strconv.Itoa(r.Port)), HTTPAddr: r.HTTPAddr,
 				Status: string(r.Status), Kinds: productKinds(r.Kinds), Actors: r.ActorCounts, Self: r.ID == m.ID(), LastSeen: &seen,
+				JoinedAt: &joined,
 			}
 			if info.Self {
 				info.Actors = m.ActivationCounts()
@@ -508,6 +514,10 @@ func (m *Member) Members(ctx context.Context) ([]MemberInfo, error) {
 			if info.Self {
 				info.Actors = m.ActivationCounts()
 				info.HTTPAddr = m.cfg.HTTPAddr
+				if ns := m.joinedAt.Load(); ns != 0 {
+					joined := time.Unix(0, ns)
+					info.JoinedAt = &joined
+				}
 			}
 			out = append(out, info)
 		}

@@ -41,17 +41,26 @@ func mapList[T, J any](items []T, next string, conv func(T) J) listJSON[J] {
 // vayva.MaxPageLimit) and ?cursor= of a list route; the route's store
 // checks the cursor.
 func pageParams(rc *fasthttp.RequestCtx) (limit int, cursor string, err error) {
-	args := rc.QueryArgs()
-	limit = vayva.DefaultPageLimit
-	if raw := args.Peek("limit"); len(raw) > 0 || args.Has("limit") {
-		n, err := strconv.Atoi(string(raw))
-		if err != nil || n < 1 || n > vayva.MaxPageLimit {
-			return 0, "", &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
-				Fields: []vayva.FieldError{{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(vayva.MaxPageLimit)}}}
-		}
-		limit = n
+	limit, err = queryInt(rc.QueryArgs(), "limit", vayva.DefaultPageLimit, vayva.MaxPageLimit)
+	if err != nil {
+		return 0, "", err
 	}
-	return limit, string(args.Peek("cursor")), nil
+	return limit, string(rc.QueryArgs().Peek("cursor")), nil
+}
+
+// queryInt reads the integer query parameter name, from 1 to most; def
+// when it is absent. Anything else is a validation failure naming it.
+func queryInt(args *fasthttp.Args, name string, def, most int) (int, error) {
+	raw := args.Peek(name)
+	if len(raw) == 0 && !args.Has(name) {
+		return def, nil
+	}
+	n, err := strconv.Atoi(string(raw))
+	if err != nil || n < 1 || n > most {
+		return 0, &vayva.Error{Code: vayva.EINVALID, Message: "The request has invalid fields.",
+			Fields: []vayva.FieldError{{Field: name, Message: "must be an integer from 1 to " + strconv.Itoa(most)}}}
+	}
+	return n, nil
 }
 
 // timeLayout is the one timestamp format of every route: RFC 3339 in UTC

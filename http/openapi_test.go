@@ -275,6 +275,15 @@ func TestOpenAPIDescribesMetaOpsWebhookAndSandboxAnswers(t *testing.T) {
 	apiCall(t, base, "GET", "/ops/ledger/check", ops, nil).requireStatus(t, 200)
 	apiCall(t, base, "POST", "/ops/queues/nope/dead/replay", ops, nil).requireProblem(t, 404, "not_found")
 	apiCall(t, base, "POST", "/ops/cluster/members/nope/drain", ops, nil).requireProblem(t, 404, "not_found")
+	apiCall(t, base, "GET", "/ops/console.js", "", nil).requireStatus(t, 200)
+	apiCall(t, base, "GET", "/ops/console.css", "", nil).requireStatus(t, 200)
+	apiCall(t, base, "GET", "/ops/metrics", ops, nil).requireStatus(t, 200)
+	apiCall(t, base, "GET", "/ops/metrics?seconds=121", ops, nil).requireProblem(t, 422, "validation_failed")
+	apiCall(t, base, "GET", "/ops/cluster/metrics?seconds=5", ops, nil).requireStatus(t, 200)
+	apiCall(t, base, "GET", "/ops/outbox", ops, nil).requireStatus(t, 200)
+	apiCall(t, base, "GET", "/ops/queues/orders-sync/dead", ops, nil).requireStatus(t, 200)
+	apiCall(t, base, "GET", "/ops/queues/nope/dead", ops, nil).requireProblem(t, 404, "not_found")
+	apiCall(t, base, "GET", "/ops/queues/orders-sync/dead?limit=0", ops, nil).requireProblem(t, 422, "validation_failed")
 
 	// Idempotency-Key refusals on a public POST.
 	apiCall(t, base, "POST", "/v1/auth/verify-email", "", map[string]any{"token": "x"}, "Idempotency-Key", strings.Repeat("k", 256)).

@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	_ "embed"
 
 	"github.com/valyala/fasthttp"
 
@@ -24,6 +23,12 @@ type LedgerChecker interface {
 	CheckLedger(ctx context.Context) (vayva.LedgerReport, error)
 }
 
+// OutboxMonitor measures the outbox relay's backlog. Implemented by
+// *postgres.DB.
+type OutboxMonitor interface {
+	OutboxBacklog(ctx context.Context) (vayva.OutboxBacklog, error)
+}
+
 // opsMemberJSON is a member as GET /ops/cluster shows it.
 type opsMemberJSON struct {
 	ID       string           `json:"id"`
@@ -34,6 +39,7 @@ type opsMemberJSON struct {
 	Actors   map[string]int64 `json:"actors"`
 	Self     bool             `json:"self"`
 	LastSeen string           `json:"last_seen,omitempty"`
+	JoinedAt string           `json:"joined_at,omitempty"`
 }
 
 // opsMember gives a member's last heartbeat the API's one timestamp
@@ -43,11 +49,11 @@ func opsMember(m cluster.MemberInfo) opsMemberJSON {
 	if m.LastSeen != nil {
 		j.LastSeen = timeJSON(*m.LastSeen)
 	}
+	if m.JoinedAt != nil {
+		j.JoinedAt = timeJSON(*m.JoinedAt)
+	}
 	return j
 }
-
-//go:embed ops.html
-var opsPage []byte
 
 // opsArea serves the cluster ops routes.
 type opsArea struct{}
@@ -78,14 +84,20 @@ func (opsArea) Register(r *Routes) {
 		}
 		return writeJSON(rc, fasthttp.StatusOK, report)
 	})
-	// The console page is a static shell holding no data: it asks for the
-	// ops token and calls the ops routes with it, so it is public.
-	r.Handle("GET", "/ops", Public, func(_ context.Context, rc *fasthttp.RequestCtx) error {
-		rc.Response.Header.SetContentType("text/html; charset=utf-8")
-		rc.Response.Header.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
-		rc.Response.SetBodyRaw(opsPage)
-		return nil
+	r.Handle("GET", "/ops/outbox", Ops, func(ctx context.Context, rc *fasthttp.RequestCtx) error {
+		if s.deps.Outbox == nil {
+			return vayva.Errorf(vayva.EUNAVAILABLE, "The outbox is not reachable from this node.")
+		}
+		b, err := s.deps.Outbox.OutboxBacklog(ctx)
+		if err != nil {
+			return err
+		}
+		return writeJSON(rc, fasthttp.StatusOK, map[string]any{
+			"unpublished": b.Unpublished, "lag_seconds": msRound(b.OldestAge.Seconds()),
+		})
 	})
+	registerMetricsRoutes(r)
+	registerConsoleRoutes(r)
 	r.Handle("POST", "/ops/cluster/members/{id}/drain", Ops, func(ctx context.Context, rc *fasthttp.RequestCtx) error {
 		if s.deps.Cluster == nil {
 			return vayva.Errorf(vayva.EUNAVAILABLE, "This node runs no cluster member.")

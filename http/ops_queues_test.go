@@ -38,6 +38,29 @@ func opsQueues(t *testing.T, n *nodetest.Node) map[string]opsQueue {
 	return out
 }
 
+// deadLetterJobs enqueues two jobs with payload on orders-sync and has a
+// real consumer fail their only attempt, so they are dead-lettered.
+func deadLetterJobs(t *testing.T, n *nodetest.Node, payload string) {
+	t.Helper()
+	ctx := context.Background()
+	for range 2 {
+		_, err := n.Queues.Enqueue(ctx, vayva.QueueOrdersSync, queue.Job{Type: "orders.sync", MaxAttempts: 1, Payload: []byte(payload)})
+		require.NoError(t, err)
+	}
+	c, err := n.Queues.NewConsumer(vayva.NewID("ops-test"))
+	require.NoError(t, err)
+	require.NoError(t, c.Consume(ctx, vayva.QueueOrdersSync, func(context.Context, queue.Job) error {
+		return errors.New("upstream refused")
+	}, queue.ConsumeOptions{}))
+	require.NoError(t, c.Start(ctx))
+	require.Eventually(t, func() bool {
+		return opsQueues(t, n)[vayva.QueueOrdersSync].Dead == 2
+	}, 20*time.Second, 20*time.Millisecond)
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.Stop(stopCtx))
+}
+
 func TestOpsQueuesListAndReplay(t *testing.T) {
 	t.Parallel()
 	n := hookNode(t, nil)
@@ -58,24 +81,31 @@ func TestOpsQueuesListAndReplay(t *testing.T) {
 
 	// Two jobs on orders-sync fail their only attempt and are dead-lettered
 	// by a real consumer.
-	ctx := context.Background()
-	for range 2 {
-		_, err := n.Queues.Enqueue(ctx, vayva.QueueOrdersSync, queue.Job{Type: "orders.sync", MaxAttempts: 1, Payload: []byte(`{}`)})
-		require.NoError(t, err)
-	}
-	c, err := n.Queues.NewConsumer("ops-test")
-	require.NoError(t, err)
-	require.NoError(t, c.Consume(ctx, vayva.QueueOrdersSync, func(context.Context, queue.Job) error {
-		return errors.New("upstream refused")
-	}, queue.ConsumeOptions{}))
-	require.NoError(t, c.Start(ctx))
-	require.Eventually(t, func() bool {
-		return opsQueues(t, n)[vayva.QueueOrdersSync].Dead == 2
-	}, 20*time.Second, 20*time.Millisecond)
-	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	require.NoError(t, c.Stop(stopCtx))
+	deadLetterJobs(t, n, `{}`)
 	require.Equal(t, opsQueue{Name: vayva.QueueOrdersSync, Dead: 2}, opsQueues(t, n)[vayva.QueueOrdersSync])
+
+	// Inspection: what failed and why, without the payload.
+	hookDo(t, "GET", n.BaseURL+"/ops/queues/orders-sync/dead", nil).problem(t, 401, "unauthorized")
+	r = hookDo(t, "GET", n.BaseURL+"/ops/queues/orders-sync/dead", nil, "Authorization", "Bearer "+n.OpsToken)
+	require.Equal(t, 200, r.status, "body %s", r.body)
+	var dead []map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &dead))
+	require.Len(t, dead, 2)
+	for _, d := range dead {
+		require.Equal(t, "orders.sync", d["type"])
+		require.Equal(t, "upstream refused", d["last_error"])
+		require.Equal(t, float64(1), d["attempts"])
+		require.Equal(t, float64(2), d["payload_bytes"])
+		require.NotContains(t, d, "payload")
+		require.NotEmpty(t, d["job_id"])
+		require.NotEmpty(t, d["dead_at"])
+	}
+	r = hookDo(t, "GET", n.BaseURL+"/ops/queues/orders-sync/dead?limit=1", nil, "Authorization", "Bearer "+n.OpsToken)
+	require.NoError(t, json.Unmarshal(r.body, &dead))
+	require.Len(t, dead, 1)
+	hookDo(t, "GET", n.BaseURL+"/ops/queues/orders-sync/dead?limit=101", nil, "Authorization", "Bearer "+n.OpsToken).problem(t, 422, "validation_failed")
+	hookDo(t, "GET", n.BaseURL+"/ops/queues/nope/dead", nil, "Authorization", "Bearer "+n.OpsToken).problem(t, 404, "not_found")
+	require.Equal(t, opsQueue{Name: vayva.QueueOrdersSync, Dead: 2}, opsQueues(t, n)[vayva.QueueOrdersSync], "inspection changes nothing")
 
 	r = hookDo(t, "POST", n.BaseURL+"/ops/queues/orders-sync/dead/replay", nil, "Authorization", "Bearer "+n.OpsToken)
 	require.Equal(t, 200, r.status, "body %s", r.body)

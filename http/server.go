@@ -93,6 +93,7 @@ type Deps struct {
 	Readiness   []ReadinessCheck
 	Cluster     ClusterOps
 	Ledger      LedgerChecker
+	Outbox      OutboxMonitor
 	// Lease, when set, gates every request: while it reports false (the
 	// node's cluster member lost its lease or was evicted) everything but
 	// /healthz, /readyz and /metrics is answered 503 with Retry-After.
@@ -117,6 +118,8 @@ type Server struct {
 	routes  []RouteInfo
 	srv     *fasthttp.Server
 	metrics *httpMetrics
+	traffic *recentTraffic   // the last seconds' figures, GET /ops/metrics
+	peers   *fasthttp.Client // calls other members' GET /ops/metrics
 
 	mu       sync.Mutex // guards ln, which Addr reads
 	ln       net.Listener
@@ -144,6 +147,11 @@ func NewServer(cfg Config, deps Deps, areas ...Area) *Server {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "http").Logger()}
 	s.metrics = newHTTPMetrics(deps.Registry)
+	s.traffic = newRecentTraffic()
+	s.peers = &fasthttp.Client{
+		Name: "vayva-ops", MaxResponseBodySize: peerMetricsMaxBody, MaxConnsPerHost: 4,
+		ReadTimeout: peerMetricsTimeout, WriteTimeout: peerMetricsTimeout, MaxIdleConnDuration: 30 * time.Second,
+	}
 	s.router = router.New()
 	s.router.SaveMatchedRoutePath = true
 	s.router.RedirectTrailingSlash = false
@@ -262,6 +270,7 @@ func (s *Server) Addr() string {
 func (s *Server) Stop(ctx context.Context) error {
 	return s.StopWith(ctx, func(ctx context.Context) error {
 		shutdownErr := s.srv.ShutdownWithContext(ctx)
+		s.peers.CloseIdleConnections()
 		// Serve registers the listener with fasthttp only once its goroutine
 		// runs; close it here too so a Stop right after Start cannot miss it.
 		_ = s.ln.Close()
@@ -434,10 +443,14 @@ func (s *Server) finish(rc *fasthttp.RequestCtx, route string, start time.Time, 
 	if status == fasthttp.StatusServiceUnavailable {
 		setRetryAfter(rc)
 	}
-	s.metrics.observe(string(rc.Method()), route, status, time.Since(start))
+	took := time.Since(start)
+	s.metrics.observe(string(rc.Method()), route, status, took)
+	if counted(route) {
+		s.traffic.observe(status, took)
+	}
 	if e := s.log.Debug(); e.Enabled() {
 		e.Str("request_id", requestID(rc)).Str("method", string(rc.Method())).Str("route", route).
-			Int("status", status).Dur("took", time.Since(start)).Msg("request")
+			Int("status", status).Dur("took", took).Msg("request")
 	}
 }
 

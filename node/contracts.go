@@ -14,6 +14,7 @@ import (
 var (
 	_ vhttp.IdempotencyStore     = (*postgres.DB)(nil)
 	_ vhttp.LedgerChecker        = (*postgres.DB)(nil)
+	_ vhttp.OutboxMonitor        = (*postgres.DB)(nil)
 	_ vhttp.OrderReader          = (*postgres.Orders)(nil)
 	_ vhttp.StoreDirectory       = (*postgres.StoreDirectory)(nil)
 	_ vhttp.WebhookEndpointStore = (*postgres.Webhooks)(nil)

@@ -467,6 +467,7 @@ func (n *Node) startEdge(ctx context.Context) error {
 		Cluster:     n.Member,
 		Lease:       n.Member,
 		Ledger:      n.DB,
+		Outbox:      n.DB,
 		Readiness:   n.readiness(),
 	}, n.areas()...)
 	if err := n.HTTP.Start(ctx); err != nil {

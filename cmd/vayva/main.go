@@ -1,5 +1,6 @@
 // Command vayva runs a Vayva node (`vayva serve`), applies migrations
-// (`vayva migrate`) and checks the ledger (`vayva ledger check`). Every
+// (`vayva migrate`), checks the ledger (`vayva ledger check`) and drills
+// a loopback cluster through faults (`vayva drill`). Every
 // setting is a VAYVA_* environment variable; `vayva help` lists them.
 package main
 
@@ -29,7 +30,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
-	case "serve", "migrate", "ledger":
+	case "serve", "migrate", "ledger", "drill":
 	default:
 		fmt.Fprintf(stderr, "vayva: unknown command %q\n\n", args[0])
 		usage(stderr)
@@ -53,6 +54,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		}
 		log.Info().Msg("migrations applied")
 		return 0
+	case "drill":
+		return drillCommand(args[1:], cfg, stdout, stderr)
 	case "ledger":
 		if len(args) < 2 || args[1] != "check" {
 			fmt.Fprintln(stderr, "usage: vayva ledger check")
@@ -70,6 +73,9 @@ Commands:
   serve          run a node (edge, cluster member, ingestors, relay, workers)
   migrate        apply database migrations and exit
   ledger check   verify the ledger invariants; exit 0 when all hold, 1 otherwise
+  drill          start three members on loopback, inject faults under load (join, drain,
+                 SIGKILL, SIGSTOP), compare every acknowledged operation with the database;
+                 exit 0 when nothing was lost or duplicated ([-short] [-stop 10s] [-keep] [-q])
   help           show this help
 
 Settings (environment variables):

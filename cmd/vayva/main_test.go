@@ -19,7 +19,7 @@ import (
 func TestHelpListsCommandsAndSettings(t *testing.T) {
 	var out, errOut bytes.Buffer
 	require.Equal(t, 0, run([]string{"help"}, func(string) string { return "" }, &out, &errOut))
-	for _, s := range []string{"serve", "migrate", "ledger check", "VAYVA_HTTP_ADDR", "VAYVA_CLUSTER_PROVIDER", "VAYVA_RETRY_SCALE"} {
+	for _, s := range []string{"serve", "migrate", "ledger check", "drill", "VAYVA_HTTP_ADDR", "VAYVA_CLUSTER_PROVIDER", "VAYVA_RETRY_SCALE"} {
 		require.Contains(t, out.String(), s)
 	}
 	require.Equal(t, 2, run([]string{"bogus"}, func(string) string { return "" }, &out, &errOut))
@@ -80,4 +80,11 @@ func TestServeShutsDownGracefullyOnSIGTERM(t *testing.T) {
 	require.True(t, strings.Contains(errOut.String(), "shutdown complete"), errOut.String())
 	_, err = nethttp.Get(fmt.Sprintf("http://%s/healthz", addr))
 	require.Error(t, err, "nothing listens after shutdown")
+}
+
+func TestDrillRefusesBadFlags(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 2, run([]string{"drill", "-bogus"}, func(string) string { return "" }, &out, &errOut))
+	require.Equal(t, 2, run([]string{"drill", "extra"}, func(string) string { return "" }, &out, &errOut))
+	require.Contains(t, errOut.String(), "usage: vayva drill")
 }

@@ -19,8 +19,8 @@ import (
 func init() {
 	registerChange(applyProfileChange)
 	registerChange(applyProductChange)
-	registerChange(applyStockChange)
-	registerChange(applyAdjustmentRecord)
+	registerQueuedChange(applyStockChange)
+	registerQueuedChange(applyAdjustmentRecord)
 	registerChange(applyCollectionChange)
 	registerChange(applyReservationChange)
 }
@@ -87,25 +87,21 @@ func applyProductChange(ctx context.Context, tx pgx.Tx, c actors.ProductChange) 
 	return tx.SendBatch(ctx, &b).Close()
 }
 
-func applyStockChange(ctx context.Context, tx pgx.Tx, c actors.StockChange) error {
-	var b pgx.Batch
+func applyStockChange(b *pgx.Batch, c actors.StockChange) error {
 	for _, l := range c.Levels {
 		b.Queue(`UPDATE catalog.variants SET on_hand = $3, reserved = $4 WHERE id = $1 AND store_id = $2`,
 			l.VariantID, c.StoreID, l.OnHand, l.Reserved,
 		).Exec(expectOne("variant " + l.VariantID))
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	return tx.SendBatch(ctx, &b).Close()
+	return nil
 }
 
-func applyAdjustmentRecord(ctx context.Context, tx pgx.Tx, a actors.AdjustmentRecord) error {
-	_, err := tx.Exec(ctx, `
+func applyAdjustmentRecord(b *pgx.Batch, a actors.AdjustmentRecord) error {
+	b.Queue(`
 		INSERT INTO catalog.inventory_adjustments (id, store_id, variant_id, delta, reason, on_hand, reserved, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		a.ID, a.StoreID, a.VariantID, a.Delta, a.Reason, a.OnHand, a.Reserved, a.CreatedAt)
-	return err
+	return nil
 }
 
 func applyCollectionChange(ctx context.Context, tx pgx.Tx, c actors.CollectionChange) error {

@@ -19,9 +19,9 @@ import (
 func init() {
 	registerChange(applyConversationChange)
 	registerChange(applyChatMessageChange)
-	registerChange(applyMessageSentChange)
-	registerChange(applyMessageFailedChange)
-	registerChange(applyMessageStatusChange)
+	registerQueuedChange(applyMessageSentChange)
+	registerQueuedChange(applyMessageFailedChange)
+	registerQueuedChange(applyMessageStatusChange)
 }
 
 var _ actors.ConversationRepository = (*Conversations)(nil)
@@ -90,26 +90,25 @@ func applyChatMessageChange(ctx context.Context, tx pgx.Tx, c actors.ChatMessage
 	return err
 }
 
-func applyMessageSentChange(ctx context.Context, tx pgx.Tx, c actors.MessageSentChange) error {
+func applyMessageSentChange(b *pgx.Batch, c actors.MessageSentChange) error {
 	// A status may have arrived before the wamid was known: take the best
 	// one already reported.
-	_, err := tx.Exec(ctx, `
+	b.Queue(`
 		UPDATE comm.whatsapp_messages m SET wamid = $2, sent_at = $3, status_at = $3,
 			status = coalesce((SELECT s.status FROM comm.whatsapp_statuses s WHERE s.wamid = $2
 				ORDER BY `+rank("s.status")+` DESC LIMIT 1), 'sent'),
 			error = coalesce((SELECT s.error_title FROM comm.whatsapp_statuses s WHERE s.wamid = $2 AND s.status = 'failed'), '')
 		WHERE m.id = $1`, c.MessageID, c.WAMID, c.At)
-	return err
+	return nil
 }
 
-func applyMessageFailedChange(ctx context.Context, tx pgx.Tx, c actors.MessageFailedChange) error {
-	_, err := tx.Exec(ctx, `UPDATE comm.whatsapp_messages SET status = 'failed', error = $2, status_at = $3 WHERE id = $1`,
+func applyMessageFailedChange(b *pgx.Batch, c actors.MessageFailedChange) error {
+	b.Queue(`UPDATE comm.whatsapp_messages SET status = 'failed', error = $2, status_at = $3 WHERE id = $1`,
 		c.MessageID, c.Error, c.At)
-	return err
+	return nil
 }
 
-func applyMessageStatusChange(ctx context.Context, tx pgx.Tx, c actors.MessageStatusChange) error {
-	var b pgx.Batch
+func applyMessageStatusChange(b *pgx.Batch, c actors.MessageStatusChange) error {
 	b.Queue(`
 		INSERT INTO comm.whatsapp_statuses (wamid, status, at, error_code, error_title) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (wamid, status) DO NOTHING`, c.WAMID, c.Status, c.At, c.ErrorCode, c.ErrorTitle)
@@ -124,7 +123,7 @@ func applyMessageStatusChange(ctx context.Context, tx pgx.Tx, c actors.MessageSt
 		UPDATE comm.whatsapp_messages SET status = $3, status_at = $4, error = $5
 		WHERE wamid = $1 AND conversation_id = $2 AND `+rank("status")+` < `+rank("$3::text"),
 		c.WAMID, c.ConversationID, c.Status, c.At, errText)
-	return tx.SendBatch(ctx, &b).Close()
+	return nil
 }
 
 // LoadConversationStore reads what a conversation needs of its store: ids,

@@ -26,13 +26,19 @@ type applyFunc func(ctx context.Context, tx pgx.Tx, change actors.Change) error
 // batchApplyFunc writes every change of one type of a batch in one go.
 type batchApplyFunc func(ctx context.Context, tx pgx.Tx, changes []actors.Change) error
 
+// queuedApplyFunc writes one domain change by queueing its statements (and
+// the checks of their results, as QueuedQuery callbacks) on the commit's
+// pipeline, so the change travels in the same round trip as the fence.
+type queuedApplyFunc func(b *pgx.Batch, change actors.Change) error
+
 // packageAppliers and packageBatchAppliers are the change appliers every
 // Journal starts with. Files of this package that own a domain's tables
 // register theirs from init with registerChange or registerBatchChange.
 var (
-	packageAppliersMu    sync.Mutex
-	packageAppliers      = map[reflect.Type]applyFunc{}
-	packageBatchAppliers = map[reflect.Type]batchApplyFunc{}
+	packageAppliersMu     sync.Mutex
+	packageAppliers       = map[reflect.Type]applyFunc{}
+	packageBatchAppliers  = map[reflect.Type]batchApplyFunc{}
+	packageQueuedAppliers = map[reflect.Type]queuedApplyFunc{}
 )
 
 // registerChange makes every Journal created afterwards apply changes of
@@ -41,6 +47,36 @@ func registerChange[T actors.Change](apply func(ctx context.Context, tx pgx.Tx, 
 	packageAppliersMu.Lock()
 	defer packageAppliersMu.Unlock()
 	packageAppliers[reflect.TypeFor[T]()] = wrapApply(apply)
+}
+
+// registerQueuedChange makes every Journal created afterwards apply changes
+// of type T by queueing statements on the commit's pipeline (see
+// HandleQueuedChange). It is meant for init functions of this package.
+func registerQueuedChange[T actors.Change](queue func(b *pgx.Batch, change T) error) {
+	packageAppliersMu.Lock()
+	defer packageAppliersMu.Unlock()
+	packageQueuedAppliers[reflect.TypeFor[T]()] = wrapQueued(queue)
+}
+
+func wrapQueued[T actors.Change](queue func(b *pgx.Batch, change T) error) queuedApplyFunc {
+	return func(b *pgx.Batch, change actors.Change) error {
+		return queue(b, change.(T))
+	}
+}
+
+// queuedAsTx runs a queued applier inside a transaction, for commits that
+// take the transaction path.
+func queuedAsTx(q queuedApplyFunc) applyFunc {
+	return func(ctx context.Context, tx pgx.Tx, change actors.Change) error {
+		var b pgx.Batch
+		if err := q(&b, change); err != nil {
+			return err
+		}
+		if b.Len() == 0 {
+			return nil
+		}
+		return tx.SendBatch(ctx, &b).Close()
+	}
 }
 
 func wrapApply[T actors.Change](apply func(ctx context.Context, tx pgx.Tx, change T) error) applyFunc {
@@ -77,22 +113,28 @@ type Journal struct {
 	// and commit transaction; an error rolls it back (SetLease).
 	lease func() error
 
-	mu            sync.RWMutex
-	appliers      map[reflect.Type]applyFunc
-	batchAppliers map[reflect.Type]batchApplyFunc
+	mu             sync.RWMutex
+	appliers       map[reflect.Type]applyFunc
+	batchAppliers  map[reflect.Type]batchApplyFunc
+	queuedAppliers map[reflect.Type]queuedApplyFunc
 }
 
 // NewJournal returns a journal that writes through db. owner identifies this
 // node (its cluster member id) and is recorded with each activation it
 // claims, for operators.
 func NewJournal(db *DB, owner string) *Journal {
-	j := &Journal{db: db, owner: owner, appliers: map[reflect.Type]applyFunc{}, batchAppliers: map[reflect.Type]batchApplyFunc{}}
+	j := &Journal{db: db, owner: owner, appliers: map[reflect.Type]applyFunc{}, batchAppliers: map[reflect.Type]batchApplyFunc{},
+		queuedAppliers: map[reflect.Type]queuedApplyFunc{}}
 	packageAppliersMu.Lock()
 	for t, f := range packageAppliers {
 		j.appliers[t] = f
 	}
 	for t, f := range packageBatchAppliers {
 		j.batchAppliers[t] = f
+	}
+	for t, f := range packageQueuedAppliers {
+		j.queuedAppliers[t] = f
+		j.appliers[t] = queuedAsTx(f)
 	}
 	packageAppliersMu.Unlock()
 	return j
@@ -126,6 +168,24 @@ func HandleChange[T actors.Change](j *Journal, apply func(ctx context.Context, t
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.appliers[reflect.TypeFor[T]()] = wrapApply(apply)
+	delete(j.batchAppliers, reflect.TypeFor[T]())
+	delete(j.queuedAppliers, reflect.TypeFor[T]())
+}
+
+// HandleQueuedChange makes j apply commit changes whose dynamic type is
+// exactly T by calling queue, which adds the change's statements to b and
+// checks their results in the statements' callbacks (QueuedQuery.Exec and
+// friends; a callback's error fails the commit). queue must not read the
+// database or depend on results: its statements are sent in one pipeline
+// with the fence, the inbox and the outbox rows, so a commit whose changes
+// all have queued appliers takes two round trips (that pipeline, COMMIT).
+// Registering T again replaces the earlier applier.
+func HandleQueuedChange[T actors.Change](j *Journal, queue func(b *pgx.Batch, change T) error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	f := wrapQueued(queue)
+	j.queuedAppliers[reflect.TypeFor[T]()] = f
+	j.appliers[reflect.TypeFor[T]()] = queuedAsTx(f)
 	delete(j.batchAppliers, reflect.TypeFor[T]())
 }
 
@@ -249,6 +309,15 @@ func (j *Journal) CommitBatch(ctx context.Context, a *actors.Activation, cs []ac
 	if err != nil {
 		return nil, fmt.Errorf("postgres: commit %s/%s: %w", a.Kind, a.Identity, err)
 	}
+	if plan.pipelined {
+		outcomes, done, err := j.commitPipelined(ctx, a, cs, plan)
+		if done || err != nil {
+			if err != nil {
+				return nil, fmt.Errorf("postgres: commit %s/%s: %w", a.Kind, a.Identity, err)
+			}
+			return outcomes, nil
+		}
+	}
 
 	outcomes := make([]actors.Outcome, len(cs))
 	var snapshot []byte
@@ -297,8 +366,13 @@ func (j *Journal) CommitBatch(ctx context.Context, a *actors.Activation, cs []ac
 type batchPlan struct {
 	appliers      [][]applyFunc
 	batchAppliers [][]batchApplyFunc
+	queued        [][]queuedApplyFunc
 	events        [][]outboxRow
 	ids           []string
+	// pipelined is true when every change has a queued applier and no
+	// command id repeats within the batch: the commit may take the
+	// pipelined path.
+	pipelined bool
 }
 
 // changeGroup is the changes of one batch-applied type in a batch.
@@ -323,7 +397,9 @@ func addToGroup(groups []changeGroup, apply batchApplyFunc, change actors.Change
 // before the transaction starts, so a malformed commit fails without
 // touching the database.
 func (j *Journal) planBatch(a *actors.Activation, cs []actors.Commit) (*batchPlan, error) {
-	p := &batchPlan{appliers: make([][]applyFunc, len(cs)), batchAppliers: make([][]batchApplyFunc, len(cs)), events: make([][]outboxRow, len(cs))}
+	p := &batchPlan{appliers: make([][]applyFunc, len(cs)), batchAppliers: make([][]batchApplyFunc, len(cs)),
+		queued: make([][]queuedApplyFunc, len(cs)), events: make([][]outboxRow, len(cs)), pipelined: true}
+	seen := make(map[string]struct{}, len(cs))
 	for i, c := range cs {
 		if c.Domain != cs[0].Domain {
 			return nil, fmt.Errorf("commit %d runs in domain %q, the batch in %q", i, c.Domain, cs[0].Domain)
@@ -335,10 +411,17 @@ func (j *Journal) planBatch(a *actors.Activation, cs []actors.Commit) (*batchPla
 		if err := checkReminders(a, c.SetReminders, c.CancelReminders); err != nil {
 			return nil, err
 		}
-		if p.appliers[i], p.batchAppliers[i], err = j.appliersFor(c.Changes); err != nil {
+		if p.appliers[i], p.batchAppliers[i], p.queued[i], err = j.appliersFor(c.Changes); err != nil {
 			return nil, err
 		}
+		for _, q := range p.queued[i] {
+			p.pipelined = p.pipelined && q != nil
+		}
 		if c.CommandID != "" {
+			if _, dup := seen[c.CommandID]; dup {
+				p.pipelined = false
+			}
+			seen[c.CommandID] = struct{}{}
 			p.ids = append(p.ids, c.CommandID)
 		}
 	}
@@ -428,6 +511,19 @@ func fence(ctx context.Context, tx pgx.Tx, a *actors.Activation, cs []actors.Com
 // changes of the fresh commits of a batch in one round trip.
 func writeRest(ctx context.Context, tx pgx.Tx, a *actors.Activation, cs []actors.Commit, fresh []int, events [][]outboxRow) error {
 	var b pgx.Batch
+	queueRest(&b, a, cs, fresh, events)
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// queueRest queues the inbox rows, the outbox rows and the reminder
+// changes of the fresh commits of a batch on b.
+func queueRest(b *pgx.Batch, a *actors.Activation, cs []actors.Commit, fresh []int, events [][]outboxRow) {
 	for _, i := range fresh {
 		c := cs[i]
 		if c.CommandID != "" {
@@ -445,7 +541,7 @@ func writeRest(ctx context.Context, tx pgx.Tx, a *actors.Activation, cs []actors
 				return nil
 			})
 		}
-		queueEvents(&b, a.Kind, a.Identity, events[i])
+		queueEvents(b, a.Kind, a.Identity, events[i])
 		if len(c.CancelReminders) > 0 {
 			b.Queue(`DELETE FROM runtime.reminders WHERE kind = $1 AND identity = $2 AND name = ANY($3)`,
 				a.Kind, a.Identity, c.CancelReminders)
@@ -459,26 +555,21 @@ func writeRest(ctx context.Context, tx pgx.Tx, a *actors.Activation, cs []actors
 			)
 		}
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	return nil
 }
 
 // appliersFor looks up the applier (or the batch applier) of every change
 // before the transaction starts, so an unregistered type fails without
 // touching the database. A type with both is written by its batch applier.
-func (j *Journal) appliersFor(changes []actors.Change) ([]applyFunc, []batchApplyFunc, error) {
+// A type with a queued applier also has its transaction form in one.
+func (j *Journal) appliersFor(changes []actors.Change) ([]applyFunc, []batchApplyFunc, []queuedApplyFunc, error) {
 	if len(changes) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	j.mu.RLock()
 	defer j.mu.RUnlock()
 	one := make([]applyFunc, len(changes))
 	batch := make([]batchApplyFunc, len(changes))
+	queued := make([]queuedApplyFunc, len(changes))
 	for i, change := range changes {
 		t := reflect.TypeOf(change)
 		if f, ok := j.batchAppliers[t]; ok {
@@ -487,11 +578,12 @@ func (j *Journal) appliersFor(changes []actors.Change) ([]applyFunc, []batchAppl
 		}
 		f, ok := j.appliers[t]
 		if !ok {
-			return nil, nil, fmt.Errorf("no applier registered for change type %T", change)
+			return nil, nil, nil, fmt.Errorf("no applier registered for change type %T", change)
 		}
 		one[i] = f
+		queued[i] = j.queuedAppliers[t]
 	}
-	return one, batch, nil
+	return one, batch, queued, nil
 }
 
 // outboxRow is one event ready for the outbox.

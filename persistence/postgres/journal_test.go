@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vayvahq/vayva"
@@ -31,7 +32,25 @@ func newCounterJournal(t *testing.T, owner string) (*postgres.DB, *postgres.Jour
 	return db, counterJournal(db, owner)
 }
 
+// counterJournal returns a journal that applies actortest.AddToCounter
+// changes with a queued applier, so its commits take the pipelined path.
 func counterJournal(db *postgres.DB, owner string) *postgres.Journal {
+	j := postgres.NewJournal(db, owner)
+	postgres.HandleQueuedChange(j, func(b *pgx.Batch, c actortest.AddToCounter) error {
+		b.Queue(`UPDATE catalog.test_counters SET n = n + $2 WHERE id = $1`, c.ID, c.N).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("counter %q missing", c.ID)
+			}
+			return nil
+		})
+		return nil
+	})
+	return j
+}
+
+// counterJournalTx is counterJournal with an applier that runs its
+// statement in the transaction: commits take the transaction path.
+func counterJournalTx(db *postgres.DB, owner string) *postgres.Journal {
 	j := postgres.NewJournal(db, owner)
 	postgres.HandleChange(j, func(ctx context.Context, tx pgx.Tx, c actortest.AddToCounter) error {
 		tag, err := tx.Exec(ctx, `UPDATE catalog.test_counters SET n = n + $2 WHERE id = $1`, c.ID, c.N)
@@ -57,11 +76,31 @@ func counter(t *testing.T, db *postgres.DB) int64 {
 	return queryInt(t, db, `SELECT n FROM catalog.test_counters WHERE id = 'c'`)
 }
 
+// journalPaths are the two ways a commit is written: one pipeline and
+// COMMIT (every change has a queued applier), or the transaction path.
+var journalPaths = []struct {
+	name    string
+	journal func(db *postgres.DB, owner string) *postgres.Journal
+}{
+	{"pipelined", counterJournal},
+	{"transaction", counterJournalTx},
+}
+
 func TestJournalStaleActivationWritesNothing(t *testing.T) {
 	t.Parallel()
+	for _, path := range journalPaths {
+		t.Run(path.name, func(t *testing.T) {
+			t.Parallel()
+			staleActivationWritesNothing(t, path.journal)
+		})
+	}
+}
+
+func staleActivationWritesNothing(t *testing.T, journal func(db *postgres.DB, owner string) *postgres.Journal) {
 	ctx := t.Context()
-	db, nodeA := newCounterJournal(t, "node-a")
-	nodeB := counterJournal(db, "node-b")
+	db, _ := newCounterJournal(t, "node-a")
+	nodeA := journal(db, "node-a")
+	nodeB := journal(db, "node-b")
 
 	old, err := nodeA.Activate(ctx, "store", "sto_1")
 	require.NoError(t, err)
@@ -135,6 +174,44 @@ func TestJournalStaleActivationWritesNothing(t *testing.T) {
 	_, _, err = nodeB.Commit(ctx, current, actors.Commit{Domain: vayva.DomainCatalog})
 	require.ErrorIs(t, err, vayva.ErrStaleEpoch, "activating again supersedes node-b")
 	require.Equal(t, int64(1), counter(t, db))
+}
+
+// A change refused inside the commit (here the applier's check of its
+// statement's result) rolls the whole commit back on either path: no
+// version step, no inbox, no outbox, and the activation stays usable.
+func TestJournalRefusedChangeRollsBack(t *testing.T) {
+	t.Parallel()
+	for _, path := range journalPaths {
+		t.Run(path.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db, _ := newCounterJournal(t, "node-a")
+			j := path.journal(db, "node-a")
+			a, err := j.Activate(ctx, "store", "sto_1")
+			require.NoError(t, err)
+			bad := actors.Commit{CommandID: "cmd_bad", Domain: vayva.DomainCatalog, Reply: []byte("no"),
+				Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}, actortest.AddToCounter{ID: "missing", N: 1}},
+				Events:  []vayva.Event{{Type: "counter.added", Queue: vayva.QueueOrdersSync, Data: json.RawMessage(`{}`)}}}
+			_, _, err = j.Commit(ctx, a, bad)
+			require.ErrorContains(t, err, `counter "missing" missing`)
+			require.NotErrorIs(t, err, vayva.ErrCommitUncertain)
+			require.NotErrorIs(t, err, vayva.ErrStaleEpoch)
+			require.Zero(t, a.Version)
+			require.Zero(t, counter(t, db))
+			for _, table := range []string{"runtime.outbox", "runtime.inbox"} {
+				require.Zero(t, queryInt(t, db, `SELECT count(*) FROM `+table), table)
+			}
+			require.Zero(t, queryInt(t, db, `SELECT version FROM runtime.actors WHERE kind = 'store' AND identity = 'sto_1'`))
+
+			reply, replayed, err := j.Commit(ctx, a, actors.Commit{CommandID: "cmd_ok", Domain: vayva.DomainCatalog, Reply: []byte("ok"),
+				Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 2}}})
+			require.NoError(t, err)
+			require.False(t, replayed)
+			require.Equal(t, []byte("ok"), reply)
+			require.Equal(t, int64(1), a.Version)
+			require.Equal(t, int64(2), counter(t, db))
+		})
+	}
 }
 
 func queryString(t *testing.T, db *postgres.DB, sql string, args ...any) string {

@@ -19,7 +19,9 @@ import (
 
 // Broker is the queue system on one Redis: it enqueues jobs, answers ops
 // questions (stats, dead letters, replay) and creates consumers. It is safe
-// for concurrent use and owns no goroutines; consumers do.
+// for concurrent use and owns no long-lived goroutines (consumers do); an
+// IngestOnce call may start one that sends the batches waiting behind its
+// own and ends when none waits.
 type Broker struct {
 	rc      *redis.Client
 	rdb     *goredis.Client
@@ -27,6 +29,7 @@ type Broker struct {
 	specs   map[string]QueueSpec
 	metrics *metrics
 	log     zerolog.Logger
+	ingest  ingestCoalescer
 
 	// consumers are the consumers of this process that are running, for
 	// TakeOver.
@@ -149,32 +152,6 @@ func (b *Broker) Enqueue(ctx context.Context, queue string, job Job) (string, er
 	}
 	b.metrics.enqueued.WithLabelValues(queue).Inc()
 	return job.ID, nil
-}
-
-// IngestOnce is the webhook ingest step: in one atomic script it sets the
-// marker <prefix>dedupe:<dedupeKey> with the given TTL and, only if the
-// marker was new, appends job to queue (to the partition of job.Key on a
-// partitioned queue). duplicate is true when the marker already existed and
-// nothing was enqueued. The TTL must cover the provider's retry horizon and
-// is rounded up to whole seconds.
-func (b *Broker) IngestOnce(ctx context.Context, dedupeKey string, ttl time.Duration, queue string, job Job) (duplicate bool, err error) {
-	if dedupeKey == "" || ttl < time.Second {
-		return false, fmt.Errorf("queue: ingest: %w", vayva.Errorf(vayva.EINVALID, "a dedupe key and a TTL of at least 1s are required"))
-	}
-	_, stream, err := b.prepare("ingest", queue, &job)
-	if err != nil {
-		return false, err
-	}
-	args := append([]any{int64(math.Ceil(ttl.Seconds()))}, job.values()...)
-	err = ingestScript.Run(ctx, b.rdb, []string{b.rc.Key("dedupe", dedupeKey), stream}, args...).Err()
-	switch {
-	case errors.Is(err, goredis.Nil):
-		return true, nil
-	case err != nil:
-		return false, fmt.Errorf("queue: ingest: %w", redis.Translate(err))
-	}
-	b.metrics.enqueued.WithLabelValues(queue).Inc()
-	return false, nil
 }
 
 // QueueStats describes one queue, summed over its partitions.

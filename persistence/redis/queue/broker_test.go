@@ -2,12 +2,16 @@ package queue
 
 import (
 	"context"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vayvahq/vayva"
@@ -172,4 +176,66 @@ func TestStatsAndDepthMetrics(t *testing.T) {
 	_, err = b2.Enqueue(ctx, vayva.QueueEmail, Job{Type: "t"})
 	require.NoError(t, err)
 	require.Equal(t, 2.0, counterValue(t, b.metrics.enqueued.WithLabelValues(vayva.QueueEmail)))
+}
+
+// Concurrent IngestOnce calls share script runs: each key is enqueued once
+// (on a partitioned and an unordered queue in the same batches), every
+// other call with that key is told it is a duplicate, and fewer script runs
+// than calls carried them.
+func TestIngestOnceCoalescesConcurrentCalls(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	rc := newRC(t)
+	reg := prometheus.NewRegistry()
+	b := newBroker(t, rc, func(c *Config) { c.Registerer = reg; c.IngestBatch = 16 })
+
+	const keys, copies, workers = 300, 3, 48
+	var next atomic.Int64
+	fresh := make([]atomic.Int32, keys)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= keys*copies {
+					return
+				}
+				i := k % keys
+				q, job := vayva.QueuePaymentsInbound, Job{Type: "paystack.event", Payload: []byte(strconv.Itoa(i))}
+				if i%2 == 1 {
+					q, job.Key = vayva.QueueWhatsAppInbound, "conv-"+strconv.Itoa(i%7)
+				}
+				dup, err := b.IngestOnce(ctx, "evt:"+strconv.Itoa(i), time.Hour, q, job)
+				if !assert.NoError(t, err) {
+					return
+				}
+				if !dup {
+					fresh[i].Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range fresh {
+		require.EqualValues(t, 1, fresh[i].Load(), "key %d enqueued as new %d times", i, fresh[i].Load())
+	}
+	stats, err := b.Stats(ctx)
+	require.NoError(t, err)
+	var length int64
+	for _, s := range stats {
+		length += s.Length
+	}
+	require.EqualValues(t, keys, length)
+
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	var runs, events uint64
+	for _, f := range families {
+		if f.GetName() == "vayva_queue_ingest_batch_events" {
+			runs = f.GetMetric()[0].GetHistogram().GetSampleCount()
+			events = uint64(f.GetMetric()[0].GetHistogram().GetSampleSum())
+		}
+	}
+	require.EqualValues(t, keys*copies, events, "every call went through a batch")
+	require.Less(t, runs, uint64(keys*copies), "no call shared a script run")
 }

@@ -92,10 +92,25 @@
 //
 // # Ingest
 //
-// IngestOnce is the webhook edge's enqueue: one Lua script sets
+// IngestOnce is the webhook edge's enqueue: a Lua script sets
 // dedupe:<key> with SET NX EX and, only if it was new, XADDs the job; both
 // happen or neither. The TTL must cover the provider's retry horizon (4h
-// Shopify, 3 days Stripe and Paystack, 7 days Meta).
+// Shopify, 3 days Stripe and Paystack, 7 days Meta). Concurrent calls are
+// coalesced like a group commit: while IngestFlushes batches are in
+// flight, new calls wait, and the next batch carries every waiting call
+// (up to IngestBatch) in one script run, atomic as a whole. There is no
+// batching window; a call returns when Redis has answered for its batch,
+// with its own event's outcome, so nothing is acknowledged before it is
+// written. The histogram vayva_queue_ingest_batch_events shows batch sizes.
+//
+// # Reading ahead
+//
+// An unordered consumer runs at most Concurrency handlers, but reads up to
+// ReadBatch further entries ahead, which wait in the process for a free
+// handler (held: the heartbeat keeps them from looking idle). A consumer
+// that dies with entries read ahead leaves them pending like its running
+// ones: they are claimed after ClaimMinIdle and that delivery counts as an
+// attempt.
 //
 // # Ops and metrics
 //

@@ -17,6 +17,8 @@ type metrics struct {
 	dead      *prometheus.CounterVec
 	reclaimed *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	// ingestBatch is the number of events per IngestOnce script call.
+	ingestBatch prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
@@ -37,6 +39,11 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 			Help:    "Time spent in job handlers.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
 		}, []string{"queue"}),
+		ingestBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "vayva", Subsystem: "queue", Name: "ingest_batch_events",
+			Help:    "Webhook events sent to Redis per coalesced ingest call.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+		}),
 	}
 	if reg == nil {
 		return m
@@ -48,6 +55,7 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 	m.dead = register(reg, m.dead)
 	m.reclaimed = register(reg, m.reclaimed)
 	m.duration = register(reg, m.duration)
+	m.ingestBatch = register(reg, m.ingestBatch)
 	_ = register[prometheus.Collector](reg, &depthCollector{b: b})
 	return m
 }

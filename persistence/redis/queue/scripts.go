@@ -7,13 +7,35 @@ import goredis "github.com/redis/go-redis/v9"
 // the entry was no longer pending (another consumer finished it, or a
 // retried call already ran), which makes them safe to repeat.
 
-// ingestScript: KEYS dedupe, stream; ARGV ttl-seconds, fields...
-// Returns the new entry id, or nil for a duplicate.
-var ingestScript = goredis.NewScript(`
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+// ingestErrPrefix starts the answer of an event of a batch that could not
+// be appended.
+const ingestErrPrefix = "ERR "
+
+// ingestBatchScript: KEYS dedupe1, stream1, dedupe2, stream2, ...; ARGV per
+// event: ttl-seconds, field count, fields... For each event, sets the
+// dedupe marker and, only if it was new, appends the entry. Answers one
+// value per event: the new entry id, false for a duplicate, or "ERR <msg>"
+// when the append failed (the marker is removed again, so a retry can
+// succeed). The whole batch runs atomically.
+var ingestBatchScript = goredis.NewScript(`
+local out, a = {}, 1
+for i = 1, #KEYS, 2 do
+  local ttl, n = ARGV[a], tonumber(ARGV[a + 1])
+  local from = a + 2
+  a = from + n
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
+    local ok, id = pcall(redis.call, 'XADD', KEYS[i + 1], '*', unpack(ARGV, from, a - 1))
+    if ok then
+      out[#out + 1] = id
+    else
+      redis.call('DEL', KEYS[i])
+      out[#out + 1] = 'ERR ' .. tostring(id)
+    end
+  else
+    out[#out + 1] = false
+  end
 end
-return false
+return out
 `)
 
 // ackScript: KEYS stream; ARGV group, ids... Acknowledges and deletes.

@@ -137,6 +137,16 @@ type Config struct {
 	TrimInterval time.Duration
 	// ReadBatch is the most entries read per XREADGROUP. Defaults to 32.
 	ReadBatch int
+	// IngestBatch is the most IngestOnce events sent to Redis in one script
+	// call. Defaults to 128.
+	IngestBatch int
+	// IngestFlushes is how many IngestOnce batches may be in flight at
+	// once; calls arriving while that many are in flight wait for the next
+	// batch. Defaults to 2.
+	IngestFlushes int
+	// IngestTimeout bounds one IngestOnce batch's round trip. Defaults to
+	// 5s.
+	IngestTimeout time.Duration
 	// DeadMaxLen caps each dead-letter stream (approximately, oldest dropped
 	// first). Defaults to 100000.
 	DeadMaxLen int64
@@ -200,6 +210,15 @@ func (c *Config) setDefaults() error {
 	if c.DeadMaxLen == 0 {
 		c.DeadMaxLen = 100000
 	}
+	if c.IngestBatch == 0 {
+		c.IngestBatch = 128
+	}
+	if c.IngestFlushes == 0 {
+		c.IngestFlushes = 2
+	}
+	if c.IngestTimeout == 0 {
+		c.IngestTimeout = 5 * time.Second
+	}
 	if c.ConsumerExpiry == 0 {
 		c.ConsumerExpiry = 24 * time.Hour
 	}
@@ -216,6 +235,8 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("queue: config: ReadBatch must be positive")
 	case c.DeadMaxLen < 1:
 		return fmt.Errorf("queue: config: DeadMaxLen must be positive")
+	case c.IngestBatch < 1 || c.IngestBatch > 1000, c.IngestFlushes < 1, c.IngestTimeout <= 0:
+		return fmt.Errorf("queue: config: IngestBatch must be 1 to 1000, IngestFlushes and IngestTimeout positive")
 	}
 	seen := map[string]bool{}
 	for _, s := range c.Queues {

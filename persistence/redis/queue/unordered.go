@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -14,6 +15,11 @@ import (
 // up to conc handlers at once, acknowledgements batched by an acker, failed
 // jobs retried through the delayed set, silent consumers' entries claimed by
 // the janitor.
+//
+// The reader reads ahead: up to ReadBatch entries beyond the conc running
+// may wait in this process for a handler, so one XREADGROUP fetches a full
+// batch instead of only as many entries as handlers are free. Entries
+// waiting count as held (the heartbeat keeps them from looking idle).
 type unorderedSub struct {
 	c       *Consumer
 	spec    QueueSpec
@@ -24,7 +30,11 @@ type unorderedSub struct {
 	dead    string
 	reader  *blockingReader
 
-	sem chan struct{} // one token per running handler
+	sem chan struct{} // one token per entry in this process (running or waiting for a handler)
+	run chan struct{} // one token per running handler
+	// Handler metrics of this queue, looked up once.
+	processed, failed prometheus.Counter
+	duration          prometheus.Observer
 	// speculative counts the slots the reader holds for a read in progress.
 	speculative atomic.Int32
 	acks        chan string
@@ -39,13 +49,17 @@ type unorderedSub struct {
 func newUnorderedSub(c *Consumer, s QueueSpec, h Handler, conc int) *unorderedSub {
 	return &unorderedSub{
 		c: c, spec: s, h: h, conc: conc,
-		stream:  c.b.streamKey(s, 0),
-		delayed: c.b.delayedKey(s),
-		dead:    c.b.deadKey(s),
-		sem:     make(chan struct{}, conc),
-		acks:    make(chan string, 2*conc),
-		poke:    make(chan struct{}, 1),
-		held:    make(map[string]struct{}),
+		stream:    c.b.streamKey(s, 0),
+		delayed:   c.b.delayedKey(s),
+		dead:      c.b.deadKey(s),
+		sem:       make(chan struct{}, conc+c.b.cfg.ReadBatch),
+		run:       make(chan struct{}, conc),
+		processed: c.b.metrics.processed.WithLabelValues(s.Name),
+		failed:    c.b.metrics.failed.WithLabelValues(s.Name),
+		duration:  c.b.metrics.duration.WithLabelValues(s.Name),
+		acks:      make(chan string, 2*conc),
+		poke:      make(chan struct{}, 1),
+		held:      make(map[string]struct{}),
 	}
 }
 
@@ -338,8 +352,10 @@ func (u *unorderedSub) heartbeatLoop() {
 	}
 }
 
-// dispatch runs d's handler in a new goroutine; the caller holds a slot for
-// it, which the goroutine releases.
+// dispatch runs d's handler in a new goroutine once one of the conc
+// handler places is free; the caller holds a slot for it, which the
+// goroutine releases. An entry still waiting when the consumer is
+// cancelled is left pending, for the next run or another consumer.
 func (u *unorderedSub) dispatch(d delivery) {
 	if !u.hold(d.msg.ID) {
 		u.release(1)
@@ -348,7 +364,24 @@ func (u *unorderedSub) dispatch(d delivery) {
 	u.handlers.Add(1)
 	u.c.goroutine(func() {
 		defer u.handlers.Done()
+		running := false
+		select {
+		case u.run <- struct{}{}:
+			running = true
+		case <-u.c.hctx.Done():
+		}
+		if !running || u.c.hctx.Err() != nil {
+			// Cancelled while waiting (a free place and the cancellation
+			// may both be ready; the cancellation wins).
+			if running {
+				<-u.run
+			}
+			u.unhold(d.msg.ID)
+			<-u.sem
+			return
+		}
 		ack := u.handle(d)
+		<-u.run
 		<-u.sem
 		if !ack {
 			u.unhold(d.msg.ID)
@@ -386,15 +419,15 @@ func (u *unorderedSub) handle(d delivery) (ack bool) {
 	job.Attempt = attempt
 	start := time.Now()
 	err = call(c.hctx, u.h, job)
-	c.b.metrics.duration.WithLabelValues(q).Observe(time.Since(start).Seconds())
+	u.duration.Observe(time.Since(start).Seconds())
 	if c.killed.Load() {
 		return false
 	}
 	if err == nil {
-		c.b.metrics.processed.WithLabelValues(q).Inc()
+		u.processed.Inc()
 		return true
 	}
-	c.b.metrics.failed.WithLabelValues(q).Inc()
+	u.failed.Inc()
 	job.LastError = err.Error()
 	if attempt >= job.MaxAttempts {
 		u.finish(d.msg.ID, deadScript, []string{u.stream, u.dead}, c.b.cfg.DeadMaxLen, deadValues(job, d.msg.ID))
