@@ -33,3 +33,10 @@ type ClusterMember struct {
 	JoinedAt    time.Time
 	HeartbeatAt time.Time
 }
+
+// ErrLeaseLost reports that this cluster member may no longer act for the
+// cluster: its membership lease lapsed (no heartbeat got through for
+// longer than the member TTL less one heartbeat interval) or the other
+// members evicted it. It refuses activations, commits and HTTP requests;
+// callers retry on another member.
+var ErrLeaseLost = &Error{Code: EUNAVAILABLE, Message: "this cluster member's lease lapsed; retry on another member"}

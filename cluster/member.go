@@ -358,6 +358,25 @@ func (m *Member) LeaseValid() bool {
 	return true
 }
 
+// CheckLease returns vayva.ErrLeaseLost unless LeaseValid: the fence the
+// journal asks before every activation and commit (postgres.Journal's
+// SetLease), so a member that lost its lease writes nothing more.
+func (m *Member) CheckLease() error {
+	if !m.LeaseValid() {
+		return vayva.ErrLeaseLost
+	}
+	return nil
+}
+
+func (m *Member) isEvicted() bool {
+	select {
+	case <-m.evicted:
+		return true
+	default:
+		return false
+	}
+}
+
 // OnMembersEvicted registers f to hear the ids of the members this member
 // evicts (postgres provider), so what those members held (queue entries,
 // Idempotency-Key claims) can be released at once.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,7 +19,9 @@ import (
 // explicit per-attempt timeout and retry policy (never the package-level
 // defaults of protoactor-go's RequestFuture), and it retries attempts that
 // timed out, hit a dead letter or reached a stale activation, until ctx's
-// deadline (or the member's request timeout when ctx has none). Commands
+// deadline (or the member's request timeout when ctx has none). An attempt
+// whose target member leaves this member's view is abandoned and retried at
+// once on the identity's new owner. An evicted member calls nothing. Commands
 // carry idempotency ids, so a retried command is applied once.
 //
 // A *messages.Error reply comes back as a *vayva.Error with its code.
@@ -65,14 +68,11 @@ func (m *Member) request(ctx context.Context, kind, identity string, msg proto.M
 		if remaining <= 0 || ctx.Err() != nil {
 			break
 		}
-		timeout := min(remaining, attemptTimeout)
-		reply, err := m.cluster.Request(identity, kind, msg,
-			pcluster.WithTimeout(timeout),
-			pcluster.WithRetryCount(5),
-			pcluster.WithRetryAction(func(i int) int {
-				time.Sleep(time.Duration(i+1) * 10 * time.Millisecond)
-				return i + 1
-			}))
+		if m.isEvicted() {
+			// An evicted member sends nothing more: its view is stale.
+			return nil, vayva.ErrLeaseLost
+		}
+		reply, err := m.attempt(ctx, kind, identity, msg, min(remaining, attemptTimeout))
 		if err == nil {
 			if e, ok := reply.(*messages.Error); ok && e.GetRetry() {
 				lastErr = ErrorFromMessage(e)
@@ -83,6 +83,11 @@ func (m *Member) request(ctx context.Context, kind, identity string, msg proto.M
 			lastErr = err
 		}
 		m.metrics.retries.WithLabelValues(kind).Inc()
+		if errors.Is(err, errOwnerLeft) {
+			// The owner left the view: the next attempt resolves the
+			// identity among the remaining members at once.
+			continue
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
@@ -94,6 +99,61 @@ func (m *Member) request(ctx context.Context, kind, identity string, msg proto.M
 	}
 	m.log.Debug().Err(lastErr).Str("kind", kind).Str("identity", identity).Msg("grain call gave up")
 	return nil, &vayva.Error{Code: vayva.EUNAVAILABLE, Message: fmt.Sprintf("%s %s did not answer in time", kind, identity)}
+}
+
+// errOwnerLeft aborts an attempt whose target left this member's view.
+var errOwnerLeft = errors.New("cluster: the identity's member left while the call was in flight")
+
+// attempt is one protoactor-go call, bounded by timeout. protoactor-go
+// cannot cancel a call, so it runs on its own goroutine: when a member
+// leaves this member's view while the call is in flight and the identity
+// lived there (or its owner was not known yet), the attempt is abandoned at
+// once with errOwnerLeft instead of waiting out its timeout; the call's
+// goroutine ends with its own timeout and its late reply is dropped.
+func (m *Member) attempt(ctx context.Context, kind, identity string, msg proto.Message, timeout time.Duration) (any, error) {
+	type result struct {
+		reply any
+		err   error
+	}
+	changed := m.topologyChanged()
+	owner := ""
+	if pid, ok := m.cluster.PidCache.Get(identity, kind); ok {
+		owner = pid.GetAddress()
+	}
+	done := make(chan result, 1)
+	go func() {
+		reply, err := m.cluster.Request(identity, kind, msg,
+			pcluster.WithTimeout(timeout),
+			pcluster.WithRetryCount(5),
+			pcluster.WithRetryAction(func(i int) int {
+				time.Sleep(time.Duration(i+1) * 10 * time.Millisecond)
+				return i + 1
+			}))
+		done <- result{reply, err}
+	}()
+	for {
+		select {
+		case r := <-done:
+			return r.reply, r.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-changed:
+			if owner == "" || !m.hostsAddress(owner) {
+				return nil, errOwnerLeft
+			}
+			changed = m.topologyChanged()
+		}
+	}
+}
+
+// hostsAddress reports whether a member at addr is in this member's view.
+func (m *Member) hostsAddress(addr string) bool {
+	for _, mem := range m.cluster.MemberList.Members().Members() {
+		if mem.Address() == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrorFromMessage converts a grain's error reply into a *vayva.Error.

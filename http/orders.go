@@ -189,8 +189,7 @@ func (a *OrdersArea) checkout(ctx context.Context, rc *fasthttp.RequestCtx) erro
 		return err
 	}
 
-	key := string(rc.Request.Header.Peek("Idempotency-Key"))
-	token := vayva.NewSecret("otok_")
+	seed, token := checkoutIDs(rc)
 	hash := sha256.Sum256([]byte(token))
 	now := time.Now()
 	expires := now.Add(a.cfg.CheckoutTTL)
@@ -198,15 +197,15 @@ func (a *OrdersArea) checkout(ctx context.Context, rc *fasthttp.RequestCtx) erro
 	for i, it := range req.Items {
 		items[i] = &messages.ReservationItem{VariantId: it.VariantID, Quantity: it.Quantity}
 	}
-	orderID, reservation, err := a.reserveCheckout(ctx, storeID, key, items, expires)
+	orderID, reservation, err := a.reserveCheckout(ctx, storeID, seed, items, expires)
 	if err != nil {
 		return err
 	}
 	address := req.ShippingAddress
 	order, err := cluster.Request[*messages.Order](ctx, a.member, actors.OrderKind, orderID, &messages.CreateOrder{
-		// A retry whose first answer was lost reaches the same order; its
-		// own token replaces the one nobody received.
-		CommandId: "create:" + orderID + ":" + hex.EncodeToString(hash[:8]), StoreId: storeID, MerchantId: reservation.GetMerchantId(), StoreSlug: reservation.GetStoreSlug(),
+		// A retry whose first answer was lost reaches the same order
+		// (reserveCheckout) and answers with the same token.
+		CommandId: "create:" + orderID, StoreId: storeID, MerchantId: reservation.GetMerchantId(), StoreSlug: reservation.GetStoreSlug(),
 		StoreName: reservation.GetStoreName(), Reservation: reservation,
 		Customer: &messages.Customer{Email: req.Email, Phone: req.Phone, Name: firstNonEmpty(req.Name, address.Name)},
 		ShippingAddress: &messages.Address{Name: address.Name, Line1: address.Line1, City: address.City,
@@ -230,13 +229,16 @@ func (a *OrdersArea) checkout(ctx context.Context, rc *fasthttp.RequestCtx) erro
 const maxCheckoutAttempts = 8
 
 // reserveCheckout reserves the items under an order id derived from the
-// store and the Idempotency-Key, so a retry whose first answer was lost
-// (the member died, the connection dropped) finds the same reservation and
-// order instead of creating a second one. An id whose reservation was given
+// request and its Idempotency-Key (checkoutIDs), so a retry whose first
+// answer was lost (the member died, the connection dropped) finds the same
+// reservation and order instead of creating a second one. An id whose reservation was given
 // back without an order is skipped for the next one.
-func (a *OrdersArea) reserveCheckout(ctx context.Context, storeID, key string, items []*messages.ReservationItem, expires time.Time) (string, *messages.Reservation, error) {
+func (a *OrdersArea) reserveCheckout(ctx context.Context, storeID, seed string, items []*messages.ReservationItem, expires time.Time) (string, *messages.Reservation, error) {
 	for n := range maxCheckoutAttempts {
-		orderID := vayva.DerivedID("ord", storeID+"\x00"+key+"\x00"+strconv.Itoa(n))
+		orderID := vayva.DerivedID("ord", seed)
+		if n > 0 {
+			orderID = vayva.DerivedID("ord", seed+"\x00"+strconv.Itoa(n))
+		}
 		reservation, err := cluster.Request[*messages.Reservation](ctx, a.member, actors.StoreKind, storeID, &messages.ReserveItems{
 			CommandId: "checkout:" + orderID, ReservationId: orderID, Items: items,
 			ExpiresAtUnixMs: expires.Add(reservationGrace).UnixMilli(),
@@ -270,6 +272,23 @@ func (a *OrdersArea) releaseFailedCheckout(ctx context.Context, storeID, orderID
 		&messages.ReleaseReservation{CommandId: "checkout-release:" + orderID, ReservationId: orderID}); err != nil {
 		a.log.Warn().Err(err).Str("order_id", orderID).Msg("releasing a failed checkout's stock; it expires with its reservation")
 	}
+}
+
+// checkoutIDs are the seed of a checkout's order ids (see
+// reserveCheckout) and its order token. With an
+// Idempotency-Key (checkout requires one) both derive from the request
+// (principal, path, body and key, as commandID), so a retry that runs
+// again, after the member that ran the first attempt died and its claim was
+// released, reaches the same order and stock reservation and answers with
+// the same token: the checkout happens once. The token so depends on what
+// the idempotent replay of the stored answer already requires.
+func checkoutIDs(rc *fasthttp.RequestCtx) (seed, token string) {
+	if len(rc.Request.Header.Peek("Idempotency-Key")) == 0 {
+		return vayva.NewID("ord"), vayva.NewSecret("otok_")
+	}
+	seed = commandID(rc, "checkout")
+	sum := sha256.Sum256([]byte("order-token\x00" + seed))
+	return seed, "otok_" + hex.EncodeToString(sum[:])
 }
 
 func firstNonEmpty(s ...string) string {

@@ -96,6 +96,16 @@ type Deps struct {
 	Cluster     ClusterOps
 	Ledger      LedgerChecker
 	Outbox      OutboxMonitor
+	// Lease, when set, gates every request: while it reports false (the
+	// node's cluster member lost its lease or was evicted) everything but
+	// /healthz, /readyz and /metrics is answered 503 with Retry-After.
+	Lease LeaseHolder
+}
+
+// LeaseHolder reports whether this node may still serve for the cluster.
+// Implemented by *cluster.Member.
+type LeaseHolder interface {
+	LeaseValid() bool
 }
 
 // Server is the HTTP edge: a long-lived component with the semantics of
@@ -290,7 +300,21 @@ func (s *Server) serve(rc *fasthttp.RequestCtx) {
 	id := string(idb)
 	rc.Response.Header.SetCanonical(requestIDHeaderKey, idb)
 	rc.SetUserValue(requestIDKey, id)
+	if s.deps.Lease != nil && !s.deps.Lease.LeaseValid() && !ungated(rc.Path()) {
+		s.finish(rc, "lease gate", time.Now(), vayva.ErrLeaseLost)
+		return
+	}
 	s.router.Handler(rc)
+}
+
+// ungated are the paths a node without a cluster lease still answers:
+// liveness, readiness (which then says not ready) and metrics.
+func ungated(path []byte) bool {
+	switch string(path) {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
 }
 
 type userKey int

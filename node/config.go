@@ -42,6 +42,11 @@ type Config struct {
 	// ClusterAddr is host:port of the actor transport (VAYVA_CLUSTER_ADDR,
 	// default "127.0.0.1:0").
 	ClusterAddr string
+	// ClusterHeartbeatInterval and ClusterMemberTTL time the postgres
+	// provider's membership (VAYVA_CLUSTER_HEARTBEAT_INTERVAL, default
+	// 250ms; VAYVA_CLUSTER_MEMBER_TTL, default 1.5s; see cluster.Config).
+	ClusterHeartbeatInterval time.Duration
+	ClusterMemberTTL         time.Duration
 	// PublicURL is the base of links the node hands out: payment pages and
 	// the links in emails (VAYVA_PUBLIC_URL). Defaults to this node's HTTP
 	// address as seen from the machine (":8081" gives
@@ -116,6 +121,8 @@ var Settings = [][2]string{
 	{"VAYVA_CLUSTER_PROVIDER", "local, postgres or consul (default local)"},
 	{"VAYVA_CLUSTER_NAME", "members with the same name and provider form one cluster (default vayva)"},
 	{"VAYVA_CLUSTER_ADDR", "host:port of this member's actor transport (default 127.0.0.1:0)"},
+	{"VAYVA_CLUSTER_HEARTBEAT_INTERVAL", "how often a member heartbeats and refreshes the member list, postgres provider (default 250ms)"},
+	{"VAYVA_CLUSTER_MEMBER_TTL", "a member whose heartbeat is older is evicted; at least twice the heartbeat interval (default 1.5s)"},
 	{"VAYVA_PUBLIC_URL", "base of links the node hands out: payment pages, links in emails (default http://127.0.0.1:<port of VAYVA_HTTP_ADDR>, or its host when it names one)"},
 	{"VAYVA_SIGNUP_RATE_LIMIT", `sign-ups per client address and window, as "<count>/<duration>", or off (default 20/1m)`},
 	{"VAYVA_RETRY_SCALE", "factor on every retry and backoff delay (queues, webhooks, payment reconciliation; default 1)"},
@@ -209,6 +216,22 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	poll := get("VAYVA_DELIVERY_POLL_INTERVAL", "1m")
 	if c.DeliveryPollInterval, err = time.ParseDuration(poll); err != nil || c.DeliveryPollInterval < time.Second || c.DeliveryPollInterval > time.Hour {
 		return c, fmt.Errorf("VAYVA_DELIVERY_POLL_INTERVAL: %q must be a duration from 1s to 1h, e.g. 1m", poll)
+	}
+	for _, d := range []struct {
+		name string
+		def  time.Duration
+		into *time.Duration
+	}{
+		{"VAYVA_CLUSTER_HEARTBEAT_INTERVAL", cluster.DefaultHeartbeatInterval, &c.ClusterHeartbeatInterval},
+		{"VAYVA_CLUSTER_MEMBER_TTL", cluster.DefaultMemberTTL, &c.ClusterMemberTTL},
+	} {
+		v := get(d.name, d.def.String())
+		if *d.into, err = time.ParseDuration(v); err != nil || *d.into < 10*time.Millisecond {
+			return c, fmt.Errorf("%s: %q is not a duration of at least 10ms (e.g. 250ms, 1.5s)", d.name, v)
+		}
+	}
+	if c.ClusterMemberTTL < 2*c.ClusterHeartbeatInterval {
+		return c, fmt.Errorf("VAYVA_CLUSTER_MEMBER_TTL: %s must be at least twice VAYVA_CLUSTER_HEARTBEAT_INTERVAL (%s)", c.ClusterMemberTTL, c.ClusterHeartbeatInterval)
 	}
 	ttl := get("VAYVA_CHECKOUT_TTL", "30m")
 	if c.CheckoutTTL, err = time.ParseDuration(ttl); err != nil || c.CheckoutTTL < time.Second || c.CheckoutTTL > 24*time.Hour {

@@ -24,7 +24,7 @@ import (
 // allParts is what a node with every role in sandbox mode brings up, in the
 // order Stop and Kill take it down.
 var allParts = []string{
-	"http edge", "accounts service", "whatsapp outbound", "whatsapp inbound", "delivery worker", "webhook worker", "email worker", "outbox relay",
+	"http edge", "accounts service", "queue takeover", "whatsapp outbound", "whatsapp inbound", "delivery worker", "webhook worker", "email worker", "outbox relay",
 	"payments ingestor", "payout worker", "orders-sync consumer", "janitor",
 	"reminder scheduler", "cluster member", "sandbox", "redis", "postgres", "http listener",
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -156,6 +157,7 @@ func (n *Node) Start(ctx context.Context) error {
 		{"start scheduler", n.startScheduler},
 		{"start background", n.startBackground},
 		{"start whatsapp", n.startWhatsApp},
+		{"take over dead members' queues", n.startTakeOver},
 		{"start edge", n.startEdge},
 	} {
 		if err := step.run(sctx); err != nil {
@@ -329,10 +331,16 @@ func (n *Node) joinCluster(ctx context.Context) error {
 		Addr:     cfg.ClusterAddr,
 		HTTPAddr: cfg.HTTPAddr,
 		Kinds:    kinds,
+
+		HeartbeatInterval: cfg.ClusterHeartbeatInterval,
+		MemberTTL:         cfg.ClusterMemberTTL,
 	}, n.DB, n.log, n.Registry)
 	if err != nil {
 		return err
 	}
+	// No activation or commit once the member's lease lapsed or it was
+	// evicted: its identities may already run elsewhere.
+	n.Journal.SetLease(n.Member.CheckLease)
 	if err := n.Member.Start(ctx); err != nil {
 		return err
 	}
@@ -464,6 +472,7 @@ func (n *Node) startEdge(ctx context.Context) error {
 		Auth:        n.Auth,
 		Idempotency: n.DB,
 		Cluster:     n.Member,
+		Lease:       n.Member,
 		Ledger:      n.DB,
 		Outbox:      n.DB,
 		Readiness:   n.readiness(),
@@ -475,12 +484,72 @@ func (n *Node) startEdge(ctx context.Context) error {
 	return nil
 }
 
-// consumerBase is the prefix of this node's queue consumer names. They must
-// be stable across restarts and unique among live processes: host and
-// listen address.
+// consumerBase is the prefix of this node's queue consumer names: its
+// cluster member id, new at every process start. A restarted node so never
+// waits for the name lease of its dead incarnation, and the member that
+// evicts a dead one takes over its queue entries by this prefix
+// (startTakeOver).
 func (n *Node) consumerBase() string {
-	host, _ := os.Hostname()
-	return consumerName(host + "-" + n.cfg.HTTPAddr)
+	return consumerPrefix(n.Member.ID())
+}
+
+// consumerPrefix is the prefix of the queue consumer names of member id.
+func consumerPrefix(id string) string { return consumerName(id) }
+
+// startTakeOver hands the queue entries and partition leases of dead
+// members to this node's consumers at once, instead of after the claim
+// idle time and lease expiry: those of members this member evicts, as it
+// evicts them, and, at start, those of members that were already evicted
+// or left (a restarted single node evicts its own dead incarnation while
+// it joins, before its consumers run).
+func (n *Node) startTakeOver(ctx context.Context) error {
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var (
+		mu      sync.Mutex // orders goroutine starts against the stop
+		stopped bool
+		wg      sync.WaitGroup
+	)
+	spawn := func(f func()) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			wg.Go(f)
+		}
+	}
+	takeOver := func(ids []string) {
+		for _, id := range ids {
+			if id == n.Member.ID() {
+				continue
+			}
+			octx, ocancel := context.WithTimeout(tctx, 10*time.Second)
+			if _, err := n.Queues.TakeOver(octx, consumerPrefix(id)+"-"); err != nil && tctx.Err() == nil {
+				n.log.Warn().Err(err).Str("member", id).Msg("taking over a dead member's queue entries")
+			}
+			ocancel()
+		}
+	}
+	// Not on the membership loop: it must keep its pace.
+	n.Member.OnMembersEvicted(func(ids []string) { spawn(func() { takeOver(ids) }) })
+	n.onStop("queue takeover", func(context.Context) error {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		cancel()
+		wg.Wait()
+		return nil
+	}, nil)
+	members, err := n.Member.Members(ctx)
+	if err != nil {
+		return err
+	}
+	var gone []string
+	for _, m := range members {
+		if m.Status == string(vayva.MemberEvicted) || m.Status == string(vayva.MemberLeft) {
+			gone = append(gone, m.ID)
+		}
+	}
+	spawn(func() { takeOver(gone) })
+	return nil
 }
 
 // consumerName keeps the characters queue consumer names allow.
@@ -600,7 +669,7 @@ func (n *Node) readiness() []vhttp.ReadinessCheck {
 			return nil
 		}},
 		{Name: "cluster", Check: func(context.Context) error {
-			if !n.Member.Ready() {
+			if !n.Member.Ready() || !n.Member.LeaseValid() {
 				return fmt.Errorf("membership not stable: %w", vhttp.ErrNotReady)
 			}
 			return nil

@@ -12,8 +12,11 @@ import (
 
 // Serve runs a node for cfg until a signal, an ops drain or an eviction,
 // and returns the process's exit code: `vayva serve`. The first
-// SIGTERM/SIGINT shuts down gracefully; a second one forces exit. ready,
-// when not nil, is called once the node serves.
+// SIGTERM/SIGINT shuts down gracefully; a second one forces exit. An
+// evicted node does not drain: its identities already run elsewhere, so it
+// is killed at once (nothing more is activated, committed or served) and
+// Serve returns 1, for a supervisor to start a new incarnation under a new
+// member id. ready, when not nil, is called once the node serves.
 func Serve(cfg Config, log zerolog.Logger, ready func(*Node)) int {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
@@ -32,15 +35,15 @@ func Serve(cfg Config, log zerolog.Logger, ready func(*Node)) int {
 		ready(n)
 	}
 
-	code := 0
 	select {
 	case s := <-signals:
 		log.Info().Str("signal", s.String()).Msg("shutting down; send again to force exit")
 	case <-n.Member.DrainRequested():
 		log.Info().Msg("draining on ops request")
 	case <-n.Member.Evicted():
-		log.Error().Msg("evicted from the cluster; exiting so a supervisor restarts this node under a new member id")
-		code = 1
+		log.Error().Str("member", n.Member.ID()).Msg("evicted from the cluster; exiting at once so a supervisor restarts this node under a new member id")
+		n.Kill()
+		return 1
 	}
 
 	done := make(chan error, 1)
@@ -56,7 +59,7 @@ func Serve(cfg Config, log zerolog.Logger, ready func(*Node)) int {
 			return 1
 		}
 		log.Info().Msg("shutdown complete")
-		return code
+		return 0
 	case s := <-signals:
 		log.Warn().Str("signal", s.String()).Msg("forced exit")
 		return 130

@@ -157,6 +157,17 @@ func (p *Process) Restart(t testing.TB) {
 	p.start(t)
 }
 
+// Wait waits up to timeout for the process to end by itself and returns its
+// exit code (-1 when a signal ended it); ok is false if it still runs.
+func (p *Process) Wait(timeout time.Duration) (code int, ok bool) {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode(), true
+	case <-time.After(timeout):
+		return 0, false
+	}
+}
+
 // Pid is the operating-system process id of the running node.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 

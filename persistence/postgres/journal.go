@@ -109,6 +109,9 @@ func registerBatchChange[T actors.Change](apply func(ctx context.Context, tx pgx
 type Journal struct {
 	db    *DB
 	owner string
+	// lease, when set, is asked before and at the end of every activation
+	// and commit transaction; an error rolls it back (SetLease).
+	lease func() error
 
 	mu             sync.RWMutex
 	appliers       map[reflect.Type]applyFunc
@@ -135,6 +138,26 @@ func NewJournal(db *DB, owner string) *Journal {
 	}
 	packageAppliersMu.Unlock()
 	return j
+}
+
+// SetLease makes every Activate and commit ask lease whether this node may
+// still write, before its transaction starts and again as the last step
+// inside it, just before COMMIT: an error rolls the transaction back and
+// is returned wrapping vayva.ErrStaleEpoch, so the activation stops and
+// its caller retries on another member. The node passes its cluster
+// member's CheckLease, so a member whose lease lapsed or that was evicted
+// writes nothing more. Call it before the journal is used.
+func (j *Journal) SetLease(lease func() error) { j.lease = lease }
+
+// checkLease reports the lease's refusal as a stale activation.
+func (j *Journal) checkLease() error {
+	if j.lease == nil {
+		return nil
+	}
+	if err := j.lease(); err != nil {
+		return fmt.Errorf("%w: %w", err, vayva.ErrStaleEpoch)
+	}
+	return nil
 }
 
 // HandleChange makes j apply commit changes whose dynamic type is exactly T
@@ -210,15 +233,22 @@ func (j *Journal) Activate(ctx context.Context, kind, identity string) (*actors.
 	if kind == "" || identity == "" {
 		return nil, fmt.Errorf("postgres: activate: kind and identity are required")
 	}
+	if err := j.checkLease(); err != nil {
+		return nil, fmt.Errorf("postgres: activate %s/%s: %w", kind, identity, err)
+	}
 	a := &actors.Activation{Kind: kind, Identity: identity}
 	err := j.db.InDomain(ctx, vayva.DomainRuntime, func(ctx context.Context, tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `
+		err := tx.QueryRow(ctx, `
 			INSERT INTO runtime.actors (kind, identity, epoch, owner) VALUES ($1, $2, 1, $3)
 			ON CONFLICT (kind, identity) DO UPDATE
 				SET epoch = runtime.actors.epoch + 1, owner = excluded.owner, activated_at = now()
 			RETURNING epoch, version, snapshot`,
 			kind, identity, j.owner,
 		).Scan(&a.Epoch, &a.Version, &a.Snapshot)
+		if err != nil {
+			return err
+		}
+		return j.checkLease()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: activate %s/%s: %w", kind, identity, err)
@@ -272,6 +302,9 @@ func (j *Journal) CommitBatch(ctx context.Context, a *actors.Activation, cs []ac
 	if len(cs) == 0 {
 		return nil, nil
 	}
+	if err := j.checkLease(); err != nil {
+		return nil, fmt.Errorf("postgres: commit %s/%s: %w", a.Kind, a.Identity, err)
+	}
 	plan, err := j.planBatch(a, cs)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: commit %s/%s: %w", a.Kind, a.Identity, err)
@@ -310,7 +343,10 @@ func (j *Journal) CommitBatch(ctx context.Context, a *actors.Activation, cs []ac
 				return fmt.Errorf("apply %d changes %T: %w", len(g.changes), g.changes[0], err)
 			}
 		}
-		return writeRest(ctx, tx, a, cs, fresh, plan.events)
+		if err := writeRest(ctx, tx, a, cs, fresh, plan.events); err != nil {
+			return err
+		}
+		return j.checkLease()
 	})
 	switch {
 	case errors.Is(err, errOnlyReplays):

@@ -95,6 +95,11 @@ func (j *Journal) commitPipelined(ctx context.Context, a *actors.Activation, cs 
 		}
 		return nil, true, interpretError(err)
 	}
+	// The lease's last word before COMMIT (Journal.SetLease).
+	if err := j.checkLease(); err != nil {
+		rollback(conn.Conn())
+		return nil, true, err
+	}
 	tag, err := conn.Exec(ctx, "commit")
 	if err != nil {
 		return nil, true, interpretError(commitError(err))

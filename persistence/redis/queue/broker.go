@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -29,6 +30,11 @@ type Broker struct {
 	metrics *metrics
 	log     zerolog.Logger
 	ingest  ingestCoalescer
+
+	// consumers are the consumers of this process that are running, for
+	// TakeOver.
+	consumersMu sync.Mutex
+	consumers   map[*Consumer]struct{}
 }
 
 // New returns a Broker over rc. cfg's zero fields take their defaults.

@@ -35,9 +35,12 @@ type ConsumeOptions struct {
 
 // Consumer runs handlers for one or more queues under one consumer name.
 // Register handlers with Consume, then Start; Stop waits for in-flight
-// handlers. The name must be stable across restarts (so a restarted process
-// finds its own pending entries) and unique among live processes, e.g.
-// "<node-id>-<n>"; Start enforces the latter with a lease on the name.
+// handlers. The name must be unique among live processes; Start enforces
+// it with a lease on the name. A name that stays the same across restarts
+// finds its own pending entries again, but must wait for the dead
+// process's lease; the runtime names consumers per process incarnation
+// ("<member-id>-<role>") instead, and a survivor takes over a dead
+// incarnation's entries and leases (Broker.TakeOver).
 // A consumer is a long-lived component with the semantics of package
 // startstop.
 type Consumer struct {
@@ -175,9 +178,11 @@ func (c *Consumer) Start(ctx context.Context) (err error) {
 	for _, r := range subs {
 		r.start()
 	}
+	c.b.register(c)
 	go func() {
 		defer stopped()
 		<-c.stopping
+		c.b.unregister(c)
 		// Blocking reads are interrupted until every loop has seen the stop.
 		exited, woken := make(chan struct{}), make(chan struct{})
 		go func() {

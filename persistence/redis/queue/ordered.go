@@ -25,6 +25,9 @@ type orderedSub struct {
 	dead    string
 	members string
 
+	// kick makes the lease loop look at once (TakeOver freed leases).
+	kick chan struct{}
+
 	// workers is touched only by the lease loop (and read by wake under mu).
 	mu      sync.Mutex
 	workers map[int]*partWorker
@@ -35,6 +38,7 @@ func newOrderedSub(c *Consumer, s QueueSpec, h Handler, max int) *orderedSub {
 		c: c, spec: s, h: h, max: max,
 		dead:    c.b.deadKey(s),
 		members: c.b.membersKey(s),
+		kick:    make(chan struct{}, 1),
 		workers: make(map[int]*partWorker),
 	}
 }
@@ -126,6 +130,7 @@ func (o *orderedSub) leaseLoop() {
 			o.shutdown()
 			return
 		case <-t.C:
+		case <-o.kick:
 		}
 	}
 }

@@ -107,8 +107,6 @@ func (c *Cluster) StartMember() {
 	if err := cfg.ClusterProvider.StartMember(c); err != nil {
 		panic(err)
 	}
-
-	time.Sleep(1 * time.Second)
 }
 
 func (c *Cluster) GetClusterKinds() []string {
