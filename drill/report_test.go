@@ -16,7 +16,9 @@ import (
 func TestMeasureFailoverPerWindow(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	ok := func(shop int, from, to float64) attempt { return attempt{shop: shop, start: at(from), end: at(to), status: 200} }
+	ok := func(shop int, from, to float64) attempt {
+		return attempt{shop: shop, start: at(from), end: at(to), status: 200}
+	}
 	fail := func(shop int, from, to float64, status int) attempt {
 		return attempt{shop: shop, start: at(from), end: at(to), status: status, failed: true}
 	}
