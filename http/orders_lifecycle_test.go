@@ -3,6 +3,9 @@ package http_test
 import (
 	nethttp "net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,7 +65,13 @@ func TestLostWebhookIsRecoveredByReconciliation(t *testing.T) {
 
 func TestPaystackFailureAtCheckoutLeaksNoStock(t *testing.T) {
 	t.Parallel()
-	down := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
+	// Paystack is down until up holds the node's own sandbox Paystack.
+	var up atomic.Pointer[httputil.ReverseProxy]
+	down := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if p := up.Load(); p != nil {
+			p.ServeHTTP(w, r)
+			return
+		}
 		w.WriteHeader(nethttp.StatusBadGateway)
 	}))
 	t.Cleanup(down.Close)
@@ -70,9 +79,24 @@ func TestPaystackFailureAtCheckoutLeaksNoStock(t *testing.T) {
 	s := newShop(t, n, 3)
 	s.checkout(t, n, 2, "k-down").requireProblem(t, 503, "unavailable")
 	require.EqualValues(t, 3, s.available(t, n), "the reservation was released")
+	// The client's retry with the same key fails the same way and leaks
+	// nothing either.
+	s.checkout(t, n, 2, "k-down").requireProblem(t, 503, "unavailable")
+	require.EqualValues(t, 3, s.available(t, n))
 	var orders int
 	require.NoError(t, n.DB.Pool().QueryRow(t.Context(), `SELECT count(*) FROM orders.orders`).Scan(&orders))
 	require.Zero(t, orders)
+
+	// Once Paystack answers, the same key checks out, once.
+	target, err := url.Parse(n.BaseURL + "/sandbox/paystack/api")
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	up.Store(proxy)
+	co := s.checkout(t, n, 2, "k-down").requireStatus(t, 201)
+	require.EqualValues(t, 1, s.available(t, n))
+	require.Equal(t, orderID(co), orderID(s.checkout(t, n, 2, "k-down").requireStatus(t, 201)))
+	require.NoError(t, n.DB.Pool().QueryRow(t.Context(), `SELECT count(*) FROM orders.orders`).Scan(&orders))
+	require.Equal(t, 1, orders)
 }
 
 func TestRefundsFulfilmentAndCancelOfAPaidOrder(t *testing.T) {
