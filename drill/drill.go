@@ -187,12 +187,15 @@ type drill struct {
 	windows []window
 	loadEnd time.Time
 
+	logMu     sync.Mutex // serialises writes to cfg.Progress
 	mu        sync.Mutex // guards resolveBy, notes and windows while the load runs
 	resolveBy time.Time
 	notes     []string
 }
 
 func (d *drill) logf(format string, args ...any) {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
 	fmt.Fprintf(d.cfg.Progress, "%s  %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 

@@ -159,7 +159,7 @@ func TestPaidOrderIsBookedOnceAndDelivered(t *testing.T) {
 		}
 		return slices.ContainsFunc(subjects, func(s string) bool { return strings.Contains(s, "is on its way") }) &&
 			slices.ContainsFunc(subjects, func(s string) bool { return strings.Contains(s, "was delivered") })
-	}, 20*time.Second, 50*time.Millisecond, "the customer's delivery emails")
+	}, time.Minute, 50*time.Millisecond, "the customer's delivery emails")
 }
 
 // A booking whose answer was lost (the worker died after Kwik took it) and

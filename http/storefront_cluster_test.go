@@ -40,13 +40,20 @@ func twoMembers(t *testing.T, env map[string]string) (*nodetest.Node, *nodetest.
 }
 
 // ownerOf returns the node running the store's actor, and the other.
+// ownerOf waits until exactly one of a and b runs the store (a member
+// whose view of the cluster was briefly alone may have activated it too,
+// until the fence retired that activation) and returns it first.
 func ownerOf(t *testing.T, a, b *nodetest.Node) (owner, other *nodetest.Node) {
 	t.Helper()
-	if a.Member.ActivationCounts()[actors.StoreKind] > 0 {
-		return a, b
-	}
-	require.Positive(t, b.Member.ActivationCounts()[actors.StoreKind], "one member runs the store")
-	return b, a
+	require.Eventually(t, func() bool {
+		ina, inb := a.Member.ActivationCounts()[actors.StoreKind] > 0, b.Member.ActivationCounts()[actors.StoreKind] > 0
+		owner, other = a, b
+		if inb {
+			owner, other = b, a
+		}
+		return ina != inb
+	}, 20*time.Second, 10*time.Millisecond, "one member runs the store")
+	return owner, other
 }
 
 func availableOn(t *testing.T, n *nodetest.Node, slug, productID string) (int64, string) {
@@ -75,6 +82,7 @@ func TestStorefrontWriteReachesTheOtherMember(t *testing.T) {
 		r := apiCall(t, other.BaseURL, "POST", "/v1/inventory/adjustments", m.token,
 			map[string]any{"variant_id": variant, "delta": delta, "reason": fmt.Sprintf("count %d", i)}).requireStatus(t, 200)
 		want := int64(r.Body["available"].(float64))
+		owner, other = ownerOf(t, first, second)
 		// The member running the store published it before answering.
 		got, ownerTag := availableOn(t, owner, m.slug, p.str("id"))
 		require.Equal(t, want, got)
