@@ -12,7 +12,6 @@ import (
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/agent"
 	"github.com/vayvahq/vayva/cluster"
-	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/messages"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
@@ -47,10 +46,9 @@ type WhatsAppInboundConfig struct {
 // once. Jobs that can never succeed (unknown number, unreadable payload,
 // a refusal of the actor) are logged, counted and dropped.
 type WhatsAppInbound struct {
-	startstop.BaseStartStop
+	*consumer // whatsapp-inbound, set by the constructor
 
 	cfg       WhatsAppInboundConfig
-	broker    *queue.Broker
 	member    *cluster.Member
 	routes    WhatsAppRouter
 	router    *agent.Router
@@ -59,8 +57,6 @@ type WhatsAppInbound struct {
 
 	jobs    *prometheus.CounterVec
 	replies *prometheus.CounterVec
-
-	consumer *queue.Consumer // set by Start
 }
 
 // NewWhatsAppInbound returns the inbound worker.
@@ -73,7 +69,7 @@ func NewWhatsAppInbound(cfg WhatsAppInboundConfig, broker *queue.Broker, member 
 		return nil, errors.New("worker: whatsapp inbound: ConsumerName is required")
 	}
 	w := &WhatsAppInbound{
-		cfg: cfg, broker: broker, member: member, routes: routes, router: router, responder: responder,
+		cfg: cfg, member: member, routes: routes, router: router, responder: responder,
 		log: cfg.Logger.With().Str("component", "whatsapp-inbound").Logger(),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vayva_whatsapp_inbound_total",
@@ -91,46 +87,12 @@ func NewWhatsAppInbound(cfg WhatsAppInboundConfig, broker *queue.Broker, member 
 			}
 		}
 	}
-	return w, nil
-}
-
-// Start subscribes to whatsapp-inbound and consumes until Stop; ctx bounds only
-// the start.
-func (w *WhatsAppInbound) Start(ctx context.Context) (err error) {
-	run, started, stopped, err := w.StartInit(ctx)
+	c, err := newConsumer(cfg.ConsumerName, vayva.QueueWhatsAppInbound, broker, 0, w.Handle)
 	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			stopped()
-		}
-	}()
-	sctx, cancel := startstop.StartupContext(ctx, run)
-	defer cancel()
-	c, err := w.broker.NewConsumer(w.cfg.ConsumerName)
-	if err != nil {
-		return fmt.Errorf("worker: whatsapp inbound: %w", err)
-	}
-	if err := c.Consume(sctx, vayva.QueueWhatsAppInbound, w.Handle, queue.ConsumeOptions{}); err != nil {
-		return fmt.Errorf("worker: whatsapp inbound: %w", err)
-	}
-	if err := c.Start(sctx); err != nil {
-		return fmt.Errorf("worker: whatsapp inbound: %w", err)
+		return nil, err
 	}
 	w.consumer = c
-	started()
-	return nil
-}
-
-// Stop stops consuming and waits for the jobs in hand (or for ctx).
-func (w *WhatsAppInbound) Stop(ctx context.Context) error {
-	return w.StopWith(ctx, func(ctx context.Context) error {
-		if err := w.consumer.Stop(ctx); err != nil {
-			return fmt.Errorf("worker: whatsapp inbound: %w", err)
-		}
-		return nil
-	})
+	return w, nil
 }
 
 // Handle processes one whatsapp-inbound job. An error makes the queue

@@ -15,7 +15,6 @@ import (
 	"github.com/vayvahq/vayva/actors"
 	"github.com/vayvahq/vayva/cluster"
 	"github.com/vayvahq/vayva/integrations/whatsapp"
-	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/messages"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
@@ -54,17 +53,14 @@ type WhatsAppOutboundConfig struct {
 // A message the actor no longer holds as pending (sent or failed) is not
 // sent again.
 type WhatsAppOutbound struct {
-	startstop.BaseStartStop
+	*consumer // whatsapp-outbound, set by the constructor
 
 	cfg    WhatsAppOutboundConfig
-	broker *queue.Broker
 	member *cluster.Member
 	sender WhatsAppSender
 	log    zerolog.Logger
 
 	sends *prometheus.CounterVec
-
-	consumer *queue.Consumer // set by Start
 }
 
 // NewWhatsAppOutbound returns the outbound worker.
@@ -79,7 +75,7 @@ func NewWhatsAppOutbound(cfg WhatsAppOutboundConfig, broker *queue.Broker, membe
 		cfg.RecordTimeout = 30 * time.Second
 	}
 	w := &WhatsAppOutbound{
-		cfg: cfg, broker: broker, member: member, sender: sender,
+		cfg: cfg, member: member, sender: sender,
 		log: cfg.Logger.With().Str("component", "whatsapp-outbound").Logger(),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vayva_whatsapp_outbound_total",
@@ -91,46 +87,12 @@ func NewWhatsAppOutbound(cfg WhatsAppOutboundConfig, broker *queue.Broker, membe
 			return nil, fmt.Errorf("worker: whatsapp outbound: register metrics: %w", err)
 		}
 	}
-	return w, nil
-}
-
-// Start subscribes to whatsapp-outbound and consumes until Stop; ctx bounds only
-// the start.
-func (w *WhatsAppOutbound) Start(ctx context.Context) (err error) {
-	run, started, stopped, err := w.StartInit(ctx)
+	c, err := newConsumer(cfg.ConsumerName, vayva.QueueWhatsAppOutbound, broker, 0, w.Handle)
 	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			stopped()
-		}
-	}()
-	sctx, cancel := startstop.StartupContext(ctx, run)
-	defer cancel()
-	c, err := w.broker.NewConsumer(w.cfg.ConsumerName)
-	if err != nil {
-		return fmt.Errorf("worker: whatsapp outbound: %w", err)
-	}
-	if err := c.Consume(sctx, vayva.QueueWhatsAppOutbound, w.Handle, queue.ConsumeOptions{}); err != nil {
-		return fmt.Errorf("worker: whatsapp outbound: %w", err)
-	}
-	if err := c.Start(sctx); err != nil {
-		return fmt.Errorf("worker: whatsapp outbound: %w", err)
+		return nil, err
 	}
 	w.consumer = c
-	started()
-	return nil
-}
-
-// Stop stops consuming and waits for the jobs in hand (or for ctx).
-func (w *WhatsAppOutbound) Stop(ctx context.Context) error {
-	return w.StopWith(ctx, func(ctx context.Context) error {
-		if err := w.consumer.Stop(ctx); err != nil {
-			return fmt.Errorf("worker: whatsapp outbound: %w", err)
-		}
-		return nil
-	})
+	return w, nil
 }
 
 // Handle processes one whatsapp.send event.
