@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -311,27 +310,16 @@ func (o *OrderActor) create(ctx actor.Context, m *messages.CreateOrder) {
 }
 
 // recreate answers a CreateOrder for an order that exists: the checkout's
-// retry after its first answer was lost (order ids derive from the
-// Idempotency-Key). The retry's token replaces the first one, which nobody
-// received; a create from another customer is refused.
+// retry after its first answer was lost (order ids and tokens derive from
+// the request and its Idempotency-Key, so the retry carries the same
+// token). A create from another customer is refused.
 func (o *OrderActor) recreate(ctx actor.Context, m *messages.CreateOrder) {
 	cur := o.order
 	if !strings.EqualFold(m.GetCustomer().GetEmail(), cur.Customer.Email) || m.GetReservation().GetReservationId() != cur.ID {
 		o.Refuse(ctx, m.GetCommandId(), &messages.Order{}, vayva.Errorf(vayva.ECONFLICT, "Order %q exists with another customer.", cur.ID))
 		return
 	}
-	if len(m.GetTokenHash()) != 32 || bytes.Equal(m.GetTokenHash(), cur.TokenHash) {
-		ctx.Respond(cur.proto())
-		return
-	}
-	next := *cur
-	next.TokenHash = m.GetTokenHash()
-	next.UpdatedAt = o.now()
-	o.Apply(ctx, Commit{
-		CommandID: m.GetCommandId(),
-		Domain:    vayva.DomainOrders,
-		Changes:   []Change{OrderChange{Order: next}},
-	}, next.proto(), func() { o.order = &next })
+	ctx.Respond(cur.proto())
 }
 
 // planOrder validates a CreateOrder and builds the order from its

@@ -57,10 +57,10 @@ func applyOrderChange(ctx context.Context, tx pgx.Tx, c actors.OrderChange) erro
 		tag, err := tx.Exec(ctx, `
 			UPDATE orders.orders SET status = $2, payment_status = $3, fulfillment_status = $4, amount_paid = $5,
 				amount_refunded = $6, paid_at = $7, canceled_at = $8, cancel_reason = $9, authorization_url = $10,
-				shipping_total = $11, total = $12, updated_at = $13, token_hash = $14
+				shipping_total = $11, total = $12, updated_at = $13
 			WHERE id = $1`,
 			o.ID, o.Status, o.PaymentStatus, o.FulfillmentStatus, o.AmountPaid, o.AmountRefunded, paidAt, canceledAt,
-			o.CancelReason, o.AuthorizationURL, o.ShippingTotal, o.Total, o.UpdatedAt, o.TokenHash)
+			o.CancelReason, o.AuthorizationURL, o.ShippingTotal, o.Total, o.UpdatedAt)
 		if err != nil {
 			return err
 		}
