@@ -1,6 +1,7 @@
 package paystack
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
@@ -42,6 +43,34 @@ func VerifySignature(secret string, body []byte, header string) error {
 		return fmt.Errorf("%w: no secret configured", ErrInvalidSignature)
 	}
 	if !providerhttp.VerifyHex(sha512.New, secret, body, header) {
+		return ErrInvalidSignature
+	}
+	return nil
+}
+
+// Verifier checks webhook signatures under one secret key, as
+// VerifySignature does, without setting the key up on every call: the
+// webhook edge keeps one.
+type Verifier struct {
+	configured bool
+	hv         *providerhttp.HexVerifier
+}
+
+// NewVerifier returns the verifier of bodies signed with secret.
+func NewVerifier(secret string) *Verifier {
+	return &Verifier{configured: secret != "", hv: providerhttp.NewHexVerifier(sha512.New, secret)}
+}
+
+// Verify answers as VerifySignature(secret, body, header) does.
+func (v *Verifier) Verify(body []byte, header string) error {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return ErrMissingSignature
+	}
+	if !v.configured {
+		return fmt.Errorf("%w: no secret configured", ErrInvalidSignature)
+	}
+	if !v.hv.Verify(body, header) {
 		return ErrInvalidSignature
 	}
 	return nil
@@ -94,73 +123,11 @@ type EventData struct {
 	Raw                  json.RawMessage
 }
 
-type eventWire struct {
-	Event text            `json:"event"`
-	Data  json.RawMessage `json:"data"`
-}
-
-type eventDataWire struct {
-	ID                   number          `json:"id"`
-	Reference            text            `json:"reference"`
-	Amount               number          `json:"amount"`
-	Currency             text            `json:"currency"`
-	Status               text            `json:"status"`
-	Fees                 number          `json:"fees"`
-	Domain               text            `json:"domain"`
-	Channel              text            `json:"channel"`
-	GatewayResponse      text            `json:"gateway_response"`
-	PaidAt               timestamp       `json:"paid_at"`
-	Customer             json.RawMessage `json:"customer"`
-	Metadata             json.RawMessage `json:"metadata"`
-	TransferCode         text            `json:"transfer_code"`
-	Recipient            recipientRef    `json:"recipient"`
-	Reason               text            `json:"reason"`
-	TransactionReference text            `json:"transaction_reference"`
-	RefundReference      text            `json:"refund_reference"`
-}
-
-// ParseEvent decodes a webhook body. Verify the signature first.
-func ParseEvent(body []byte) (Event, error) {
-	var w eventWire
-	if err := json.Unmarshal(body, &w); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
-	}
-	if w.Event == "" || len(w.Event) > 100 {
-		return Event{}, fmt.Errorf("%w: no event name", ErrInvalidEvent)
-	}
-	if len(w.Data) == 0 || w.Data[0] != '{' {
-		return Event{}, fmt.Errorf("%w: data is not an object", ErrInvalidEvent)
-	}
-	var d eventDataWire
-	if err := json.Unmarshal(w.Data, &d); err != nil {
-		return Event{}, fmt.Errorf("%w: data: %w", ErrInvalidEvent, err)
-	}
-	var email string
-	if len(d.Customer) > 0 && d.Customer[0] == '{' {
-		var c customer
-		if err := json.Unmarshal(d.Customer, &c); err == nil {
-			email = string(c.Email)
-		}
-	}
-	return Event{
-		Event: string(w.Event),
-		Raw:   json.RawMessage(body),
-		Data: EventData{
-			ID: int64(d.ID), Reference: string(d.Reference), Amount: int64(d.Amount), Currency: string(d.Currency),
-			Status: string(d.Status), Fees: int64(d.Fees), Domain: string(d.Domain), Channel: string(d.Channel),
-			GatewayResponse: string(d.GatewayResponse), PaidAt: time.Time(d.PaidAt), CustomerEmail: email,
-			Metadata: d.Metadata, TransferCode: string(d.TransferCode), RecipientCode: d.Recipient.RecipientCode,
-			Reason: string(d.Reason), TransactionReference: string(d.TransactionReference),
-			RefundReference: string(d.RefundReference), Raw: w.Data,
-		},
-	}, nil
-}
-
 // EventKey returns the key under which a delivery of ev is deduplicated.
 // Paystack sends no event id and retries deliveries, so the key is the
 // event name plus the most specific identifier of its object: the Paystack
 // id, else the reference, else the refund's references and amount, else a hash of the
-// data.
+// data (compacted, so whitespace does not count).
 func EventKey(ev Event) string {
 	d := ev.Data
 	switch {
@@ -171,7 +138,14 @@ func EventKey(ev Event) string {
 	case d.RefundReference != "" || d.TransactionReference != "":
 		return ev.Event + ":refund:" + d.TransactionReference + ":" + d.RefundReference + ":" + strconv.FormatInt(d.Amount, 10)
 	default:
-		sum := sha256.Sum256(d.Raw)
+		// Whitespace is not part of the event: a re-serialised delivery
+		// hashes the same.
+		raw := d.Raw
+		var compact bytes.Buffer
+		if json.Compact(&compact, raw) == nil {
+			raw = compact.Bytes()
+		}
+		sum := sha256.Sum256(raw)
 		return ev.Event + ":sha256:" + hex.EncodeToString(sum[:16])
 	}
 }

@@ -1,6 +1,8 @@
 package paystack_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -60,7 +62,25 @@ func TestParseEvent(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, key, paystack.EventKey(other))
 
+	// Paystack's body, not strict JSON: a repeated name takes the last
+	// value, escaped names are names, and invalid UTF-8 does not lose a
+	// payment.
+	dup, err := paystack.ParseEvent([]byte(`{"event":"charge.success","data":{"reference":"a","\u0072eference":"b","amount":1,"amount":"2"}}`))
+	require.NoError(t, err)
+	require.Equal(t, "b", dup.Data.Reference)
+	require.EqualValues(t, 2, dup.Data.Amount)
+	require.Equal(t, `{"reference":"a","\u0072eference":"b","amount":1,"amount":"2"}`, string(dup.Data.Raw))
+	utf, err := paystack.ParseEvent([]byte("{\"event\":\"charge.success\",\"data\":{\"reference\":\"r\xff\"}}"))
+	require.NoError(t, err)
+	require.Equal(t, "r\uFFFD", utf.Data.Reference)
+	// An unreadable customer loses its email, not the event.
+	cust, err := paystack.ParseEvent([]byte(`{"event":"charge.success","data":{"reference":"r","customer":{"id":1.5,"email":"a@b.c"}}}`))
+	require.NoError(t, err)
+	require.Empty(t, cust.Data.CustomerEmail)
+
 	for _, bad := range []string{
+		`{"event":"charge.success","data":{}} {}`, `{"event":"charge.success","data":{"reference":{}}}`,
+		`{"event":"charge.success","data":{"recipient":{"name":[]}}}`, `{"event":"charge.success","data":{}`,
 		``, `null`, `[]`, `{}`, `{"event":"charge.success"}`, `{"event":"","data":{}}`,
 		`{"event":"charge.success","data":[]}`, `{"event":"charge.success","data":{"amount":10.5}}`,
 		`{"event":"charge.success","data":{"id":{"x":1}}}`,
@@ -81,9 +101,13 @@ func FuzzVerifySignature(f *testing.F) {
 		if err == nil {
 			require.True(t, strings.EqualFold(strings.TrimSpace(header), paystack.Sign(secret, body)))
 		}
+		// The reusable verifier answers the same.
+		v := paystack.NewVerifier(secret)
+		require.Equal(t, err, v.Verify(body, header))
 		// The signature Sign makes always verifies.
 		if secret != "" {
 			require.NoError(t, paystack.VerifySignature(secret, body, paystack.Sign(secret, body)))
+			require.NoError(t, v.Verify(body, paystack.Sign(secret, body)))
 		}
 	})
 }
@@ -102,5 +126,18 @@ func FuzzParseEvent(f *testing.F) {
 		}
 		require.NotEmpty(t, ev.Event)
 		require.True(t, strings.HasPrefix(paystack.EventKey(ev), ev.Event+":"))
+		require.True(t, json.Valid(ev.Data.Raw) && ev.Data.Raw[0] == '{', "data is the object's bytes: %q", ev.Data.Raw)
+		// The same event re-serialised (whitespace changed) is the same
+		// event, with the same key.
+		var compact, indented bytes.Buffer
+		require.NoError(t, json.Compact(&compact, body))
+		require.NoError(t, json.Indent(&indented, body, " ", "\t"))
+		for _, again := range [][]byte{compact.Bytes(), indented.Bytes()} {
+			ev2, err := paystack.ParseEvent(again)
+			require.NoError(t, err, "%q", again)
+			require.Equal(t, paystack.EventKey(ev), paystack.EventKey(ev2))
+			require.Equal(t, ev.Data.Reference, ev2.Data.Reference)
+			require.Equal(t, ev.Data.Amount, ev2.Data.Amount)
+		}
 	})
 }

@@ -49,11 +49,27 @@ func TestIngestOnce(t *testing.T) {
 	part := rc.Key("q", vayva.QueueWhatsAppInbound, "p", itoa(int64(spec.Partition(in.Key))))
 	msgs := rdb.XRange(ctx, part, "-", "+").Val()
 	require.Len(t, msgs, 1)
+	// The entry leaves out what it implies (first attempt, the queue's
+	// limit, its id's time); read back, the job is whole.
+	require.NotContains(t, msgs[0].Values, fieldAttempt)
+	require.NotContains(t, msgs[0].Values, fieldMax)
+	require.NotContains(t, msgs[0].Values, fieldAt)
+	completeEntry(msgs[0].ID, msgs[0].Values, spec.MaxAttempts)
 	got, err := decodeJob(vayva.QueueWhatsAppInbound, msgs[0].Values)
 	require.NoError(t, err)
 	require.Equal(t, "hi", string(got.Payload))
 	require.Equal(t, 1, got.Attempt)
 	require.Equal(t, spec.MaxAttempts, got.MaxAttempts)
+	ms, _, _ := strings.Cut(msgs[0].ID, "-")
+	require.Equal(t, ms, strconv.FormatInt(got.EnqueuedAt.UnixMilli(), 10), "enqueued when the entry was appended")
+	require.WithinDuration(t, time.Now(), got.EnqueuedAt, time.Minute)
+
+	// A limit other than the queue's is kept.
+	_, err = b.IngestOnce(ctx, "wa:wamid.3", time.Hour, vayva.QueueWhatsAppInbound, Job{Type: "wa.message", Key: "m1:pn1:wa1", MaxAttempts: 2, Payload: []byte("x")})
+	require.NoError(t, err)
+	msgs = rdb.XRange(ctx, part, "-", "+").Val()
+	require.Len(t, msgs, 2)
+	require.Equal(t, "2", msgs[1].Values[fieldMax])
 
 	// Invalid input enqueues nothing.
 	_, err = b.IngestOnce(ctx, "wa:wamid.2", 7*24*time.Hour, vayva.QueueWhatsAppInbound, Job{Type: "wa.message"})

@@ -102,6 +102,10 @@
 // batching window; a call returns when Redis has answered for its batch,
 // with its own event's outcome, so nothing is acknowledged before it is
 // written. The histogram vayva_queue_ingest_batch_events shows batch sizes.
+// Every script argument costs Redis time, so an ingested entry leaves out
+// the fields it implies (attempt 1, the queue's MaxAttempts, the entry id's
+// time as the enqueue time); readers fill them in before decoding, and
+// retries and dead letters write every field.
 //
 // # Reading ahead
 //

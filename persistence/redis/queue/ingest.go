@@ -41,7 +41,7 @@ func (b *Broker) IngestOnce(ctx context.Context, dedupeKey string, ttl time.Dura
 	}
 	req := &ingestReq{
 		queue: s.Name, dedupe: b.rc.Key("dedupe", dedupeKey), stream: stream,
-		ttl: int64(math.Ceil(ttl.Seconds())), fields: job.values(), done: make(chan struct{}),
+		ttl: int64(math.Ceil(ttl.Seconds())), fields: job.ingestValues(s.MaxAttempts), done: make(chan struct{}),
 	}
 	b.ingest.submit(b, req)
 	select {

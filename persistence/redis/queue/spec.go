@@ -142,7 +142,8 @@ type Config struct {
 	IngestBatch int
 	// IngestFlushes is how many IngestOnce batches may be in flight at
 	// once; calls arriving while that many are in flight wait for the next
-	// batch. Defaults to 2.
+	// batch. Defaults to 1: one script run in flight, the next carrying
+	// every call that arrived meanwhile (measured best on 2 cores).
 	IngestFlushes int
 	// IngestTimeout bounds one IngestOnce batch's round trip. Defaults to
 	// 5s.
@@ -214,7 +215,7 @@ func (c *Config) setDefaults() error {
 		c.IngestBatch = 128
 	}
 	if c.IngestFlushes == 0 {
-		c.IngestFlushes = 2
+		c.IngestFlushes = 1
 	}
 	if c.IngestTimeout == 0 {
 		c.IngestTimeout = 5 * time.Second

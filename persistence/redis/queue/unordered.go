@@ -402,6 +402,7 @@ func (u *unorderedSub) handle(d delivery) (ack bool) {
 	if len(d.msg.Values) == 0 {
 		return true // deleted under us
 	}
+	completeEntry(d.msg.ID, d.msg.Values, u.spec.MaxAttempts)
 	job, err := decodeJob(q, d.msg.Values)
 	if err != nil {
 		u.finish(d.msg.ID, deadScript, []string{u.stream, u.dead}, c.b.cfg.DeadMaxLen, rawDeadValues(d.msg.Values, d.msg.ID, err))
