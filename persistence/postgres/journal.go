@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -113,10 +114,29 @@ type Journal struct {
 	// and commit transaction; an error rolls it back (SetLease).
 	lease func() error
 
+	// pipelined and transactional count the commit batches written by
+	// each path (CommitPaths).
+	pipelined, transactional atomic.Uint64
+
 	mu             sync.RWMutex
 	appliers       map[reflect.Type]applyFunc
 	batchAppliers  map[reflect.Type]batchApplyFunc
 	queuedAppliers map[reflect.Type]queuedApplyFunc
+}
+
+// CommitPaths counts the commit batches a journal wrote by each path.
+type CommitPaths struct {
+	// Pipelined batches took the two-round-trip path (commitPipelined).
+	Pipelined uint64
+	// Transaction batches took the transaction path: their changes need
+	// it, or the pipeline fell back (a stale activation, a replay, a
+	// collision).
+	Transaction uint64
+}
+
+// CommitPaths reports how many commit batches took each path so far.
+func (j *Journal) CommitPaths() CommitPaths {
+	return CommitPaths{Pipelined: j.pipelined.Load(), Transaction: j.transactional.Load()}
 }
 
 // NewJournal returns a journal that writes through db. owner identifies this
@@ -315,9 +335,11 @@ func (j *Journal) CommitBatch(ctx context.Context, a *actors.Activation, cs []ac
 			if err != nil {
 				return nil, fmt.Errorf("postgres: commit %s/%s: %w", a.Kind, a.Identity, err)
 			}
+			j.pipelined.Add(1)
 			return outcomes, nil
 		}
 	}
+	j.transactional.Add(1)
 
 	outcomes := make([]actors.Outcome, len(cs))
 	var snapshot []byte
@@ -516,6 +538,12 @@ func writeRest(ctx context.Context, tx pgx.Tx, a *actors.Activation, cs []actors
 		return nil
 	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		if inboxConflict(err) {
+			// The replay check under the row lock passed, so no other
+			// activation can have recorded the command since; finding it
+			// anyway means the fence was bypassed, and nothing commits.
+			return fmt.Errorf("inbox: a command already recorded: %w: %w", vayva.ErrStaleEpoch, err)
+		}
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
@@ -528,18 +556,8 @@ func queueRest(b *pgx.Batch, a *actors.Activation, cs []actors.Commit, fresh []i
 		c := cs[i]
 		if c.CommandID != "" {
 			b.Queue(`
-				INSERT INTO runtime.inbox (kind, identity, command_id, reply) VALUES ($1, $2, $3, $4)
-				ON CONFLICT DO NOTHING`,
-				a.Kind, a.Identity, c.CommandID, c.Reply,
-			).Exec(func(tag pgconn.CommandTag) error {
-				// The version check passed, so no other activation can have
-				// recorded this command since; finding it anyway means the
-				// fence was bypassed, and the commit must not proceed.
-				if tag.RowsAffected() == 0 {
-					return fmt.Errorf("inbox: command %q already recorded: %w", c.CommandID, vayva.ErrStaleEpoch)
-				}
-				return nil
-			})
+				INSERT INTO runtime.inbox (kind, identity, command_id, reply) VALUES ($1, $2, $3, $4)`,
+				a.Kind, a.Identity, c.CommandID, c.Reply)
 		}
 		queueEvents(b, a.Kind, a.Identity, events[i])
 		if len(c.CancelReminders) > 0 {

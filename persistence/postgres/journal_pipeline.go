@@ -22,14 +22,16 @@ var errNotFenced = errors.New("postgres: pipelined commit: fence matched no row"
 // round trips where the transaction path takes five:
 //
 //  1. one pipeline: BEGIN, SET LOCAL ROLE, the fence (the version step,
-//     checking epoch and version and that no command id of the batch is in
-//     the inbox, in one UPDATE), every change's statements, the inbox rows,
+//     checking epoch and version in one UPDATE), every change's
+//     statements, the inbox rows (plain INSERTs: a command of the batch
+//     already recorded, a replay, fails the pipeline on the inbox's key),
 //     the outbox rows and the reminder changes;
 //  2. COMMIT, sent only once every result of the pipeline checked out.
 //
 // The server runs a pipeline's statements back to back, so the changes are
 // written before the client has seen the fence's answer; when the fence
-// matched no row (stale activation or a replay) the transaction is rolled
+// matched no row (a stale activation) or a command was already in the
+// inbox (a replay) the transaction is rolled
 // back, nothing of it stays, and done is false: the caller takes the
 // transaction path, which reports the replay's stored reply or
 // vayva.ErrStaleEpoch. The row lock the fence's UPDATE takes orders the
@@ -57,9 +59,8 @@ func (j *Journal) commitPipelined(ctx context.Context, a *actors.Activation, cs 
 	b.Queue(`
 		UPDATE runtime.actors
 		SET version = version + 1, snapshot = COALESCE($5, snapshot), updated_at = now()
-		WHERE kind = $1 AND identity = $2 AND epoch = $3 AND version = $4
-			AND NOT EXISTS (SELECT FROM runtime.inbox WHERE kind = $1 AND identity = $2 AND command_id = ANY($6))`,
-		a.Kind, a.Identity, a.Epoch, a.Version, snapshot, plan.ids,
+		WHERE kind = $1 AND identity = $2 AND epoch = $3 AND version = $4`,
+		a.Kind, a.Identity, a.Epoch, a.Version, snapshot,
 	).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() != 1 {
 			return errNotFenced
@@ -86,7 +87,10 @@ func (j *Journal) commitPipelined(ctx context.Context, a *actors.Activation, cs 
 	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
 		rollback(conn.Conn())
 		switch {
-		case errors.Is(err, errNotFenced), retryable(err):
+		case errors.Is(err, errNotFenced), retryable(err), inboxConflict(err):
+			// A stale activation, a collision, or a command of the batch
+			// already in the inbox (a replay): the transaction path tells
+			// which, with the stored reply of a replay.
 			return nil, false, nil
 		case !fenced:
 			// Failed before the fence answered (the role, the connection):
@@ -126,4 +130,11 @@ func rollback(conn *pgx.Conn) {
 	if _, err := conn.Exec(ctx, "rollback"); err != nil {
 		_ = conn.Close(ctx)
 	}
+}
+
+// inboxConflict reports whether err is a unique violation of the inbox's
+// key: a command already recorded for the identity.
+func inboxConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "inbox_pkey"
 }

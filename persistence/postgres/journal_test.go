@@ -237,6 +237,7 @@ func TestJournalDuplicateCommandAppliedOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, replayed)
 	require.Equal(t, []byte("first"), reply)
+	require.Equal(t, postgres.CommitPaths{Pipelined: 1}, j.CommitPaths(), "a queued applier's commit is pipelined")
 
 	second := first
 	second.Reply = []byte("second")
@@ -248,6 +249,8 @@ func TestJournalDuplicateCommandAppliedOnce(t *testing.T) {
 	require.Equal(t, []byte("first"), reply)
 	require.Equal(t, int64(1), a.Version, "a replay does not advance the version")
 	require.Nil(t, a.Snapshot)
+	require.Equal(t, postgres.CommitPaths{Pipelined: 1, Transaction: 1}, j.CommitPaths(),
+		"the replay failed the pipeline on the inbox's key and was answered by the transaction path")
 
 	// Also after the identity moved to another activation.
 	b, err := j.Activate(ctx, "store", "sto_1")
