@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +66,11 @@ type PaymentRequest struct {
 // PaymentSession is where the customer pays.
 type PaymentSession struct {
 	AuthorizationURL string
+	// Reference is the reference the payment was opened under: the
+	// request's, or a later one of the same order when the provider
+	// already had the request's (an earlier opening whose answer was
+	// lost, see PaymentReferences). Empty means the request's.
+	Reference string
 }
 
 // PaymentResult is a payment as the provider's verify endpoint reports it.
@@ -248,9 +254,26 @@ func (o *OrderActor) providerCtx() (context.Context, context.CancelFunc) {
 // order id with the characters Paystack refuses replaced.
 func PaymentReference(orderID string) string { return strings.ReplaceAll(orderID, "_", "-") }
 
-// OrderIDFromReference inverts PaymentReference; ok is false for a
-// reference that is not an order's.
+// PaymentReferences is how many references a checkout tries: the order's
+// PaymentReference, then "<reference>.2" and on. A later one is needed when
+// a member opened the payment and died before the order committed: the
+// provider keeps the reference, its one-time checkout link was never shown
+// to anyone, and the retry, on another member, cannot get that link back.
+const PaymentReferences = 5
+
+// NthPaymentReference is the n-th (1-based) reference of a payment whose
+// first reference is ref.
+func NthPaymentReference(ref string, n int) string {
+	if n <= 1 {
+		return ref
+	}
+	return ref + "." + strconv.Itoa(n)
+}
+
+// OrderIDFromReference inverts PaymentReference (and NthPaymentReference);
+// ok is false for a reference that is not an order's.
 func OrderIDFromReference(ref string) (string, bool) {
+	ref, _, _ = strings.Cut(ref, ".")
 	id := strings.Replace(ref, "-", "_", 1)
 	return id, vayva.HasIDPrefix(id, "ord")
 }
@@ -296,6 +319,9 @@ func (o *OrderActor) create(ctx actor.Context, m *messages.CreateOrder) {
 		return
 	}
 	ord.AuthorizationURL = session.AuthorizationURL
+	if session.Reference != "" {
+		ord.PaymentReference = session.Reference
+	}
 	ord.Events = []OrderEvent{{Seq: 1, Type: EventOrderCreated, At: ord.CreatedAt}}
 	o.Apply(ctx, Commit{
 		CommandID: m.GetCommandId(),

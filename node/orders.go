@@ -35,13 +35,21 @@ func (g paymentGateway) InitializePayment(ctx context.Context, r actors.PaymentR
 	for k, v := range r.Metadata {
 		meta[k] = v
 	}
-	a, err := g.ps.InitializeTransaction(ctx, paystack.InitializeRequest{
-		Email: r.Email, Amount: r.Amount, Currency: r.Currency, Reference: r.Reference, CallbackURL: r.CallbackURL, Metadata: meta,
-	})
-	if err != nil {
-		return actors.PaymentSession{}, transient(err)
+	// A reference Paystack already has was opened by a checkout whose
+	// answer was lost with its member; its link is one-time and unknown
+	// here, so the payment opens under the order's next reference.
+	for n := 1; ; n++ {
+		ref := actors.NthPaymentReference(r.Reference, n)
+		a, err := g.ps.InitializeTransaction(ctx, paystack.InitializeRequest{
+			Email: r.Email, Amount: r.Amount, Currency: r.Currency, Reference: ref, CallbackURL: r.CallbackURL, Metadata: meta,
+		})
+		if err == nil {
+			return actors.PaymentSession{AuthorizationURL: a.AuthorizationURL, Reference: ref}, nil
+		}
+		if !paystack.IsDuplicateReference(err) || n == actors.PaymentReferences {
+			return actors.PaymentSession{}, transient(err)
+		}
 	}
-	return actors.PaymentSession{AuthorizationURL: a.AuthorizationURL}, nil
 }
 
 func (g paymentGateway) VerifyPayment(ctx context.Context, reference string) (actors.PaymentResult, error) {

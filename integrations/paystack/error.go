@@ -66,3 +66,12 @@ func IsPermanent(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500 && e.StatusCode != http.StatusTooManyRequests
 }
+
+// IsDuplicateReference reports whether err is Paystack refusing to open a
+// transaction under a reference it already has ("Duplicate Transaction
+// Reference", 400).
+func IsDuplicateReference(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.StatusCode == http.StatusBadRequest &&
+		strings.Contains(strings.ToLower(e.Message), "duplicate transaction reference")
+}
