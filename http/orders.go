@@ -551,6 +551,10 @@ func (a *OrdersArea) cancelOrder(ctx context.Context, rc *fasthttp.RequestCtx) e
 }
 
 func (a *OrdersArea) refundOrder(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	// A refund moves the store's money, as a payout does.
+	if _, err := moneyRole(ctx); err != nil {
+		return err
+	}
 	var req refundRequest
 	if err := decodeOptionalJSON(rc.PostBody(), &req); err != nil {
 		return err

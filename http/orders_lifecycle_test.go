@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/node/nodetest"
 )
 
@@ -115,6 +116,12 @@ func TestRefundsFulfilmentAndCancelOfAPaidOrder(t *testing.T) {
 	s.waitOrder(t, n, id, "paid", func(o apiResp) bool { return o.str("payment_status") == "paid" })
 	total := 2 * s.price
 
+	// Refunds move the store's money: staff may not ask for one.
+	staff := teamMember(t, n, s.token, "sam@example.com", "staff")
+	apiCall(t, n.BaseURL, "POST", "/v1/orders/"+id+"/refund", staff, map[string]any{"amount": 100}).requireProblem(t, 403, "forbidden")
+	require.Equal(t, "paid", apiCall(t, n.BaseURL, "GET", "/v1/orders/"+id, staff, nil).requireStatus(t, 200).str("payment_status"),
+		"staff may still see the order, and the refusal changed nothing")
+
 	apiCall(t, n.BaseURL, "POST", "/v1/orders/"+id+"/refund", s.token, map[string]any{"amount": total + 1}).requireProblem(t, 422, "validation_failed")
 	apiCall(t, n.BaseURL, "POST", "/v1/orders/"+id+"/refund", s.token, map[string]any{"amount": -5}).requireProblem(t, 422, "validation_failed")
 	r := apiCall(t, n.BaseURL, "POST", "/v1/orders/"+id+"/refund", s.token, map[string]any{"amount": 500000, "reason": "one scarf was torn"},
@@ -159,4 +166,18 @@ func TestRefundsFulfilmentAndCancelOfAPaidOrder(t *testing.T) {
 		}
 		return got["order.refunded"] == 3 && got["order.fulfilled"] == 1 && got["order.canceled"] == 1
 	}, 20*time.Second, 50*time.Millisecond, "webhooks: %v", hook.hits())
+}
+
+// teamMember invites email to the store of ownerToken with role and signs
+// the invitee up through the emailed link; it returns their token.
+func teamMember(t *testing.T, n *nodetest.Node, ownerToken, email, role string) string {
+	t.Helper()
+	apiCall(t, n.BaseURL, "POST", "/v1/store/members", ownerToken, map[string]any{"email": email, "role": role}).requireStatus(t, 201)
+	invites := authEmailsOf(t, n, email, vayva.EmailInvitation)
+	require.Len(t, invites, 1)
+	joined := apiCall(t, n.BaseURL, "POST", "/v1/auth/signup", "", map[string]any{
+		"invitation_token": authInviteFromEmail(t, n, invites[0]), "password": "a team member's password", "name": "Team Member",
+	}).requireStatus(t, 201)
+	require.Equal(t, role, joined.str("role"))
+	return joined.str("token")
 }
