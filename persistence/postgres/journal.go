@@ -552,13 +552,28 @@ func writeRest(ctx context.Context, tx pgx.Tx, a *actors.Activation, cs []actors
 // queueRest queues the inbox rows, the outbox rows and the reminder
 // changes of the fresh commits of a batch on b.
 func queueRest(b *pgx.Batch, a *actors.Activation, cs []actors.Commit, fresh []int, events [][]outboxRow) {
+	queueInbox(b, a, cs, fresh)
+	queueEventsAndReminders(b, a, cs, fresh, events)
+}
+
+// queueInbox queues the inbox rows of the fresh commits of a batch: plain
+// INSERTs, so a command already recorded fails the batch on the inbox's
+// key.
+func queueInbox(b *pgx.Batch, a *actors.Activation, cs []actors.Commit, fresh []int) {
 	for _, i := range fresh {
-		c := cs[i]
-		if c.CommandID != "" {
+		if c := cs[i]; c.CommandID != "" {
 			b.Queue(`
 				INSERT INTO runtime.inbox (kind, identity, command_id, reply) VALUES ($1, $2, $3, $4)`,
 				a.Kind, a.Identity, c.CommandID, c.Reply)
 		}
+	}
+}
+
+// queueEventsAndReminders queues the outbox rows and the reminder changes
+// of the fresh commits of a batch.
+func queueEventsAndReminders(b *pgx.Batch, a *actors.Activation, cs []actors.Commit, fresh []int, events [][]outboxRow) {
+	for _, i := range fresh {
+		c := cs[i]
 		queueEvents(b, a.Kind, a.Identity, events[i])
 		if len(c.CancelReminders) > 0 {
 			b.Queue(`DELETE FROM runtime.reminders WHERE kind = $1 AND identity = $2 AND name = ANY($3)`,

@@ -22,10 +22,10 @@ var errNotFenced = errors.New("postgres: pipelined commit: fence matched no row"
 // round trips where the transaction path takes five:
 //
 //  1. one pipeline: BEGIN, SET LOCAL ROLE, the fence (the version step,
-//     checking epoch and version in one UPDATE), every change's
-//     statements, the inbox rows (plain INSERTs: a command of the batch
-//     already recorded, a replay, fails the pipeline on the inbox's key),
-//     the outbox rows and the reminder changes;
+//     checking epoch and version in one UPDATE), the inbox rows (plain
+//     INSERTs: a command of the batch already recorded, a replay, fails
+//     the pipeline on the inbox's key before any change runs), every
+//     change's statements, the outbox rows and the reminder changes;
 //  2. COMMIT, sent only once every result of the pipeline checked out.
 //
 // The server runs a pipeline's statements back to back, so the changes are
@@ -68,6 +68,11 @@ func (j *Journal) commitPipelined(ctx context.Context, a *actors.Activation, cs 
 		fenced = true
 		return nil
 	})
+	// The inbox rows go before the changes: a replay fails on the inbox's
+	// key before any change's own check can refuse it (a replayed stock
+	// reservation would otherwise be refused for the stock its first run
+	// took, instead of getting that run's reply).
+	queueInbox(&b, a, cs, fresh)
 	for i, c := range cs {
 		for k, change := range c.Changes {
 			if err := plan.queued[i][k](&b, change); err != nil {
@@ -75,7 +80,7 @@ func (j *Journal) commitPipelined(ctx context.Context, a *actors.Activation, cs 
 			}
 		}
 	}
-	queueRest(&b, a, cs, fresh, plan.events)
+	queueEventsAndReminders(&b, a, cs, fresh, plan.events)
 
 	conn, err := j.db.Pool().Acquire(ctx)
 	if err != nil {

@@ -275,6 +275,36 @@ func TestJournalDuplicateCommandAppliedOnce(t *testing.T) {
 	require.Equal(t, int64(3), b.Version)
 }
 
+// A replay is answered with its first run's reply even when its changes
+// would now be refused (here: the counter they add to is gone), on the
+// pipelined path as on the transaction path.
+func TestJournalReplayIsAnsweredBeforeItsChangesCanBeRefused(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, j := newCounterJournal(t, "node-a")
+	a, err := j.Activate(ctx, "store", "sto_1")
+	require.NoError(t, err)
+	first := actors.Commit{CommandID: "req_1", Domain: vayva.DomainCatalog, Reply: []byte("first"),
+		Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}}}
+	_, _, err = j.Commit(ctx, a, first)
+	require.NoError(t, err)
+	_, err = db.Pool().Exec(ctx, `DELETE FROM catalog.test_counters WHERE id = 'c'`)
+	require.NoError(t, err)
+
+	again := first
+	again.Reply = []byte("second")
+	reply, replayed, err := j.Commit(ctx, a, again)
+	require.NoError(t, err)
+	require.True(t, replayed)
+	require.Equal(t, []byte("first"), reply)
+	require.Equal(t, postgres.CommitPaths{Pipelined: 1, Transaction: 1}, j.CommitPaths())
+
+	// A new command with the same change is refused.
+	_, _, err = j.Commit(ctx, a, actors.Commit{CommandID: "req_2", Domain: vayva.DomainCatalog,
+		Changes: []actors.Change{actortest.AddToCounter{ID: "c", N: 1}}})
+	require.ErrorContains(t, err, `counter "c" missing`)
+}
+
 func TestJournalRefusesUnknownChangesAndForeignReminders(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
