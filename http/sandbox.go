@@ -2,6 +2,8 @@ package http
 
 import (
 	"context"
+	nethttp "net/http"
+	"net/url"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -24,7 +26,43 @@ type SandboxArea struct {
 
 // NewSandboxArea returns the area serving sb.
 func NewSandboxArea(sb *sandbox.Sandbox) *SandboxArea {
-	return &SandboxArea{routes: sb.Routes(), serve: fasthttpadaptor.NewFastHTTPHandler(sb.Handler())}
+	return &SandboxArea{routes: sb.Routes(), serve: fasthttpadaptor.NewFastHTTPHandler(detached(sb.Handler()))}
+}
+
+// detached hands h a copy of r whose strings are its own. fasthttpadaptor's
+// request points into fasthttp's buffers (method, URI, host, header
+// values), which the next request on the connection overwrites, while the
+// fakes keep some of those values after answering (Resend's idempotency
+// keys, Paystack references taken from paths); a kept key that changed
+// under the fake made a later, unrelated email look like a reuse of it
+// (409 invalid_idempotent_request). The body is read into fresh memory by
+// the fakes themselves.
+func detached(h nethttp.Handler) nethttp.Handler {
+	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		c := r.Clone(r.Context())
+		c.Method = strings.Clone(r.Method)
+		c.Proto = strings.Clone(r.Proto)
+		c.Host = strings.Clone(r.Host)
+		c.RequestURI = strings.Clone(r.RequestURI)
+		if u, err := url.ParseRequestURI(c.RequestURI); err == nil {
+			c.URL = u
+		} else {
+			c.URL = &url.URL{Path: strings.Clone(r.URL.Path), RawQuery: strings.Clone(r.URL.RawQuery)}
+		}
+		c.Header = make(nethttp.Header, len(r.Header))
+		for k, vs := range r.Header {
+			cv := make([]string, len(vs))
+			for i, v := range vs {
+				cv[i] = strings.Clone(v)
+			}
+			c.Header[strings.Clone(k)] = cv
+		}
+		c.TransferEncoding = nil
+		for _, te := range r.TransferEncoding {
+			c.TransferEncoding = append(c.TransferEncoding, strings.Clone(te))
+		}
+		h.ServeHTTP(w, c)
+	})
 }
 
 // Register adds every sandbox route.

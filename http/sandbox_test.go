@@ -237,3 +237,38 @@ func TestSandboxFailuresAreProblems(t *testing.T) {
 	require.Equal(t, false, r.json(t)["status"])
 	require.Contains(t, r.header.Get("Content-Type"), "application/json")
 }
+
+// The fake providers keep what requests carried (Resend's idempotency
+// keys, references) after answering; the edge's requests must not share
+// memory with the next request on the connection.
+func TestSandboxKeepsRequestValuesPastTheRequest(t *testing.T) {
+	t.Parallel()
+	n := hookNode(t, nil)
+	send := func(key, to string) {
+		t.Helper()
+		r := hookDo(t, "POST", n.BaseURL+"/sandbox/resend/emails",
+			[]byte(`{"from":"shop@example.com","to":"`+to+`","subject":"hi","text":"hello"}`),
+			"Authorization", "Bearer "+n.Sandbox.Config().ResendAPIKey, "User-Agent", "vayva-test", "Idempotency-Key", key)
+		require.Equal(t, 200, r.status, "%s", r.body)
+	}
+	// Same connection, same header sizes: the second request's bytes land
+	// where the first one's were.
+	send("key-one-aaaaaaaaaaaa", "first@example.com")
+	send("key-two-bbbbbbbbbbbb", "second@example.com")
+	for range 20 {
+		hookDo(t, "GET", n.BaseURL+"/sandbox/mailbox?to=nobody@example.com", nil)
+	}
+	r := hookDo(t, "GET", n.BaseURL+"/sandbox/mailbox?to=first@example.com", nil)
+	require.Equal(t, 200, r.status)
+	var box struct {
+		Data []struct {
+			IdempotencyKey string `json:"idempotency_key"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &box))
+	require.Len(t, box.Data, 1)
+	require.Equal(t, "key-one-aaaaaaaaaaaa", box.Data[0].IdempotencyKey)
+	// And the key still replays its email rather than meeting another's.
+	send("key-one-aaaaaaaaaaaa", "first@example.com")
+	require.Len(t, n.Sandbox.Mailbox("first@example.com"), 1)
+}
