@@ -39,7 +39,7 @@ func NewSandboxArea(sb *sandbox.Sandbox) *SandboxArea {
 // the fakes themselves.
 func detached(h nethttp.Handler) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		c := r.Clone(r.Context())
+		c := r.WithContext(r.Context()) // a shallow copy; what aliases is replaced below
 		c.Method = strings.Clone(r.Method)
 		c.Proto = strings.Clone(r.Proto)
 		c.Host = strings.Clone(r.Host)

@@ -277,8 +277,7 @@ func (b *Broker) ReplayDead(ctx context.Context, queue string) (int, error) {
 			return n, fmt.Errorf("queue: replay dead: %w", redis.Translate(err))
 		}
 		for _, m := range msgs {
-			completeEntry(m.ID, m.Values, s.MaxAttempts)
-			job, err := decodeJob(queue, m.Values)
+			job, err := decodeEntry(s, m)
 			if err != nil || (s.Ordered() && job.Key == "") {
 				continue
 			}

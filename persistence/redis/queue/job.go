@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // Job is the envelope of one unit of background work as it travels through
@@ -116,6 +118,14 @@ func completeEntry(id string, fields map[string]any, maxAttempts int) {
 		ms, _, _ := strings.Cut(id, "-")
 		fields[fieldAt] = ms
 	}
+}
+
+// decodeEntry decodes a job stream entry of queue s: the fields an
+// ingested entry leaves out are filled in first (completeEntry), so every
+// reader of a job stream sees whole jobs.
+func decodeEntry(s QueueSpec, m goredis.XMessage) (Job, error) {
+	completeEntry(m.ID, m.Values, s.MaxAttempts)
+	return decodeJob(s.Name, m.Values)
 }
 
 // decodeJob parses a stream entry's fields into a Job of queue q. It

@@ -437,8 +437,7 @@ func (w *partWorker) handle(m goredis.XMessage, count int64) {
 		w.settle(ackScript, []string{w.stream}, b.cfg.Group, m.ID)
 		return
 	}
-	completeEntry(m.ID, m.Values, w.o.spec.MaxAttempts)
-	job, err := decodeJob(q, m.Values)
+	job, err := decodeEntry(w.o.spec, m)
 	if err != nil {
 		w.settle(deadScript, []string{w.stream, w.o.dead}, append([]any{b.cfg.Group, m.ID, b.cfg.DeadMaxLen}, rawDeadValues(m.Values, m.ID, err)...)...)
 		b.metrics.dead.WithLabelValues(q).Inc()

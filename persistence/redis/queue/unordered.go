@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"errors"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -404,8 +403,7 @@ func (u *unorderedSub) handle(d delivery) (ack bool) {
 	if len(d.msg.Values) == 0 {
 		return true // deleted under us
 	}
-	completeEntry(d.msg.ID, d.msg.Values, u.spec.MaxAttempts)
-	job, err := decodeJob(q, d.msg.Values)
+	job, err := decodeEntry(u.spec, d.msg)
 	if err != nil {
 		u.finish(d.msg.ID, deadScript, []string{u.stream, u.dead}, c.b.cfg.DeadMaxLen, rawDeadValues(d.msg.Values, d.msg.ID, err))
 		c.b.metrics.dead.WithLabelValues(q).Inc()
@@ -518,9 +516,8 @@ func (u *unorderedSub) ackLoop() {
 				break drain
 			}
 		}
-		ids := slices.Clone(batch)
 		for !c.killed.Load() {
-			err := ackAndDelete(c.hctx, c.b.rdb, u.stream, c.b.cfg.Group, ids)
+			err := ackAndDelete(c.hctx, c.b.rdb, u.stream, c.b.cfg.Group, batch)
 			latch.report(c.log, "ack "+u.stream, err)
 			if err == nil || !c.sleepHard(latch.delay()) {
 				break
