@@ -118,8 +118,8 @@ type LedgerClient interface {
 	// HoldRefund reserves the merchant's share of a refund on their
 	// available balance (capturing the order's payment first if the ledger
 	// has not yet); not enough available is a vayva EINSUFFICIENTFUNDS
-	// error.
-	HoldRefund(ctx context.Context, o *Order, r *Refund) error
+	// error. by is who asked, for the audit line (nil: the system).
+	HoldRefund(ctx context.Context, o *Order, r *Refund, by *messages.AuditActor) error
 	// SettleRefund posts the refund's reversal, or releases its hold when
 	// the refund failed.
 	SettleRefund(ctx context.Context, o *Order, r *Refund, succeeded bool) error

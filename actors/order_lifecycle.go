@@ -53,19 +53,19 @@ func (o *OrderActor) refundOrder(ctx actor.Context, m *messages.RefundOrder) {
 		o.Refuse(ctx, m.GetCommandId(), &messages.Order{}, err)
 		return
 	}
-	o.respond(ctx, m.GetCommandId(), o.startRefund(ctx, m.GetCommandId(), id, amount, reason))
+	o.respond(ctx, m.GetCommandId(), o.startRefund(ctx, m.GetCommandId(), id, amount, reason, m.GetAudit()))
 }
 
-// startRefund holds the refund on the ledger, records it pending and asks
-// Paystack for it.
-func (o *OrderActor) startRefund(ctx actor.Context, commandID, id string, amount int64, reason string) error {
+// startRefund holds the refund on the ledger (its audit line naming by,
+// the system when nil), records it pending and asks Paystack for it.
+func (o *OrderActor) startRefund(ctx actor.Context, commandID, id string, amount int64, reason string, by *messages.AuditActor) error {
 	next := o.order.clone()
 	now := o.now()
 	r := &Refund{ID: id, OrderID: next.ID, Amount: amount, Currency: next.Currency, Reason: reason,
 		Status: RefundPending, CreatedAt: now, UpdatedAt: now}
 	if o.ledger != nil {
 		c, cancel := o.providerCtx()
-		err := o.ledger.HoldRefund(c, o.order, r)
+		err := o.ledger.HoldRefund(c, o.order, r, by)
 		cancel()
 		switch code := vayva.ErrorCode(err); {
 		case err == nil:
@@ -105,10 +105,11 @@ func (o *OrderActor) cancel(ctx actor.Context, m *messages.CancelOrder) {
 		ctx.Respond(o.order.proto())
 		return
 	}
-	o.respond(ctx, m.GetCommandId(), o.cancelOrder(ctx, m.GetCommandId(), reason))
+	o.respond(ctx, m.GetCommandId(), o.cancelOrder(ctx, m, reason))
 }
 
-func (o *OrderActor) cancelOrder(ctx actor.Context, commandID, reason string) error {
+func (o *OrderActor) cancelOrder(ctx actor.Context, m *messages.CancelOrder, reason string) error {
+	commandID := m.GetCommandId()
 	if o.order.Status == OrderAwaitingPayment {
 		// A payment may have succeeded that no webhook told us about yet:
 		// then the order is paid, and canceling it refunds it.
@@ -126,6 +127,10 @@ func (o *OrderActor) cancelOrder(ctx actor.Context, commandID, reason string) er
 		return vayva.Errorf(vayva.ECONFLICT, "Order #%d is %s and can no longer be canceled; refund it instead.",
 			ord.Number, strings.ReplaceAll(ord.FulfillmentStatus, "_", " "))
 	}
+	if ord.Status != OrderAwaitingPayment && ord.refundable() > 0 && !m.GetMayRefund() {
+		return vayva.Errorf(vayva.EFORBIDDEN,
+			"Order #%d is paid: canceling it refunds the customer, which only the owner and admins may do.", ord.Number)
+	}
 	c, cancel := o.providerCtx()
 	defer cancel()
 	if ord.Status == OrderAwaitingPayment {
@@ -134,7 +139,7 @@ func (o *OrderActor) cancelOrder(ctx actor.Context, commandID, reason string) er
 		}
 	} else {
 		if rest := ord.refundable(); rest > 0 {
-			if err := o.startRefund(ctx, commandID+":refund", vayva.DerivedID("rfd", commandID+":cancel"), rest, "Order canceled: "+reason); err != nil {
+			if err := o.startRefund(ctx, commandID+":refund", vayva.DerivedID("rfd", commandID+":cancel"), rest, "Order canceled: "+reason, m.GetAudit()); err != nil {
 				return err
 			}
 		}

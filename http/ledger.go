@@ -61,6 +61,11 @@ func moneyRole(ctx context.Context) (vayva.Tenant, error) {
 	return t, nil
 }
 
+// userAudit names the team member t who asked, for the audit log.
+func userAudit(ctx context.Context, t vayva.Tenant) *messages.AuditActor {
+	return &messages.AuditActor{Kind: "user", UserId: t.UserID, CredentialId: t.CredentialID, RequestId: vayva.RequestIDFromContext(ctx)}
+}
+
 func (a *LedgerArea) ready() error {
 	if a.member == nil || a.reads == nil {
 		return vayva.Errorf(vayva.EUNAVAILABLE, "The ledger is not reachable from this node.")
@@ -239,7 +244,7 @@ func (a *LedgerArea) createPayout(ctx context.Context, rc *fasthttp.RequestCtx) 
 	}
 	m.CommandId = commandID(rc, "payout.create")
 	m.MerchantId = t.MerchantID
-	m.Audit = &messages.AuditActor{Kind: "user", UserId: t.UserID, CredentialId: t.CredentialID, RequestId: vayva.RequestIDFromContext(ctx)}
+	m.Audit = userAudit(ctx, t)
 	p, err := cluster.Request[*messages.Payout](ctx, a.member, actors.LedgerKind, t.MerchantID, m)
 	if err != nil {
 		return err

@@ -545,14 +545,18 @@ func (a *OrdersArea) cancelOrder(ctx context.Context, rc *fasthttp.RequestCtx) e
 	if err := decodeOptionalJSON(rc.PostBody(), &req); err != nil {
 		return err
 	}
+	// Canceling a paid order refunds it: the actor refuses that to team
+	// members who may not move money, whatever the order's state was here.
+	t, forbidden := moneyRole(ctx)
 	return a.command(ctx, rc, func(id string) proto.Message {
-		return &messages.CancelOrder{CommandId: id, Reason: req.Reason}
+		return &messages.CancelOrder{CommandId: id, Reason: req.Reason, MayRefund: forbidden == nil, Audit: userAudit(ctx, t)}
 	})
 }
 
 func (a *OrdersArea) refundOrder(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	// A refund moves the store's money, as a payout does.
-	if _, err := moneyRole(ctx); err != nil {
+	t, err := moneyRole(ctx)
+	if err != nil {
 		return err
 	}
 	var req refundRequest
@@ -568,7 +572,7 @@ func (a *OrdersArea) refundOrder(ctx context.Context, rc *fasthttp.RequestCtx) e
 		amount = *req.Amount
 	}
 	return a.command(ctx, rc, func(id string) proto.Message {
-		return &messages.RefundOrder{CommandId: id, Amount: amount, Reason: req.Reason}
+		return &messages.RefundOrder{CommandId: id, Amount: amount, Reason: req.Reason, Audit: userAudit(ctx, t)}
 	})
 }
 

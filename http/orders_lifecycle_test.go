@@ -154,17 +154,43 @@ func TestRefundsFulfilmentAndCancelOfAPaidOrder(t *testing.T) {
 	pay(t, n, reference(co))
 	s.waitOrder(t, n, id2, "paid", func(o apiResp) bool { return o.str("payment_status") == "paid" })
 	require.EqualValues(t, 5, s.available(t, n))
+	// Canceling it refunds it: staff may not.
+	apiCall(t, n.BaseURL, "POST", "/v1/orders/"+id2+"/cancel", staff, map[string]any{"reason": "oops"}).requireProblem(t, 403, "forbidden")
+	o = apiCall(t, n.BaseURL, "GET", "/v1/orders/"+id2, staff, nil).requireStatus(t, 200)
+	require.Equal(t, "paid", o.str("payment_status"), "the refusal changed nothing")
+	require.NotEqual(t, "canceled", o.str("status"))
+	require.EqualValues(t, 5, s.available(t, n))
 	c := apiCall(t, n.BaseURL, "POST", "/v1/orders/"+id2+"/cancel", s.token, map[string]any{"reason": "out of fabric"}).requireStatus(t, 200)
 	require.Equal(t, "canceled", c.str("status"))
 	require.Equal(t, "refunded", c.str("payment_status"))
 	require.EqualValues(t, 8, s.available(t, n), "restocked")
+
+	// Every refund's audit line names the owner who asked for it.
+	owner := apiCall(t, n.BaseURL, "GET", "/v1/me", s.token, nil).requireStatus(t, 200).str("user", "id")
+	holds := 0
+	for _, a := range apiCall(t, n.BaseURL, "GET", "/v1/audit-log", s.token, nil).requireStatus(t, 200).list() {
+		if a["action"] != "refund.hold" {
+			continue
+		}
+		holds++
+		actor := a["actor"].(map[string]any)
+		require.Equal(t, "user", actor["kind"], "%v", a)
+		require.Equal(t, owner, actor["user_id"], "%v", a)
+	}
+	require.Equal(t, 3, holds)
+
+	// Staff may still cancel an order nobody has paid for.
+	co = s.checkout(t, n, 1, "k-c").requireStatus(t, 201)
+	c = apiCall(t, n.BaseURL, "POST", "/v1/orders/"+orderID(co)+"/cancel", staff, nil).requireStatus(t, 200)
+	require.Equal(t, "canceled", c.str("status"))
+	require.EqualValues(t, 8, s.available(t, n), "the reservation released")
 
 	require.Eventually(t, func() bool {
 		got := map[string]int{}
 		for _, h := range hook.hits() {
 			got[h.Body["type"].(string)]++
 		}
-		return got["order.refunded"] == 3 && got["order.fulfilled"] == 1 && got["order.canceled"] == 1
+		return got["order.refunded"] == 3 && got["order.fulfilled"] == 1 && got["order.canceled"] == 2
 	}, 20*time.Second, 50*time.Millisecond, "webhooks: %v", hook.hits())
 }
 

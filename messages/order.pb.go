@@ -1104,9 +1104,15 @@ func (x *ConfirmPayment) GetReference() string {
 // CancelOrder cancels the order: an unpaid order releases its stock; a paid
 // order is refunded in full and its stock restocked. The reply is the Order.
 type CancelOrder struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CommandId     string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	Reason    string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// may_refund is set when the caller may move the store's money (its
+	// owner or an admin): without it, canceling a paid order, which refunds
+	// it, is refused as forbidden and changes nothing.
+	MayRefund bool `protobuf:"varint,3,opt,name=may_refund,json=mayRefund,proto3" json:"may_refund,omitempty"`
+	// audit is who asked, for the audit line of the refund a cancel starts.
+	Audit         *AuditActor `protobuf:"bytes,4,opt,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1155,13 +1161,29 @@ func (x *CancelOrder) GetReason() string {
 	return ""
 }
 
+func (x *CancelOrder) GetMayRefund() bool {
+	if x != nil {
+		return x.MayRefund
+	}
+	return false
+}
+
+func (x *CancelOrder) GetAudit() *AuditActor {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
+}
+
 // RefundOrder refunds amount (all that remains when 0) of what was paid,
 // through Paystack. The reply is the Order.
 type RefundOrder struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CommandId     string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	Amount        int64                  `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	Amount    int64                  `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	Reason    string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// audit is who asked, for the refund's audit line.
+	Audit         *AuditActor `protobuf:"bytes,4,opt,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1215,6 +1237,13 @@ func (x *RefundOrder) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *RefundOrder) GetAudit() *AuditActor {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
 }
 
 // RefundUpdate reports a Paystack refund event (refund.processed,
@@ -1480,7 +1509,7 @@ var File_order_proto protoreflect.FileDescriptor
 
 const file_order_proto_rawDesc = "" +
 	"\n" +
-	"\vorder.proto\x12\x0evayva.messages\x1a\vstore.proto\"\xe7\x01\n" +
+	"\vorder.proto\x12\x0evayva.messages\x1a\fledger.proto\x1a\vstore.proto\"\xe7\x01\n" +
 	"\tOrderLine\x12\x1d\n" +
 	"\n" +
 	"variant_id\x18\x01 \x01(\tR\tvariantId\x12\x1d\n" +
@@ -1592,16 +1621,20 @@ const file_order_proto_rawDesc = "" +
 	"\x0eConfirmPayment\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x1c\n" +
-	"\treference\x18\x02 \x01(\tR\treference\"D\n" +
+	"\treference\x18\x02 \x01(\tR\treference\"\x95\x01\n" +
 	"\vCancelOrder\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\\\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"may_refund\x18\x03 \x01(\bR\tmayRefund\x120\n" +
+	"\x05audit\x18\x04 \x01(\v2\x1a.vayva.messages.AuditActorR\x05audit\"\x8e\x01\n" +
 	"\vRefundOrder\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x16\n" +
 	"\x06amount\x18\x02 \x01(\x03R\x06amount\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x8b\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x120\n" +
+	"\x05audit\x18\x04 \x01(\v2\x1a.vayva.messages.AuditActorR\x05audit\"\x8b\x01\n" +
 	"\fRefundUpdate\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12,\n" +
@@ -1657,6 +1690,7 @@ var file_order_proto_goTypes = []any{
 	(*RequestDelivery)(nil), // 15: vayva.messages.RequestDelivery
 	(*RecordDelivery)(nil),  // 16: vayva.messages.RecordDelivery
 	(*Reservation)(nil),     // 17: vayva.messages.Reservation
+	(*AuditActor)(nil),      // 18: vayva.messages.AuditActor
 }
 var file_order_proto_depIdxs = []int32{
 	1,  // 0: vayva.messages.Order.customer:type_name -> vayva.messages.Customer
@@ -1669,11 +1703,13 @@ var file_order_proto_depIdxs = []int32{
 	17, // 7: vayva.messages.CreateOrder.reservation:type_name -> vayva.messages.Reservation
 	1,  // 8: vayva.messages.CreateOrder.customer:type_name -> vayva.messages.Customer
 	2,  // 9: vayva.messages.CreateOrder.shipping_address:type_name -> vayva.messages.Address
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	18, // 10: vayva.messages.CancelOrder.audit:type_name -> vayva.messages.AuditActor
+	18, // 11: vayva.messages.RefundOrder.audit:type_name -> vayva.messages.AuditActor
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_order_proto_init() }
@@ -1681,6 +1717,7 @@ func file_order_proto_init() {
 	if File_order_proto != nil {
 		return
 	}
+	file_ledger_proto_init()
 	file_store_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -157,14 +157,14 @@ type orderLedger struct{ member func() *cluster.Member }
 
 var _ actors.LedgerClient = orderLedger{}
 
-func (l orderLedger) HoldRefund(ctx context.Context, o *actors.Order, r *actors.Refund) error {
+func (l orderLedger) HoldRefund(ctx context.Context, o *actors.Order, r *actors.Refund, by *messages.AuditActor) error {
 	currency := r.Currency
 	if currency == "" {
 		currency = o.Currency
 	}
 	m := &messages.LedgerHoldRefund{
 		CommandId: "refund-hold:" + r.ID, MerchantId: o.MerchantID, RefundId: r.ID, OrderId: o.ID, Amount: r.Amount,
-		Currency: currency,
+		Currency: currency, Audit: by,
 		Capture: &messages.LedgerCapture{
 			CommandId: "capture:" + o.ID, MerchantId: o.MerchantID, OrderId: o.ID, Amount: o.AmountPaid, Currency: o.Currency,
 			FeeBps: o.FeeBps, PaymentReference: o.PaymentReference, PaidAtUnixMs: o.PaidAt.UnixMilli(),
