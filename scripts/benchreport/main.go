@@ -9,7 +9,8 @@
 // the first unit that is none of the below is "ours"; a unit starting
 // "raw-" or "bare-" is the raw baseline measured in the same run; a unit
 // starting "ratio" is ours over the baseline; units starting "p50" and
-// "p99" are latency quantiles.
+// "p99" are latency quantiles (a baseline unit with "p99" in it is the
+// baseline's, shown in brackets after ours).
 //
 //	go test -run '^$' -bench . -count 3 ./... | tee bench/raw.txt
 //	go run ./scripts/benchreport -src . bench/raw.txt > bench/report.md
@@ -73,30 +74,41 @@ func parse(r io.Reader) ([]*result, error) {
 	return out, sc.Err()
 }
 
+// parts are the units that play each part of the table.
+type parts struct {
+	ours, raw, ratio, p50, p99 string
+	// rawP99 is the baseline's p99 under the same load, where reported.
+	rawP99 string
+}
+
 // roles picks the units that play each part of the table.
-func (r *result) roles() (ours, raw, ratio, p50, p99 string) {
+func (r *result) roles() parts {
+	var p parts
 	for _, u := range r.order {
+		baseline := strings.HasPrefix(u, "raw-") || strings.HasPrefix(u, "bare-")
 		switch {
-		case strings.HasPrefix(u, "raw-") || strings.HasPrefix(u, "bare-"):
-			if raw == "" {
-				raw = u
+		case baseline && strings.Contains(u, "p99"):
+			p.rawP99 = u
+		case baseline:
+			if p.raw == "" {
+				p.raw = u
 			}
 		case strings.HasPrefix(u, "ratio"):
-			if ratio == "" {
-				ratio = u
+			if p.ratio == "" {
+				p.ratio = u
 			}
 		case strings.HasPrefix(u, "p50"):
-			p50 = u
+			p.p50 = u
 		case strings.HasPrefix(u, "p99"):
-			p99 = u
+			p.p99 = u
 		case strings.HasSuffix(u, "/op"):
 		default:
-			if ours == "" {
-				ours = u
+			if p.ours == "" {
+				p.ours = u
 			}
 		}
 	}
-	return
+	return p
 }
 
 // minMedian formats the minimum and median of values.
@@ -197,14 +209,18 @@ func main() {
 	fmt.Fprintln(w, "| benchmark | ours | raw baseline | ratio | p50 | p99 |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, r := range results {
-		ours, raw, ratio, p50, p99 := r.roles()
+		p := r.roles()
 		cell := func(unit string) string {
 			if unit == "" {
 				return "–"
 			}
 			return minMedian(r.runs[unit]) + " " + unit
 		}
+		p99 := cell(p.p99)
+		if p.rawP99 != "" {
+			p99 += " (" + cell(p.rawP99) + ")"
+		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(r.name, "Benchmark"),
-			cell(ours), cell(raw), cell(ratio), cell(p50), cell(p99))
+			cell(p.ours), cell(p.raw), cell(p.ratio), cell(p.p50), p99)
 	}
 }
