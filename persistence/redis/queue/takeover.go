@@ -150,9 +150,14 @@ func (u *unorderedSub) claimFrom(ctx context.Context, prefix string) (int, error
 			if err != nil {
 				return claimed, err
 			}
-			for _, m := range msgs {
+			for i, m := range msgs {
 				cnt, ok := counts[m.ID]
-				if !ok || u.isHeld(m.ID) {
+				if !ok {
+					// Not in the window read back: XCLAIM added one to
+					// the count the dead consumer had.
+					cnt = claimedCount(ps, m.ID, i)
+				}
+				if u.isHeld(m.ID) {
 					continue
 				}
 				if !u.acquireNow() {
@@ -170,6 +175,20 @@ func (u *unorderedSub) claimFrom(ctx context.Context, prefix string) (int, error
 		_ = pruneScript.Run(ctx, rdb, []string{u.stream}, group, x.Name).Err()
 	}
 	return claimed, nil
+}
+
+// claimedCount is the delivery count of entry id after XCLAIM took it
+// over: one more than pending listed, found at index i or by search.
+func claimedCount(pending []goredis.XPendingExt, id string, i int) int64 {
+	if i < len(pending) && pending[i].ID == id {
+		return pending[i].RetryCount + 1
+	}
+	for _, p := range pending {
+		if p.ID == id {
+			return p.RetryCount + 1
+		}
+	}
+	return 1
 }
 
 // releaseFrom deletes the partition leases and registrations of the

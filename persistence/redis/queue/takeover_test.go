@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vayvahq/vayva"
@@ -136,4 +137,13 @@ func mustSpec(t *testing.T, b *Broker, name string) QueueSpec {
 	s, ok := b.Spec(name)
 	require.True(t, ok)
 	return s
+}
+
+// A claimed entry's count comes from what pending listed for the dead
+// consumer, plus the delivery XCLAIM made, when the read-back missed it.
+func TestClaimedCount(t *testing.T) {
+	pending := []goredis.XPendingExt{{ID: "1-0", RetryCount: 1}, {ID: "2-0", RetryCount: 4}}
+	require.EqualValues(t, 2, claimedCount(pending, "1-0", 0))
+	require.EqualValues(t, 5, claimedCount(pending, "2-0", 0), "found by search when XCLAIM dropped an entry before it")
+	require.EqualValues(t, 1, claimedCount(pending, "3-0", 2))
 }
