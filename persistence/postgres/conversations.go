@@ -365,6 +365,18 @@ func (r *Conversations) ListMessages(ctx context.Context, conversationID string,
 	return out, next, nil
 }
 
+// ordersByPhoneSQL reads a store's orders whose phone ends in the nine
+// digits $2, newest first; its filter is the expression of
+// orders_customer_phone_suffix_idx.
+const ordersByPhoneSQL = `
+	SELECT o.id, o.number, o.status, o.payment_status, o.fulfillment_status, o.total, o.currency, o.created_at,
+		o.customer_phone, coalesce(b.country, 'NG')
+	FROM orders.orders o
+	LEFT JOIN merchant.business_profiles b ON b.merchant_id = o.merchant_id
+	WHERE o.store_id = $1 AND o.customer_phone <> ''
+		AND right(regexp_replace(o.customer_phone, '[^0-9]', '', 'g'), 9) = $2
+	ORDER BY o.created_at DESC, o.id DESC LIMIT $3`
+
 // maxPhoneOrders bounds the candidate orders compared in Go per lookup.
 const maxPhoneOrders = 500
 
@@ -378,14 +390,7 @@ func (r *Conversations) OrdersByPhone(ctx context.Context, storeID, waID string,
 	if !ok || len(want) < 9 {
 		return nil, nil
 	}
-	rows, err := r.db.pool.Query(ctx, `
-		SELECT o.id, o.number, o.status, o.payment_status, o.fulfillment_status, o.total, o.currency, o.created_at,
-			o.customer_phone, coalesce(b.country, 'NG')
-		FROM orders.orders o
-		LEFT JOIN merchant.business_profiles b ON b.merchant_id = o.merchant_id
-		WHERE o.store_id = $1 AND o.customer_phone <> ''
-			AND right(regexp_replace(o.customer_phone, '[^0-9]', '', 'g'), 9) = $2
-		ORDER BY o.created_at DESC, o.id DESC LIMIT $3`, storeID, want[len(want)-9:], maxPhoneOrders)
+	rows, err := r.db.pool.Query(ctx, ordersByPhoneSQL, storeID, want[len(want)-9:], maxPhoneOrders)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: orders by phone: %w", interpretError(err))
 	}

@@ -22,3 +22,7 @@ func MigrateUpTo(ctx context.Context, url string, version int64) error {
 	}
 	return nil
 }
+
+// OrdersByPhoneSQL is the query of Conversations.OrdersByPhone, for a test
+// of its plan.
+const OrdersByPhoneSQL = ordersByPhoneSQL
