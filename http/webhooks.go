@@ -76,6 +76,7 @@ type WebhookArea struct {
 	cfg      WebhookConfig
 	in       Ingester
 	paystack *paystack.Verifier
+	whatsapp *whatsapp.Verifier
 }
 
 // NewWebhookArea returns the webhook receivers; in is where events go. A
@@ -87,7 +88,8 @@ func NewWebhookArea(cfg WebhookConfig, in Ingester) *WebhookArea {
 	if cfg.WhatsAppDedupeTTL <= 0 {
 		cfg.WhatsAppDedupeTTL = DefaultWhatsAppDedupeTTL
 	}
-	return &WebhookArea{cfg: cfg, in: in, paystack: paystack.NewVerifier(cfg.PaystackSecretKey)}
+	return &WebhookArea{cfg: cfg, in: in, paystack: paystack.NewVerifier(cfg.PaystackSecretKey),
+		whatsapp: whatsapp.NewVerifier(cfg.WhatsAppAppSecret)}
 }
 
 // Register adds POST /webhooks/paystack and GET and POST /webhooks/whatsapp.
@@ -170,7 +172,7 @@ func (a *WebhookArea) ingestPaystack(ctx context.Context, signature string, body
 // each status (deduplicated by wamid and status). It returns how many were
 // new.
 func (a *WebhookArea) ingestWhatsApp(ctx context.Context, signature string, body []byte) (int, error) {
-	if err := whatsapp.VerifySignature(a.cfg.WhatsAppAppSecret, body, signature); err != nil {
+	if err := a.whatsapp.Verify(body, signature); err != nil {
 		return 0, vayva.Errorf(vayva.EUNAUTHORIZED, "A valid %s header is required.", whatsapp.SignatureHeader)
 	}
 	msgs, statuses, err := whatsapp.ParseWebhook(body)

@@ -46,6 +46,35 @@ func VerifySignature(appSecret string, body []byte, header string) error {
 	return nil
 }
 
+// Verifier checks X-Hub-Signature-256 headers under one app secret, as
+// VerifySignature does, without setting the key up on every call: the
+// webhook edge keeps one.
+type Verifier struct {
+	configured bool
+	hv         *providerhttp.HexVerifier
+}
+
+// NewVerifier returns the verifier of bodies signed with appSecret.
+func NewVerifier(appSecret string) *Verifier {
+	return &Verifier{configured: appSecret != "", hv: providerhttp.NewHexVerifier(sha256.New, appSecret)}
+}
+
+// Verify answers as VerifySignature(appSecret, body, header) does.
+func (v *Verifier) Verify(body []byte, header string) error {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return ErrMissingSignature
+	}
+	if !v.configured {
+		return fmt.Errorf("%w: no app secret configured", ErrInvalidSignature)
+	}
+	algo, sig, ok := strings.Cut(header, "=")
+	if !ok || algo != "sha256" || !v.hv.Verify(body, sig) {
+		return ErrInvalidSignature
+	}
+	return nil
+}
+
 // VerifyChallenge answers Meta's subscription handshake (the hub.mode,
 // hub.verify_token and hub.challenge query parameters): when mode is
 // "subscribe" and token equals verifyToken it returns the challenge to echo

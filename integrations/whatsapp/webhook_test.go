@@ -130,3 +130,18 @@ func FuzzParseWebhook(f *testing.F) {
 		}
 	})
 }
+
+// The keyed verifier answers as VerifySignature does.
+func TestVerifierAgreesWithVerifySignature(t *testing.T) {
+	body := []byte(`{"object":"whatsapp_business_account"}`)
+	sig := whatsapp.Sign("app-secret", body)
+	for _, secret := range []string{"app-secret", "other", ""} {
+		v := whatsapp.NewVerifier(secret)
+		for _, header := range []string{sig, " " + sig + " ", "", "sha1=" + sig[len("sha256="):], "sha256=", sig + "0", "nope"} {
+			for _, b := range [][]byte{body, body[1:]} {
+				want := whatsapp.VerifySignature(secret, b, header)
+				require.Equal(t, want, v.Verify(b, header), "secret %q header %q", secret, header)
+			}
+		}
+	}
+}
