@@ -40,18 +40,35 @@ type result struct {
 	runs  map[string][]float64
 }
 
-var benchLine = regexp.MustCompile(`^(Benchmark[^\s-]+)(?:-\d+)?\s+\d+\s+(.*)$`)
+var (
+	benchLine = regexp.MustCompile(`^(Benchmark[^\s-]+)(?:-\d+)?\s+\d+\s+(.*)$`)
+	// A benchmark's name is printed when it starts; when something it
+	// logs lands on that line, its figures come later on a line of their
+	// own.
+	benchStart = regexp.MustCompile(`^(Benchmark[^\s-]+)(?:-\d+)?\s`)
+	figures    = regexp.MustCompile(`^\d+\s+(\S+ ns/op.*)$`)
+)
 
 func parse(r io.Reader) ([]*result, error) {
 	byName := map[string]*result{}
 	var out []*result
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	pending := ""
 	for sc.Scan() {
-		m := benchLine.FindStringSubmatch(strings.TrimSpace(sc.Text()))
+		line := strings.TrimSpace(sc.Text())
+		m := benchLine.FindStringSubmatch(line)
 		if m == nil {
-			continue
+			if f := figures.FindStringSubmatch(line); f != nil && pending != "" {
+				m = []string{line, pending, f[1]}
+			} else if st := benchStart.FindStringSubmatch(line); st != nil {
+				pending = st[1]
+				continue
+			} else {
+				continue
+			}
 		}
+		pending = ""
 		res := byName[m[1]]
 		if res == nil {
 			res = &result{name: m[1], runs: map[string][]float64{}}
