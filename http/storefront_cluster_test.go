@@ -16,6 +16,8 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/actors"
+	"github.com/vayvahq/vayva/cluster"
+	"github.com/vayvahq/vayva/messages"
 	"github.com/vayvahq/vayva/node/nodetest"
 )
 
@@ -40,10 +42,12 @@ func twoMembers(t *testing.T, env map[string]string) (*nodetest.Node, *nodetest.
 }
 
 // ownerOf returns the node running the store's actor, and the other.
-// ownerOf waits until exactly one of a and b runs the store (a member
-// whose view of the cluster was briefly alone may have activated it too,
-// until the fence retired that activation) and returns it first.
-func ownerOf(t *testing.T, a, b *nodetest.Node) (owner, other *nodetest.Node) {
+// ownerOf waits until exactly one of a and b runs the store and returns it
+// first. While the members settle who owns what, a member whose view of
+// the cluster was briefly alone may have activated it too, until the fence
+// retired that activation; then neither may run it until the next message,
+// so a read of the store through a puts it where it belongs.
+func ownerOf(t *testing.T, a, b *nodetest.Node, storeID string) (owner, other *nodetest.Node) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		ina, inb := a.Member.ActivationCounts()[actors.StoreKind] > 0, b.Member.ActivationCounts()[actors.StoreKind] > 0
@@ -51,8 +55,13 @@ func ownerOf(t *testing.T, a, b *nodetest.Node) (owner, other *nodetest.Node) {
 		if inb {
 			owner, other = b, a
 		}
+		if !ina && !inb {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, _ = cluster.Request[*messages.StoreProfile](ctx, a.Member, actors.StoreKind, storeID, &messages.GetStore{})
+		}
 		return ina != inb
-	}, 20*time.Second, 10*time.Millisecond, "one member runs the store")
+	}, 30*time.Second, 20*time.Millisecond, "one member runs the store")
 	return owner, other
 }
 
@@ -72,7 +81,7 @@ func TestStorefrontWriteReachesTheOtherMember(t *testing.T) {
 	m := signup(t, first.BaseURL, "Two Rooms")
 	p := apiCall(t, first.BaseURL, "POST", "/v1/products", m.token, product("Lamp", "active", "LAMP")).requireStatus(t, 201)
 	variant := variantsOf(p.Body)[0]["id"].(string)
-	owner, other := ownerOf(t, first, second)
+	owner, other := ownerOf(t, first, second, m.storeID)
 	for _, n := range []*nodetest.Node{owner, other} {
 		got, _ := availableOn(t, n, m.slug, p.str("id"))
 		require.EqualValues(t, 10, got)
@@ -82,7 +91,7 @@ func TestStorefrontWriteReachesTheOtherMember(t *testing.T) {
 		r := apiCall(t, other.BaseURL, "POST", "/v1/inventory/adjustments", m.token,
 			map[string]any{"variant_id": variant, "delta": delta, "reason": fmt.Sprintf("count %d", i)}).requireStatus(t, 200)
 		want := int64(r.Body["available"].(float64))
-		owner, other = ownerOf(t, first, second)
+		owner, other = ownerOf(t, first, second, m.storeID)
 		// The member running the store published it before answering.
 		got, ownerTag := availableOn(t, owner, m.slug, p.str("id"))
 		require.Equal(t, want, got)
@@ -164,7 +173,7 @@ func TestStaleStorefrontNeverOversellsWhileTheStoreMoves(t *testing.T) {
 		"variants": []map[string]any{{"sku": "SIGNED", "title": "A3", "price": 500000, "inventory_quantity": stock}},
 	}).requireStatus(t, 201)
 	variant := variantsOf(p.Body)[0]["id"].(string)
-	owner, survivor := ownerOf(t, first, second)
+	owner, survivor := ownerOf(t, first, second, m.storeID)
 	productURL := "/v1/storefront/" + m.slug + "/products/" + p.str("id")
 
 	const customers = 16

@@ -15,7 +15,6 @@ import (
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/integrations/resend"
-	"github.com/vayvahq/vayva/internal/startstop"
 	"github.com/vayvahq/vayva/persistence/redis/queue"
 )
 
@@ -68,7 +67,7 @@ type EmailConfig struct {
 // Email is the email worker (see the package documentation). It is a
 // long-lived component with the semantics of package startstop.
 type Email struct {
-	startstop.BaseStartStop
+	*consumer
 
 	cfg       EmailConfig
 	broker    *queue.Broker
@@ -81,8 +80,6 @@ type Email struct {
 	sent        prometheus.Counter
 	failed      *prometheus.CounterVec
 	rateLimited prometheus.Counter
-
-	consumer *queue.Consumer // set by Start
 }
 
 // NewEmail returns an email worker consuming broker's email queue.
@@ -135,46 +132,10 @@ func NewEmail(cfg EmailConfig, broker *queue.Broker, store EmailLogStore, sender
 			}
 		}
 	}
+	if w.consumer, err = newConsumer(cfg.ConsumerName, vayva.QueueEmail, broker, cfg.Concurrency, w.Handle); err != nil {
+		return nil, err
+	}
 	return w, nil
-}
-
-// Start subscribes to the email queue and starts consuming until Stop; ctx
-// bounds only the start.
-func (w *Email) Start(ctx context.Context) (err error) {
-	run, started, stopped, err := w.StartInit(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			stopped()
-		}
-	}()
-	sctx, cancel := startstop.StartupContext(ctx, run)
-	defer cancel()
-	c, err := w.broker.NewConsumer(w.cfg.ConsumerName)
-	if err != nil {
-		return fmt.Errorf("worker: email: %w", err)
-	}
-	if err := c.Consume(sctx, vayva.QueueEmail, w.Handle, queue.ConsumeOptions{Concurrency: w.cfg.Concurrency}); err != nil {
-		return fmt.Errorf("worker: email: %w", err)
-	}
-	if err := c.Start(sctx); err != nil {
-		return fmt.Errorf("worker: email: %w", err)
-	}
-	w.consumer = c
-	started()
-	return nil
-}
-
-// Stop stops consuming and waits for emails in flight (or for ctx).
-func (w *Email) Stop(ctx context.Context) error {
-	return w.StopWith(ctx, func(ctx context.Context) error {
-		if err := w.consumer.Stop(ctx); err != nil {
-			return fmt.Errorf("worker: email: %w", err)
-		}
-		return nil
-	})
 }
 
 // Handle processes one job of the email queue: an email.send event.

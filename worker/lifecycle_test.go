@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -29,6 +30,13 @@ func TestLifecycle(t *testing.T) {
 			return w
 		})
 	})
+	t.Run("Payments", func(t *testing.T) {
+		startstoptest.Check(t, func(t *testing.T) startstoptest.Service {
+			w, err := worker.NewPayments(worker.PaymentsConfig{ConsumerName: vayva.NewID("payments")}, e.broker, noOrders{})
+			require.NoError(t, err)
+			return w
+		})
+	})
 	t.Run("OrdersSync", func(t *testing.T) {
 		startstoptest.Check(t, func(t *testing.T) startstoptest.Service {
 			w, err := worker.NewOrdersSync(worker.OrdersSyncConfig{ConsumerName: vayva.NewID("sync")}, e.broker, &ledgerRecorder{})
@@ -52,3 +60,10 @@ func TestLifecycle(t *testing.T) {
 		})
 	})
 }
+
+// noOrders is an Orders that no event reaches in a lifecycle test.
+type noOrders struct{}
+
+func (noOrders) ConfirmPayment(context.Context, string, string) error { return nil }
+
+func (noOrders) RefundUpdate(context.Context, string, string, string, int64) error { return nil }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -53,15 +52,11 @@ type PaymentsConfig struct {
 // not act on, are acknowledged and dropped; a failure to reach the order is
 // retried with the queue's backoff.
 type Payments struct {
+	*consumer
 	cfg    PaymentsConfig
-	broker *queue.Broker
 	orders Orders
 	log    zerolog.Logger
 	events *prometheus.CounterVec
-
-	mu       sync.Mutex
-	consumer *queue.Consumer
-	stopped  bool
 }
 
 // NewPayments returns the payments ingestor.
@@ -76,7 +71,7 @@ func NewPayments(cfg PaymentsConfig, broker *queue.Broker, orders Orders) (*Paym
 		cfg.Concurrency = 8
 	}
 	p := &Payments{
-		cfg: cfg, broker: broker, orders: orders,
+		cfg: cfg, orders: orders,
 		log: cfg.Logger.With().Str("component", "payments-ingestor").Logger(),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vayva_payment_events_total", Help: "Paystack events handled, by event and outcome (routed, dropped, failed).",
@@ -87,44 +82,12 @@ func NewPayments(cfg PaymentsConfig, broker *queue.Broker, orders Orders) (*Paym
 			return nil, fmt.Errorf("worker: payments: register metrics: %w", err)
 		}
 	}
-	return p, nil
-}
-
-// Start subscribes to payments-inbound and starts consuming.
-func (p *Payments) Start(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.consumer != nil || p.stopped {
-		return errors.New("worker: payments: already started or stopped")
-	}
-	c, err := p.broker.NewConsumer(p.cfg.ConsumerName)
+	c, err := newConsumer(cfg.ConsumerName, vayva.QueuePaymentsInbound, broker, cfg.Concurrency, p.Handle)
 	if err != nil {
-		return fmt.Errorf("worker: payments: %w", err)
-	}
-	if err := c.Consume(ctx, vayva.QueuePaymentsInbound, p.Handle, queue.ConsumeOptions{Concurrency: p.cfg.Concurrency}); err != nil {
-		return fmt.Errorf("worker: payments: %w", err)
-	}
-	if err := c.Start(ctx); err != nil {
-		return fmt.Errorf("worker: payments: %w", err)
+		return nil, err
 	}
 	p.consumer = c
-	return nil
-}
-
-// Stop stops consuming and waits for events in flight (or for ctx). It is
-// idempotent.
-func (p *Payments) Stop(ctx context.Context) error {
-	p.mu.Lock()
-	c := p.consumer
-	p.stopped = true
-	p.mu.Unlock()
-	if c == nil {
-		return nil
-	}
-	if err := c.Stop(ctx); err != nil {
-		return fmt.Errorf("worker: payments: %w", err)
-	}
-	return nil
+	return p, nil
 }
 
 // Handle processes one job of payments-inbound: a verified Paystack
