@@ -60,11 +60,7 @@ func TestReservationsNeverOversellWhileTheStoreMoves(t *testing.T) {
 
 	// The store runs on one member; customers reach it through the other,
 	// which that member then leaves.
-	owner, survivor := first, second
-	if first.Member.ActivationCounts()[actors.StoreKind] == 0 {
-		owner, survivor = second, first
-	}
-	require.EqualValues(t, 1, owner.Member.ActivationCounts()[actors.StoreKind])
+	owner, survivor := ownerOf(t, first, second, m.storeID)
 	var startEpoch int64
 	require.NoError(t, first.DB.Pool().QueryRow(ctx, `SELECT epoch FROM runtime.actors WHERE kind = 'store' AND identity = $1`, m.storeID).Scan(&startEpoch))
 
