@@ -97,8 +97,12 @@ type Journal interface {
 	// written or none is.
 	CommitBatch(ctx context.Context, a *Activation, cs []Commit) ([]Outcome, error)
 	// StoredReply returns the reply recorded for a command already applied
-	// to the identity, and whether there is one.
-	StoredReply(ctx context.Context, kind, identity, commandID string) ([]byte, bool, error)
+	// to a's identity, and whether there is one. It fails with
+	// vayva.ErrStaleEpoch when a no longer holds the identity's epoch: a
+	// kind that would refuse a command on what it has in memory must not,
+	// since the activation that superseded it may have applied the command
+	// (or be applying it) on a newer state.
+	StoredReply(ctx context.Context, a *Activation, commandID string) ([]byte, bool, error)
 }
 
 // ChangeTypes lists a zero value of every change type of every product kind.

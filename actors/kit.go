@@ -391,9 +391,15 @@ func (p *Processor) answer(ctx actor.Context, to *actor.PID, msg proto.Message) 
 func (p *Processor) Refuse(ctx actor.Context, commandID string, like proto.Message, err error) {
 	if commandID != "" {
 		c, cancel := context.WithTimeout(context.Background(), storageTimeout)
-		stored, ok, lerr := p.journal.StoredReply(c, p.act.Kind, p.act.Identity, commandID)
+		stored, ok, lerr := p.journal.StoredReply(c, p.act, commandID)
 		cancel()
 		switch {
+		case errors.Is(lerr, vayva.ErrStaleEpoch):
+			// Superseded: the refusal was decided on a state that may no
+			// longer be the identity's; the retry reaches the new one.
+			p.log.Warn().Str("command_id", commandID).Msg("activation is stale; stopping")
+			p.stop(ctx, vayva.ErrStaleEpoch)
+			err = vayva.ErrStaleEpoch
 		case lerr != nil:
 			p.log.Error().Err(lerr).Str("command_id", commandID).Msg("look up stored reply")
 			err = &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "actor storage unavailable"}
@@ -419,9 +425,14 @@ func (p *Processor) Replay(ctx actor.Context, commandID string, like proto.Messa
 		return false
 	}
 	c, cancel := context.WithTimeout(context.Background(), storageTimeout)
-	stored, ok, err := p.journal.StoredReply(c, p.act.Kind, p.act.Identity, commandID)
+	stored, ok, err := p.journal.StoredReply(c, p.act, commandID)
 	cancel()
 	switch {
+	case errors.Is(err, vayva.ErrStaleEpoch):
+		p.log.Warn().Str("command_id", commandID).Msg("activation is stale; stopping")
+		p.stop(ctx, vayva.ErrStaleEpoch)
+		p.Fail(ctx, vayva.ErrStaleEpoch)
+		return true
 	case err != nil:
 		p.log.Error().Err(err).Str("command_id", commandID).Msg("look up stored reply")
 		p.Fail(ctx, &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "actor storage unavailable"})

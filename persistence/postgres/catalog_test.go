@@ -81,13 +81,23 @@ func TestCatalogChangesRoundTripAndKeepStockInvariant(t *testing.T) {
 	_, err = repo.LoadReservation(ctx, storeID, "ord_2")
 	require.Equal(t, vayva.ENOTFOUND, vayva.ErrorCode(err))
 
-	reply, ok, err := j.StoredReply(ctx, actors.StoreKind, storeID, "c1")
+	reply, ok, err := j.StoredReply(ctx, a, "c1")
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Empty(t, reply)
-	_, ok, err = j.StoredReply(ctx, actors.StoreKind, storeID, "c2")
+	_, ok, err = j.StoredReply(ctx, a, "c2")
 	require.NoError(t, err)
 	require.False(t, ok)
+	// A superseded activation learns it instead of an answer it could
+	// refuse on: the new one may apply what it would refuse.
+	b, err := j.Activate(ctx, actors.StoreKind, storeID)
+	require.NoError(t, err)
+	_, _, err = j.StoredReply(ctx, a, "c2")
+	require.ErrorIs(t, err, vayva.ErrStaleEpoch)
+	_, ok, err = j.StoredReply(ctx, b, "c1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	a = b
 
 	// The catalog role may not write the profile: it is the merchant
 	// domain's table.

@@ -230,17 +230,30 @@ func (j *Journal) CheckChanges(changes []actors.Change) error {
 }
 
 // StoredReply returns the reply the journal recorded for a command already
-// applied to the identity, and whether there is one.
-func (j *Journal) StoredReply(ctx context.Context, kind, identity, commandID string) ([]byte, bool, error) {
-	var reply []byte
-	err := j.db.Pool().QueryRow(ctx,
-		`SELECT reply FROM runtime.inbox WHERE kind = $1 AND identity = $2 AND command_id = $3`,
-		kind, identity, commandID).Scan(&reply)
+// applied to a's identity, and whether there is one, reading the
+// identity's epoch in the same query: vayva.ErrStaleEpoch when a has been
+// superseded.
+func (j *Journal) StoredReply(ctx context.Context, a *actors.Activation, commandID string) ([]byte, bool, error) {
+	var (
+		epoch int64
+		reply []byte
+		found bool
+	)
+	err := j.db.Pool().QueryRow(ctx, `
+		SELECT a.epoch, i.reply, i.command_id IS NOT NULL
+		FROM runtime.actors a
+		LEFT JOIN runtime.inbox i ON i.kind = a.kind AND i.identity = a.identity AND i.command_id = $3
+		WHERE a.kind = $1 AND a.identity = $2`,
+		a.Kind, a.Identity, commandID).Scan(&epoch, &reply, &found)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return nil, false, nil
+		return nil, false, fmt.Errorf("postgres: stored reply: %s/%s was never activated: %w", a.Kind, a.Identity, vayva.ErrStaleEpoch)
 	case err != nil:
 		return nil, false, fmt.Errorf("postgres: stored reply: %w", interpretError(err))
+	case epoch != a.Epoch:
+		return nil, false, fmt.Errorf("postgres: stored reply: %w", vayva.ErrStaleEpoch)
+	case !found:
+		return nil, false, nil
 	}
 	return reply, true, nil
 }
