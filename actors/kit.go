@@ -292,9 +292,7 @@ func (p *Processor) settle(ctx actor.Context, batch []Pending, res *batchResult)
 	err := res.err
 	switch {
 	case errors.Is(err, vayva.ErrStaleEpoch):
-		p.log.Warn().Msg("activation is stale; stopping")
-		p.stop(ctx, vayva.ErrStaleEpoch)
-		err = vayva.ErrStaleEpoch
+		err = p.stopStale(ctx, "")
 	case errors.Is(err, vayva.ErrCommitUncertain):
 		// The transaction may have committed although the driver reported
 		// an error, so memory may now differ from the database: stop, and
@@ -324,9 +322,7 @@ func (p *Processor) commit(ctx actor.Context, cs []Commit) ([]Outcome, error) {
 	case err == nil:
 		return outcomes, nil
 	case errors.Is(err, vayva.ErrStaleEpoch):
-		p.log.Warn().Msg("activation is stale; stopping")
-		p.stop(ctx, vayva.ErrStaleEpoch)
-		return nil, vayva.ErrStaleEpoch
+		return nil, p.stopStale(ctx, "")
 	case errors.Is(err, vayva.ErrCommitUncertain):
 		p.log.Error().Err(err).Str("command_id", cs[0].CommandID).Msg("commit outcome unknown; stopping to reload")
 		p.stop(ctx, vayva.ErrCommitUncertain)
@@ -337,6 +333,19 @@ func (p *Processor) commit(ctx actor.Context, cs []Commit) ([]Outcome, error) {
 		}
 		return nil, err
 	}
+}
+
+// stopStale stops an activation that found itself superseded (while
+// handling commandID, when there is one) and returns the error its callers
+// get: retryable, so they reach the newer activation.
+func (p *Processor) stopStale(ctx actor.Context, commandID string) error {
+	ev := p.log.Warn()
+	if commandID != "" {
+		ev = ev.Str("command_id", commandID)
+	}
+	ev.Msg("activation is stale; stopping")
+	p.stop(ctx, vayva.ErrStaleEpoch)
+	return vayva.ErrStaleEpoch
 }
 
 func (p *Processor) stop(ctx actor.Context, why error) {
@@ -397,9 +406,7 @@ func (p *Processor) Refuse(ctx actor.Context, commandID string, like proto.Messa
 		case errors.Is(lerr, vayva.ErrStaleEpoch):
 			// Superseded: the refusal was decided on a state that may no
 			// longer be the identity's; the retry reaches the new one.
-			p.log.Warn().Str("command_id", commandID).Msg("activation is stale; stopping")
-			p.stop(ctx, vayva.ErrStaleEpoch)
-			err = vayva.ErrStaleEpoch
+			err = p.stopStale(ctx, commandID)
 		case lerr != nil:
 			p.log.Error().Err(lerr).Str("command_id", commandID).Msg("look up stored reply")
 			err = &vayva.Error{Code: vayva.EUNAVAILABLE, Message: "actor storage unavailable"}
@@ -429,9 +436,7 @@ func (p *Processor) Replay(ctx actor.Context, commandID string, like proto.Messa
 	cancel()
 	switch {
 	case errors.Is(err, vayva.ErrStaleEpoch):
-		p.log.Warn().Str("command_id", commandID).Msg("activation is stale; stopping")
-		p.stop(ctx, vayva.ErrStaleEpoch)
-		p.Fail(ctx, vayva.ErrStaleEpoch)
+		p.Fail(ctx, p.stopStale(ctx, commandID))
 		return true
 	case err != nil:
 		p.log.Error().Err(err).Str("command_id", commandID).Msg("look up stored reply")

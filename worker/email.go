@@ -70,7 +70,6 @@ type Email struct {
 	*consumer
 
 	cfg       EmailConfig
-	broker    *queue.Broker
 	store     EmailLogStore
 	sender    EmailSender
 	templates *Templates
@@ -113,7 +112,7 @@ func NewEmail(cfg EmailConfig, broker *queue.Broker, store EmailLogStore, sender
 		return nil, err
 	}
 	w := &Email{
-		cfg: cfg, broker: broker, store: store, sender: sender, templates: templates,
+		cfg: cfg, store: store, sender: sender, templates: templates,
 		log: cfg.Logger.With().Str("component", "email-worker").Logger(),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vayva_email_sent_total", Help: "Transactional emails the provider accepted.",
