@@ -248,6 +248,7 @@ func (n *Node) openStorage(ctx context.Context) error {
 	}
 	host, _ := os.Hostname()
 	n.Journal = postgres.NewJournal(n.DB, host+":"+strconv.Itoa(os.Getpid()))
+	n.Registry.MustRegister(n.Journal.Collectors()...)
 	n.Webhooks, err = postgres.NewWebhooks(n.DB, postgres.WebhooksConfig{SecretKey: cfg.WebhookSecretKey})
 	return err
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vayvahq/vayva"
 	"github.com/vayvahq/vayva/actors"
@@ -137,6 +138,22 @@ type CommitPaths struct {
 // CommitPaths reports how many commit batches took each path so far.
 func (j *Journal) CommitPaths() CommitPaths {
 	return CommitPaths{Pipelined: j.pipelined.Load(), Transaction: j.transactional.Load()}
+}
+
+// Collectors returns the journal's metrics, for a registry:
+// vayva_journal_commit_batches_total{path="pipelined"|"transaction"},
+// the commit batches written by each path (CommitPaths). A rising share of
+// the transaction path under steady load means the pipeline keeps falling
+// back: stale activations, replays or collisions.
+func (j *Journal) Collectors() []prometheus.Collector {
+	batches := func(path string, n *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "vayva", Subsystem: "journal", Name: "commit_batches_total",
+			Help:        "Actor commit batches written, by path: pipelined (two round trips) or transaction.",
+			ConstLabels: prometheus.Labels{"path": path},
+		}, func() float64 { return float64(n.Load()) })
+	}
+	return []prometheus.Collector{batches("pipelined", &j.pipelined), batches("transaction", &j.transactional)}
 }
 
 // NewJournal returns a journal that writes through db. owner identifies this

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vayvahq/vayva"
@@ -251,6 +254,14 @@ func TestJournalDuplicateCommandAppliedOnce(t *testing.T) {
 	require.Nil(t, a.Snapshot)
 	require.Equal(t, postgres.CommitPaths{Pipelined: 1, Transaction: 1}, j.CommitPaths(),
 		"the replay failed the pipeline on the inbox's key and was answered by the transaction path")
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(j.Collectors()...)
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP vayva_journal_commit_batches_total Actor commit batches written, by path: pipelined (two round trips) or transaction.
+# TYPE vayva_journal_commit_batches_total counter
+vayva_journal_commit_batches_total{path="pipelined"} 1
+vayva_journal_commit_batches_total{path="transaction"} 1
+`)), "the paths are exported as metrics")
 
 	// Also after the identity moved to another activation.
 	b, err := j.Activate(ctx, "store", "sto_1")
