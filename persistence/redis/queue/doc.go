@@ -109,9 +109,9 @@
 //
 // # Reading ahead
 //
-// An unordered consumer runs at most Concurrency handlers, but reads up to
-// ReadBatch further entries ahead, which wait in the process for a free
-// handler (held: the heartbeat keeps them from looking idle). A consumer
+// An unordered consumer runs Concurrency long-lived handler goroutines,
+// and reads up to ReadBatch further entries ahead, which wait in the
+// process for a free handler (held: the heartbeat keeps them from looking idle). A consumer
 // that dies with entries read ahead leaves them pending like its running
 // ones: they are claimed after ClaimMinIdle and that delivery counts as an
 // attempt.

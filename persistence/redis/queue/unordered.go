@@ -31,8 +31,8 @@ type unorderedSub struct {
 	dead    string
 	reader  *blockingReader
 
-	sem chan struct{} // one token per entry in this process (running or waiting for a handler)
-	run chan struct{} // one token per running handler
+	sem  chan struct{} // one token per entry in this process (running or waiting for a handler)
+	work chan delivery // entries waiting for one of the conc handler goroutines
 	// Handler metrics of this queue, looked up once.
 	processed, failed prometheus.Counter
 	duration          prometheus.Observer
@@ -54,7 +54,7 @@ func newUnorderedSub(c *Consumer, s QueueSpec, h Handler, conc int) *unorderedSu
 		delayed:   c.b.delayedKey(s),
 		dead:      c.b.deadKey(s),
 		sem:       make(chan struct{}, conc+c.b.cfg.ReadBatch),
-		run:       make(chan struct{}, conc),
+		work:      make(chan delivery, conc+c.b.cfg.ReadBatch),
 		processed: c.b.metrics.processed.WithLabelValues(s.Name),
 		failed:    c.b.metrics.failed.WithLabelValues(s.Name),
 		duration:  c.b.metrics.duration.WithLabelValues(s.Name),
@@ -76,8 +76,21 @@ func (u *unorderedSub) start() {
 	u.c.goroutine(u.moverLoop)
 	u.c.goroutine(func() { trimLoop(u.c, u.spec) })
 	u.c.goroutine(u.ackLoop)
+	// The handlers are long-lived goroutines: one per delivery grew a
+	// fresh stack for every job (runtime.newstack was a tenth of the
+	// consumer's CPU).
+	u.handlers.Add(u.conc)
+	for range u.conc {
+		u.c.goroutine(func() {
+			defer u.handlers.Done()
+			for d := range u.work {
+				u.process(d)
+			}
+		})
+	}
 	u.c.goroutine(func() {
 		u.loops.Wait()
+		close(u.work)
 		u.handlers.Wait()
 		close(u.acks)
 	})
@@ -353,47 +366,40 @@ func (u *unorderedSub) heartbeatLoop() {
 	}
 }
 
-// dispatch runs d's handler in a new goroutine once one of the conc
-// handler places is free; the caller holds a slot for it, which the
-// goroutine releases. An entry still waiting when the consumer is
-// cancelled is left pending, for the next run or another consumer.
+// dispatch hands d to the conc handler goroutines; the caller holds a
+// slot for it, which the handler releases. An entry still waiting when the
+// consumer is cancelled is left pending, for the next run or another
+// consumer.
 func (u *unorderedSub) dispatch(d delivery) {
 	if !u.hold(d.msg.ID) {
 		u.release(1)
 		return
 	}
-	u.handlers.Add(1)
-	u.c.goroutine(func() {
-		defer u.handlers.Done()
-		running := false
-		select {
-		case u.run <- struct{}{}:
-			running = true
-		case <-u.c.hctx.Done():
-		}
-		if !running || u.c.hctx.Err() != nil {
-			// Cancelled while waiting (a free place and the cancellation
-			// may both be ready; the cancellation wins).
-			if running {
-				<-u.run
-			}
-			u.unhold(d.msg.ID)
-			<-u.sem
-			return
-		}
-		ack := u.handle(d)
-		<-u.run
+	// Never blocks: each delivery holds one of the sem tokens, and work
+	// has room for as many.
+	u.work <- d
+}
+
+// process runs one delivery on a handler goroutine and passes it to the
+// acker when it is to be acknowledged. A consumer cancelled while the
+// delivery waited gives it back untouched.
+func (u *unorderedSub) process(d delivery) {
+	if u.c.hctx.Err() != nil {
+		u.unhold(d.msg.ID)
 		<-u.sem
-		if !ack {
-			u.unhold(d.msg.ID)
-			return
-		}
-		select {
-		case u.acks <- d.msg.ID:
-		case <-u.c.hctx.Done():
-			u.unhold(d.msg.ID)
-		}
-	})
+		return
+	}
+	ack := u.handle(d)
+	<-u.sem
+	if !ack {
+		u.unhold(d.msg.ID)
+		return
+	}
+	select {
+	case u.acks <- d.msg.ID:
+	case <-u.c.hctx.Done():
+		u.unhold(d.msg.ID)
+	}
 }
 
 // handle processes one delivery and reports whether it is to be
